@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+/** A moto_server process on a loopback port: the local emulated AWS account used by the demo, tests and bench. */
+export interface LocalEmulator {
+  readonly endpoint: string;
+  readonly port: number;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class EmulatorUnavailableError extends Error {
+  override name = 'EmulatorUnavailableError';
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new EmulatorUnavailableError(`moto_server exited with code ${child.exitCode} before it was ready`);
+    }
+    try {
+      const res = await fetch(`${endpoint}/moto-api/data.json`);
+      if (res.ok) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new EmulatorUnavailableError(`moto_server did not answer on ${endpoint} within ${timeoutMs} ms`, { cause: lastError });
+}
+
+/**
+ * Starts `moto_server` on a free port of 127.0.0.1 and waits until it answers.
+ * Fails with an install hint when the binary is missing.
+ */
+export async function startLocalEmulator(options: { command?: string; timeoutMs?: number } = {}): Promise<LocalEmulator> {
+  const command = options.command ?? process.env.MOTO_SERVER ?? 'moto_server';
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const spawnFailed = new Promise<never>((_, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new EmulatorUnavailableError(
+              `'${command}' was not found. Install the local AWS emulator with: pip install 'moto[server]' (moto 5.2), or set MOTO_SERVER to its path.`,
+            )
+          : error,
+      );
+    });
+  });
+  try {
+    await Promise.race([waitUntilReady(endpoint, child, options.timeoutMs ?? 20_000), spawnFailed]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    if (error instanceof EmulatorUnavailableError && stderr) error.message += `\nmoto_server said:\n${stderr}`;
+    throw error;
+  }
+  return {
+    endpoint,
+    port,
+    async reset() {
+      await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

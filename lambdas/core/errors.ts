@@ -1,0 +1,65 @@
+/**
+ * The core's error vocabulary. Adapters translate SDK and HTTP errors into these; messages say what failed
+ * and what to do, and never carry secret values (use fingerprints).
+ */
+export class OriginGuardError extends Error {
+  override name = 'OriginGuardError';
+}
+
+/** A sender or validator (CloudFront, WAF, Kong, Konnect, ...) could not be read or changed. */
+export class TargetError extends OriginGuardError {
+  override name = 'TargetError';
+  constructor(
+    /** e.g. `cloudfront:E2EXAMPLE`, `wafv2:REGIONAL/gateway-acl`, `kong-route:api` */
+    readonly target: string,
+    message: string,
+    options?: { cause?: unknown; retryable?: boolean },
+  ) {
+    super(`${target}: ${message}`, options);
+    this.retryable = options?.retryable ?? false;
+  }
+  readonly retryable: boolean;
+}
+
+/** Someone else changed the resource between our read and our write (ETag / LockToken); retry from a fresh read. */
+export class ConcurrentModificationError extends TargetError {
+  override name = 'ConcurrentModificationError';
+}
+
+/** A rotation step cannot run in the secret's current state (wrong token, overlap still open, ...). */
+export class RotationStateError extends OriginGuardError {
+  override name = 'RotationStateError';
+}
+
+/** A rotation step failed; everything was put back to the last good state. */
+export class RotationFailedError extends OriginGuardError {
+  override name = 'RotationFailedError';
+  constructor(
+    readonly secret: string,
+    readonly step: string,
+    readonly target: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An IP range source could not be read or looked wrong; nothing was changed. */
+export class SourceError extends OriginGuardError {
+  override name = 'SourceError';
+  constructor(
+    /** e.g. `aws(https://ip-ranges.amazonaws.com/ip-ranges.json)`, `cloudflare`, `konnect(us)` */
+    readonly source: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${source}: ${message}`, options);
+  }
+}
+
+/** Short text of any thrown value, for logs and alerts. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}

@@ -1,0 +1,156 @@
+/**
+ * The interfaces the pure core depends on. Adapters (lambdas/adapters/) implement them; handlers and the
+ * CLI build adapters and pass them in. Nothing here imports an SDK.
+ */
+
+// ---------- shared ----------
+
+export interface Clock {
+  now(): Date;
+  /** Waits; the core only waits for delays that a target imposes (propagation, caches), never a fixed guess. */
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** Structured logging: Powertools' Logger satisfies this. Never pass secret values; pass fingerprints. */
+export interface LogPort {
+  debug(message: string, ...extra: object[]): void;
+  info(message: string, ...extra: object[]): void;
+  warn(message: string, ...extra: object[]): void;
+  error(message: string, ...extra: object[]): void;
+}
+
+export const silentLog: LogPort = { debug() {}, info() {}, warn() {}, error() {} };
+
+// ---------- findings and alerts (audit, rotation and reconcile failures share one format) ----------
+
+export type Severity = 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW';
+
+export interface Finding {
+  /** Stable across runs for the same check and resource, e.g. `waf.associated:arn:aws:elasticloadbalancing:...`. */
+  id: string;
+  /** The check's id, e.g. `waf.associated`, `rotation.failed`, `reconcile.source-failed`. */
+  checkId: string;
+  severity: Severity;
+  status: 'PASS' | 'FAIL';
+  /** What is concerned: an ARN, a distribution id, a security group id, a secret name. */
+  resource: string;
+  /** One plain sentence saying what is wrong (or right). Never a secret value. */
+  message: string;
+  /** What to do about it. */
+  remediation: string;
+  details?: Record<string, unknown>;
+}
+
+export type AlertKind = 'NEW' | 'RESOLVED' | 'REMINDER' | 'FAILURE';
+
+export interface AlertEvent {
+  kind: AlertKind;
+  finding: Finding;
+}
+
+export interface AlertPort {
+  publish(event: AlertEvent): Promise<void>;
+}
+
+// ---------- rotation ----------
+
+export const STAGE = {
+  CURRENT: 'AWSCURRENT',
+  PENDING: 'AWSPENDING',
+  PREVIOUS: 'AWSPREVIOUS',
+} as const;
+
+/** Secret tags that hold the rotation state, so that the CLI, the Lambdas and the audit agree. */
+export const TAG = {
+  /** ISO time at which senders were told to send the new value; present while the overlap is open. */
+  OVERLAP_OPENED_AT: 'origin-guard:overlap-opened-at',
+  /** ISO time at which the validators were last set to accept the pending value. */
+  VALIDATORS_SET_AT: 'origin-guard:validators-set-at',
+  /** `true`: retire as soon as senders have propagated, skipping the overlap window (leaked value). */
+  EMERGENCY: 'origin-guard:emergency',
+} as const;
+
+export interface SecretVersionInfo {
+  versionId: string;
+  stages: string[];
+  createdAt?: Date;
+}
+
+export interface SecretDescription {
+  arn: string;
+  name: string;
+  versions: SecretVersionInfo[];
+  tags: Record<string, string>;
+  rotationEnabled: boolean;
+  rotationDays?: number;
+  lastRotatedAt?: Date;
+  nextRotationAt?: Date;
+}
+
+export interface SecretStorePort {
+  /** The secret's name or ARN as configured. */
+  readonly secretId: string;
+  describe(): Promise<SecretDescription>;
+  /** The value of one version, by id or stage; undefined when there is no such version. */
+  value(ref: { versionId: string } | { stage: string }): Promise<string | undefined>;
+  /** Creates version `token` holding `value`, labelled AWSPENDING. Idempotent for the same token and value. */
+  putPending(token: string, value: string): Promise<void>;
+  /**
+   * Moves `stage` onto version `to`, taking it off version `from` (give `from` whenever the stage is on
+   * another version). `to` undefined only removes the stage from `from`.
+   */
+  moveStage(stage: string, to: string | undefined, from: string | undefined): Promise<void>;
+  setTags(tags: Record<string, string>): Promise<void>;
+  removeTags(keys: string[]): Promise<void>;
+  /** Asks Secrets Manager to run the deployed rotation function (the CLI without --local). */
+  startRotation?(): Promise<void>;
+}
+
+export interface SenderPropagation {
+  done: boolean;
+  /** Short words for progress and status, e.g. `InProgress`, `vault TTL: 120 s left`. Never a value. */
+  detail: string;
+}
+
+/** Something that attaches the header to requests: CloudFront origins, Kong (through its vault). */
+export interface SenderPort {
+  /** e.g. `cloudfront:E2EXAMPLE`, `kong-vault:secretsmanager`. */
+  readonly id: string;
+  /** Makes the sender attach `value`, keeping every unrelated setting. Idempotent. */
+  send(value: string): Promise<void>;
+  /** The distinct values it is configured to send now (more than one if its origins disagree). */
+  sending(): Promise<string[]>;
+  /**
+   * Whether every edge / node now sends `value`: CloudFront `Deployed` with it; a vault's TTL elapsed since
+   * `since` (the moment it was switched).
+   */
+  propagated(value: string, since: Date | undefined, now: Date): Promise<SenderPropagation>;
+}
+
+/** Something that checks the header: a WAF rule, a Kong route, upstreams reading the secret. */
+export interface ValidatorPort {
+  /** e.g. `wafv2:REGIONAL/gateway-acl/origin-verify`, `kong-route:api`, `secretsmanager-readers`. */
+  readonly id: string;
+  /** How long a change takes to be in force everywhere (WAF propagation, Kong's db_update_frequency, reader caches). */
+  readonly propagationSeconds: number;
+  /** Makes the validator accept exactly `values` (one or two), keeping everything else about the target. Idempotent. */
+  accept(values: string[]): Promise<void>;
+  /** What it accepts now, read back from the target. */
+  accepted(): Promise<string[]>;
+}
+
+export interface ProbeResult {
+  /** HTTP status, or undefined when the connection was refused / reset / timed out. */
+  status?: number;
+  error?: string;
+}
+
+/** Sends one request to an origin with a given header value (the test step, the audit's probes). */
+export interface ProbePort {
+  request(url: string, headers: Record<string, string>): Promise<ProbeResult>;
+}

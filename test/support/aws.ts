@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+
+/** SDK client settings that point at the run's moto_server (started by test/support/global-setup.ts). */
+export function emulatorClientConfig(region = 'eu-west-1') {
+  return {
+    endpoint: inject('motoEndpoint'),
+    region,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    maxAttempts: 3,
+  };
+}
+
+export function motoEndpoint(): string {
+  return inject('motoEndpoint');
+}
+
+/** A name no other test in this run uses (moto is shared by the whole run). */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Everything published to SNS so far, per topic ARN (moto's `/moto-api/data.json`). */
+export async function sentNotifications(topicArn: string): Promise<Array<{ subject?: string; message: string }>> {
+  const res = await fetch(`${motoEndpoint()}/moto-api/data.json`);
+  const data = (await res.json()) as { sns?: { Topic?: Array<Record<string, unknown>> } };
+  const topics = data.sns?.Topic ?? [];
+  const topic = topics.find((t) => t.arn === topicArn);
+  const sent = (topic?.sent_notifications ?? []) as Array<[string, string, string | null, ...unknown[]]>;
+  return sent.map(([, message, subject]) => ({ message, subject: subject ?? undefined }));
+}
