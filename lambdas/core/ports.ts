@@ -69,6 +69,11 @@ export const STAGE = {
 export const TAG = {
   /** ISO time at which senders were told to send the new value; present while the overlap is open. */
   OVERLAP_OPENED_AT: 'origin-guard:overlap-opened-at',
+  /**
+   * The version whose value validators still accept during the overlap (the value senders sent before).
+   * Written before AWSCURRENT moves, so a crash in between never widens what is accepted.
+   */
+  OVERLAP_VERSION: 'origin-guard:overlap-version',
   /** ISO time at which the validators were last set to accept the pending value. */
   VALIDATORS_SET_AT: 'origin-guard:validators-set-at',
   /** `true`: retire as soon as senders have propagated, skipping the overlap window (leaked value). */

@@ -4,8 +4,9 @@ import { STAGE, TAG, type SecretDescription } from './ports.ts';
  * Where a secret stands in its rotation, derived only from Secrets Manager (stages and tags), so the CLI,
  * the Lambdas, the verifier and the audit read the same truth.
  *
- * The protocol: validators accept AWSCURRENT, plus AWSPENDING while a rotation is under way, plus
- * AWSPREVIOUS while the overlap is open. `retire` ends the overlap by taking AWSPREVIOUS off.
+ * The protocol: validators accept AWSCURRENT, plus AWSPENDING while a rotation is under way, plus the
+ * overlap version (tag `origin-guard:overlap-version`, normally the AWSPREVIOUS version) while the overlap
+ * is open. `retire` ends the overlap by removing the overlap tags; AWSPREVIOUS stays for manual rollback.
  */
 export interface RotationView {
   currentVersionId?: string;
@@ -24,13 +25,16 @@ export function rotationView(secret: SecretDescription): RotationView {
   let pendingVersionId = on(STAGE.PENDING);
   // AWSPENDING left on the AWSCURRENT version is a finished rotation, as AWS treats it.
   if (pendingVersionId === currentVersionId) pendingVersionId = undefined;
-  const previousVersionId = on(STAGE.PREVIOUS);
+  const overlapVersion = secret.tags[TAG.OVERLAP_VERSION];
   const opened = secret.tags[TAG.OVERLAP_OPENED_AT];
-  const overlapOpenedAt = previousVersionId && opened && !Number.isNaN(Date.parse(opened)) ? new Date(opened) : undefined;
+  // The overlap version equal to current means senders were being switched and AWSCURRENT has not moved yet.
+  const inOverlap = overlapVersion !== undefined && overlapVersion !== currentVersionId && opened !== undefined && !Number.isNaN(Date.parse(opened));
+  const previousVersionId = inOverlap ? overlapVersion : undefined;
+  const overlapOpenedAt = inOverlap ? new Date(opened!) : undefined;
   return {
     currentVersionId,
     pendingVersionId,
-    previousVersionId: overlapOpenedAt ? previousVersionId : undefined,
+    previousVersionId,
     rotating: pendingVersionId !== undefined,
     overlapOpenedAt,
     emergency: secret.tags[TAG.EMERGENCY] === 'true',

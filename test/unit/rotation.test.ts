@@ -1,0 +1,261 @@
+import { describe, expect, it } from 'vitest';
+import { RotationFailedError, RotationStateError } from '../../lambdas/core/errors.ts';
+import { STAGE, TAG, type LogPort } from '../../lambdas/core/ports.ts';
+import { retire, rotateInProcess, runRotationStep, waitAndRetire, type RotationDeps, type RotationSettings } from '../../lambdas/core/rotation.ts';
+import { FakeClock, Failure, MemoryAlerts, MemorySecretStore, MemorySender, MemoryValidator, unsafePairs } from '../support/memory-targets.ts';
+
+const OLD = 'old-value-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+const NEW = 'new-value-BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
+
+const settings: RotationSettings = { name: 'cdn-to-gateway', headerName: 'X-Origin-Verify', overlapMinutes: 30 };
+
+/** A secret with two senders and two validators, checked for refused traffic after every single port call. */
+function world(options: { overlapMinutes?: number } = {}) {
+  const clock = new FakeClock();
+  const store = new MemorySecretStore('origin-guard/cdn-to-gateway', clock, OLD);
+  const senders = [new MemorySender('cloudfront:E1', OLD), new MemorySender('cloudfront:E2', OLD)];
+  const validators = [new MemoryValidator('wafv2:REGIONAL/acl/origin-verify', 60, clock, [OLD]), new MemoryValidator('kong-route:api', 5, clock, [OLD])];
+  const alerts = new MemoryAlerts();
+  const logs: string[] = [];
+  const log: LogPort = {
+    debug: (m, ...e) => logs.push(JSON.stringify([m, ...e])),
+    info: (m, ...e) => logs.push(JSON.stringify([m, ...e])),
+    warn: (m, ...e) => logs.push(JSON.stringify([m, ...e])),
+    error: (m, ...e) => logs.push(JSON.stringify([m, ...e])),
+  };
+  const violations: string[] = [];
+  const check = () => violations.push(...unsafePairs(senders, validators));
+  const watched = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(obj, key, receiver) {
+        const member = Reflect.get(obj, key, receiver);
+        if (typeof member !== 'function') return member;
+        return async (...args: unknown[]) => {
+          try {
+            return await member.apply(obj, args);
+          } finally {
+            check();
+          }
+        };
+      },
+    });
+  let n = 0;
+  const deps: RotationDeps = {
+    store: watched(store),
+    senders: senders.map(watched),
+    validators: validators.map(watched),
+    clock,
+    log,
+    alerts,
+    generateValue: () => (n++ === 0 ? NEW : `next-value-${n}-CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC`),
+  };
+  const s = { ...settings, overlapMinutes: options.overlapMinutes ?? settings.overlapMinutes };
+  return { clock, store, senders, validators, alerts, logs, violations, deps, settings: s };
+}
+
+async function allSteps(w: ReturnType<typeof world>, token: string) {
+  for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const) {
+    await runRotationStep(step, token, w.settings, w.deps);
+  }
+}
+
+describe('rotation core', () => {
+  it('switches senders only after every validator accepts both values and has propagated', async () => {
+    const w = world();
+    await allSteps(w, 't1');
+
+    expect(w.senders.map((s) => s.configured)).toEqual([NEW, NEW]);
+    expect(w.validators.map((v) => v.configured)).toEqual([
+      [OLD, NEW],
+      [OLD, NEW],
+    ]);
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(NEW);
+    expect(w.store.stageValue(STAGE.PENDING)).toBeUndefined();
+    expect(w.store.tags[TAG.OVERLAP_VERSION]).toBe('v0');
+    expect(w.clock.slept).toBe(60_000); // the slowest validator's propagation, once
+    expect(w.violations).toEqual([]);
+  });
+
+  it('keeps the overlap open until the window has passed and every sender has propagated', async () => {
+    const w = world();
+    await allSteps(w, 't1');
+
+    expect((await retire(w.settings, w.deps)).status).toBe('waiting');
+    w.clock.advance(31 * 60_000);
+    const waiting = await retire(w.settings, w.deps);
+    expect(waiting).toMatchObject({ status: 'waiting', reason: expect.stringContaining('cloudfront:E1') });
+    expect(w.validators[0].configured).toEqual([OLD, NEW]);
+
+    w.senders.forEach((s) => s.finishDeploying());
+    expect((await retire(w.settings, w.deps)).status).toBe('retired');
+    expect(w.validators.map((v) => v.configured)).toEqual([[NEW], [NEW]]);
+    expect(w.store.tags[TAG.OVERLAP_OPENED_AT]).toBeUndefined();
+    expect((await retire(w.settings, w.deps)).status).toBe('nothing-to-retire');
+    expect(w.violations).toEqual([]);
+  });
+
+  it('is idempotent: every step can run twice with the same token', async () => {
+    const w = world();
+    for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const) {
+      await runRotationStep(step, 't1', w.settings, w.deps);
+      await runRotationStep(step, 't1', w.settings, w.deps);
+    }
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(NEW);
+    expect([...w.store.versions.keys()]).toEqual(['v0', 't1']);
+    expect(w.senders.map((s) => s.configured)).toEqual([NEW, NEW]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('resumes after a crash between any two steps with the same token', async () => {
+    for (let crashAfter = 1; crashAfter <= 3; crashAfter++) {
+      const w = world();
+      const steps = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'] as const;
+      for (const step of steps.slice(0, crashAfter)) await runRotationStep(step, 't1', w.settings, w.deps);
+      // The process died here; Secrets Manager retries the step that did not report success, then goes on.
+      for (const step of steps.slice(crashAfter - 1)) await runRotationStep(step, 't1', w.settings, w.deps);
+      expect(w.store.stageValue(STAGE.CURRENT)).toBe(NEW);
+      expect(w.violations).toEqual([]);
+    }
+  });
+
+  it('rolls a failed setSecret back: validators accept only current, AWSPENDING cleared, one alert naming the target', async () => {
+    const w = world();
+    w.validators[1].faults.fail(new Failure('accept'));
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+
+    const error = await runRotationStep('setSecret', 't1', w.settings, w.deps).catch((e) => e);
+
+    expect(error).toBeInstanceOf(RotationFailedError);
+    expect(error.target).toBeUndefined(); // a plain Error, not a TargetError from an adapter
+    expect(error.message).toContain('setSecret');
+    expect(w.validators.map((v) => v.configured)).toEqual([[OLD], [OLD]]);
+    expect(w.store.stageValue(STAGE.PENDING)).toBeUndefined();
+    expect(w.alerts.events).toHaveLength(1);
+    expect(w.alerts.events[0]).toMatchObject({ kind: 'FAILURE', finding: { checkId: 'rotation.failed', resource: 'cdn-to-gateway' } });
+    expect(w.violations).toEqual([]);
+
+    // The same token is refused past createSecret, and a retried createSecret starts over cleanly.
+    await expect(runRotationStep('testSecret', 't1', w.settings, w.deps)).rejects.toBeInstanceOf(RotationStateError);
+    await rotateInProcess(w.settings, w.deps, { token: 't2' });
+    expect(w.store.stageValue(STAGE.CURRENT)).not.toBe(OLD);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('rolls back when a validator reads back something else than it was told', async () => {
+    const w = world();
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+    await runRotationStep('setSecret', 't1', w.settings, w.deps);
+    w.validators[0].configured = [OLD]; // someone edited the rule in between
+
+    await expect(runRotationStep('testSecret', 't1', w.settings, w.deps)).rejects.toThrow(/read back does not accept the pending value/);
+    expect(w.validators.map((v) => v.configured)).toEqual([[OLD], [OLD]]);
+    expect(w.senders.map((s) => s.configured)).toEqual([OLD, OLD]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('rolls a failed finishSecret back: senders return to current and the attempted value stays accepted until retire', async () => {
+    const w = world({ overlapMinutes: 0 });
+    w.senders[1].faults.fail(new Failure('send'));
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+    await runRotationStep('setSecret', 't1', w.settings, w.deps);
+    await runRotationStep('testSecret', 't1', w.settings, w.deps);
+
+    const error = await runRotationStep('finishSecret', 't1', w.settings, w.deps).catch((e) => e);
+
+    expect(error).toBeInstanceOf(RotationFailedError);
+    expect(w.senders.map((s) => s.configured)).toEqual([OLD, OLD]);
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(OLD);
+    expect(w.store.stageValue(STAGE.PENDING)).toBeUndefined();
+    // Sender 1 sent NEW for a while; its edges may still send it.
+    expect(w.validators[0].configured).toEqual([OLD, NEW]);
+    expect((await retire(w.settings, w.deps)).status).toBe('waiting');
+    w.senders.forEach((s) => s.finishDeploying());
+    expect((await retire(w.settings, w.deps)).status).toBe('retired');
+    expect(w.validators.map((v) => v.configured)).toEqual([[OLD], [OLD]]);
+    expect(w.violations).toEqual([]);
+
+    await rotateInProcess(w.settings, w.deps, { token: 't2' });
+    expect(w.senders.map((s) => s.configured)).toEqual([w.store.stageValue(STAGE.CURRENT), w.store.stageValue(STAGE.CURRENT)]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('refuses a new rotation while the previous overlap is open and changes nothing', async () => {
+    const w = world();
+    await allSteps(w, 't1');
+    const before = JSON.stringify(w.validators.map((v) => v.configured));
+
+    await expect(runRotationStep('createSecret', 't2', w.settings, w.deps)).rejects.toThrow(/overlap of the previous rotation is still open/);
+    expect(JSON.stringify(w.validators.map((v) => v.configured))).toBe(before);
+    expect(w.store.versions.has('t2')).toBe(false);
+  });
+
+  it('retires the previous overlap first when it is due, so rotations can run back to back', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await rotateInProcess(w.settings, w.deps, { token: 't1' });
+    w.senders.forEach((s) => s.finishDeploying());
+
+    await rotateInProcess(w.settings, w.deps, { token: 't2' });
+
+    const current = w.store.stageValue(STAGE.CURRENT)!;
+    expect(current).not.toBe(NEW);
+    expect(w.validators[0].configured).toEqual([NEW, current]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('refuses to start a second rotation while one is unfinished, and rotateInProcess resumes it', async () => {
+    const w = world();
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+    await runRotationStep('setSecret', 't1', w.settings, w.deps);
+
+    await expect(runRotationStep('createSecret', 't9', w.settings, w.deps)).rejects.toThrow(/earlier rotation \(token t1\)/);
+    const result = await rotateInProcess(w.settings, w.deps);
+    expect(result).toMatchObject({ token: 't1', resumed: true });
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(NEW);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('emergency: retires as soon as the senders have propagated, and not before', async () => {
+    const w = world({ overlapMinutes: 30 });
+    let polls = 0;
+    const sleep = w.clock.sleep.bind(w.clock);
+    w.clock.sleep = async (ms: number) => {
+      await sleep(ms);
+      // Edges finish deploying a few polls after the senders switched.
+      if (w.senders.every((s) => s.configured === NEW) && ++polls === 3) w.senders.forEach((s) => s.finishDeploying());
+      if (polls < 3) expect(w.validators[0].configured).toContain(OLD);
+    };
+
+    const result = await rotateInProcess(w.settings, w.deps, { emergency: true, token: 't1' });
+
+    expect(result.retire?.status).toBe('retired');
+    expect(w.validators.map((v) => v.configured)).toEqual([[NEW], [NEW]]);
+    expect(w.clock.now().getTime() - Date.parse('2026-01-01T00:00:00Z')).toBeLessThan(30 * 60_000);
+    expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
+    expect(w.violations).toEqual([]);
+  });
+
+  it('waitAndRetire gives up after its timeout and leaves the overlap open', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await rotateInProcess(w.settings, w.deps, { token: 't1' });
+
+    const result = await waitAndRetire(w.settings, w.deps, { timeoutMs: 60_000, pollMs: 5_000 });
+
+    expect(result.status).toBe('waiting');
+    expect(w.validators[0].configured).toEqual([OLD, NEW]);
+  });
+
+  it('never writes a secret value to the logs, errors or alerts', async () => {
+    const w = world({ overlapMinutes: 0 });
+    w.senders[1].faults.fail(new Failure('send'));
+    const error = await rotateInProcess(w.settings, w.deps, { token: 't1' }).catch((e) => e);
+    w.senders.forEach((s) => s.finishDeploying());
+    await retire(w.settings, w.deps);
+    await rotateInProcess(w.settings, w.deps, { token: 't2' });
+
+    const everything = [...w.logs, String(error?.message), JSON.stringify(w.alerts.events)].join('\n');
+    const values = [...w.store.versions.values()].map((v) => v.value);
+    expect(values.length).toBeGreaterThanOrEqual(3);
+    for (const value of values) expect(everything).not.toContain(value);
+    expect(everything).toMatch(/[0-9a-f]{8}/); // fingerprints are there instead
+  });
+});
