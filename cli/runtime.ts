@@ -1,6 +1,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfigFile, resolveConfigPath, type Config } from '../lambdas/config.ts';
 import { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
+import type { AlertPort } from '../lambdas/core/ports.ts';
 import { UsageError } from './context.ts';
 
 /** Flags every command takes. */
@@ -26,4 +29,37 @@ export function loadCliConfig(flag: string | undefined, env: NodeJS.ProcessEnv):
 /** Clients for the configured account; AWS_ENDPOINT_URL (read by the SDK) points them at an emulator. */
 export function cliClients(config: Config): AwsClients {
   return new AwsClients({ region: config.region });
+}
+
+export interface AlertTargets {
+  topicArn?: string;
+  stateTableName?: string;
+  /** Where they came from, for messages: `config`, `stack OriginGuard`, or `none`. */
+  source: string;
+}
+
+/**
+ * The alert topic and state table for CLI runs: `alerts.topicArn` / `alerts.stateTableName` from the config,
+ * else the deployed stack's outputs `AlertTopicArn` / `AlertStateTableName`, else none.
+ */
+export async function resolveAlertTargets(config: Config, clients: AwsClients): Promise<AlertTargets> {
+  const fromConfig = { topicArn: config.alerts.topicArn, stateTableName: config.alerts.stateTableName };
+  if (fromConfig.topicArn && fromConfig.stateTableName) return { ...fromConfig, source: 'config' };
+  try {
+    const { Stacks } = await clients.cloudFormation().send(new DescribeStacksCommand({ StackName: config.stackName }));
+    const outputs = Object.fromEntries((Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]));
+    return {
+      topicArn: fromConfig.topicArn ?? outputs.AlertTopicArn,
+      stateTableName: fromConfig.stateTableName ?? outputs.AlertStateTableName,
+      source: `stack ${config.stackName}`,
+    };
+  } catch {
+    return { ...fromConfig, source: fromConfig.topicArn ? 'config' : 'none' };
+  }
+}
+
+/** An SNS publisher for rotation and reconcile failures run from the CLI, when a topic is known. */
+export async function cliAlerts(config: Config, clients: AwsClients): Promise<AlertPort | undefined> {
+  const { topicArn } = await resolveAlertTargets(config, clients);
+  return topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn) : undefined;
 }

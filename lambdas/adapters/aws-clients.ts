@@ -2,6 +2,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
@@ -51,6 +52,9 @@ export class AwsClients {
   }
   ec2(): EC2Client {
     return this.get('ec2', () => new EC2Client(this.config()));
+  }
+  elbv2(): ElasticLoadBalancingV2Client {
+    return this.get('elbv2', () => new ElasticLoadBalancingV2Client(this.config()));
   }
   sns(region = this.settings.region): SNSClient {
     return this.get(`sns:${region}`, () => new SNSClient(this.config(region)));

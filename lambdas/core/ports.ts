@@ -18,10 +18,10 @@ export const systemClock: Clock = {
 
 /** Structured logging: Powertools' Logger satisfies this. Never pass secret values; pass fingerprints. */
 export interface LogPort {
-  debug(message: string, ...extra: object[]): void;
-  info(message: string, ...extra: object[]): void;
-  warn(message: string, ...extra: object[]): void;
-  error(message: string, ...extra: object[]): void;
+  debug(message: string, ...extra: Array<Record<string, unknown>>): void;
+  info(message: string, ...extra: Array<Record<string, unknown>>): void;
+  warn(message: string, ...extra: Array<Record<string, unknown>>): void;
+  error(message: string, ...extra: Array<Record<string, unknown>>): void;
 }
 
 export const silentLog: LogPort = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,100 @@
+/**
+ * Builds the senders and validators of one configured secret from its config: the one place that maps
+ * config `type`s to adapters, used by the rotation Lambda, the retire Lambda, the CLI and the demo.
+ */
+import type { SecretConfig } from '../config.ts';
+import type { AlertPort, Clock, LogPort, SenderPort, ValidatorPort } from '../core/ports.ts';
+import { systemClock } from '../core/ports.ts';
+import type { RotationDeps } from '../core/rotation.ts';
+import type { AwsClients } from './aws-clients.ts';
+import { CloudFrontSender } from './cloudfront.ts';
+import { httpProbe } from './http-probe.ts';
+import { KongRouteValidator } from './kong.ts';
+import { KongVaultSender } from './kong-vault.ts';
+import { KonnectClient, konnectBaseUrl } from './konnect.ts';
+import { SecretsManagerStore } from './secrets-manager.ts';
+import { SecretsManagerReadersValidator } from './secretsmanager-readers.ts';
+import { TokenReader } from './tokens.ts';
+import { WafV2Validator } from './wafv2.ts';
+
+export interface TargetEnvironment {
+  clients: AwsClients;
+  /** HTTP client for Kong and Konnect (tests pass one bound to their fake servers). */
+  fetch?: typeof fetch;
+}
+
+export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironment) {
+  const store = new SecretsManagerStore(env.clients.secretsManager(), secret.secretName);
+  const tokens = new TokenReader(env.clients.secretsManager());
+  const senders: SenderPort[] = secret.senders.map((sender) => {
+    switch (sender.type) {
+      case 'cloudfront':
+        return new CloudFrontSender(env.clients.cloudFront(), {
+          distributionId: sender.distributionId,
+          originIds: sender.originIds,
+          headerName: secret.headerName,
+        });
+      case 'kong-vault':
+        return new KongVaultSender({
+          store: sender.store,
+          ttlSeconds: sender.ttlSeconds,
+          secretStore: store,
+          ...(sender.store === 'konnect-config-store'
+            ? {
+                konnect: new KonnectClient({
+                  baseUrl: sender.apiUrl ?? konnectBaseUrl(sender.region!),
+                  token: tokens.token(sender.tokenSecretName!),
+                  fetch: env.fetch,
+                }),
+                controlPlaneId: sender.controlPlaneId!,
+                configStoreId: sender.configStoreId!,
+                key: sender.key!,
+              }
+            : {}),
+        });
+    }
+  });
+  const validators: ValidatorPort[] = secret.validators.map((validator) => {
+    switch (validator.type) {
+      case 'wafv2':
+        return new WafV2Validator(env.clients.wafv2(validator.scope), {
+          scope: validator.scope,
+          webAclName: validator.webAclName,
+          webAclId: validator.webAclId,
+          ruleName: validator.ruleName,
+          priority: validator.priority,
+          headerName: secret.headerName,
+          propagationSeconds: validator.propagationSeconds,
+        });
+      case 'kong-route':
+        return new KongRouteValidator({
+          adminUrl: validator.adminUrl,
+          routes: validator.routes,
+          headerName: secret.headerName,
+          token: validator.tokenSecretName ? tokens.token(validator.tokenSecretName) : undefined,
+          auth: validator.auth,
+          propagationSeconds: validator.propagationSeconds,
+          fetch: env.fetch,
+        });
+      case 'secretsmanager-readers':
+        return new SecretsManagerReadersValidator({ store, cacheTtlSeconds: validator.cacheTtlSeconds });
+    }
+  });
+  return { store, senders, validators };
+}
+
+/** Everything the rotation core needs for one secret. */
+export function rotationDeps(
+  secret: SecretConfig,
+  runtime: TargetEnvironment & { logger: LogPort; alerts?: AlertPort; clock?: Clock },
+  extra: Partial<RotationDeps> = {},
+): RotationDeps {
+  return {
+    ...buildRotationTargets(secret, runtime),
+    clock: runtime.clock ?? systemClock,
+    log: runtime.logger,
+    alerts: runtime.alerts,
+    probe: secret.probeUrl ? httpProbe({ fetch: runtime.fetch }) : undefined,
+    ...extra,
+  };
+}

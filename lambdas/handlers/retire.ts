@@ -1,0 +1,40 @@
+/**
+ * Scheduled retire: for each secret whose overlap is open, narrow validators to the current value once the
+ * overlap has passed and every sender has propagated. Never waits: the next tick tries again.
+ */
+import { describeError } from '../core/errors.ts';
+import { retire, type RetireResult } from '../core/rotation.ts';
+import { lambdaRuntime } from '../runtime.ts';
+import { rotationDeps } from '../adapters/rotation-targets.ts';
+
+export const handler = async (): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
+  const runtime = lambdaRuntime('origin-guard-retire');
+  const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
+  const failed: string[] = [];
+  for (const secret of runtime.config.secrets) {
+    const deps = rotationDeps(secret, runtime);
+    try {
+      results[secret.name] = await retire(secret, deps);
+      runtime.logger.info('retire checked', { secret: secret.name, ...results[secret.name] });
+    } catch (error) {
+      failed.push(secret.name);
+      results[secret.name] = { status: 'error', reason: describeError(error) };
+      runtime.logger.error('retire failed', { secret: secret.name, error: describeError(error) });
+      await runtime.alerts?.publish({
+        kind: 'FAILURE',
+        finding: {
+          id: `rotation.retire-failed:${secret.name}`,
+          checkId: 'rotation.retire-failed',
+          severity: 'MEDIUM',
+          status: 'FAIL',
+          resource: secret.name,
+          message: `Retiring the previous value of ${secret.name} failed: ${describeError(error)}. The overlap stays open (old and new values both accepted); traffic is not affected.`,
+          remediation: `Fix the target named in the message, then run "origin-guard retire --secret ${secret.name}" or wait for the next scheduled retire.`,
+        },
+      });
+    }
+  }
+  // Fail the invocation so the Errors alarm fires; every secret was still tried.
+  if (failed.length) throw new Error(`retire failed for ${failed.join(', ')}`);
+  return results;
+};

@@ -1,0 +1,27 @@
+/**
+ * Secrets Manager rotation function: one invocation per step ({Step, SecretId, ClientRequestToken}).
+ * Thin: parse the event, find the secret's config, build its targets, run the core step.
+ */
+import { z } from 'zod';
+import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
+import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
+import { rotationDeps } from '../adapters/rotation-targets.ts';
+
+export const RotationEventSchema = z.object({
+  Step: z.enum(ROTATION_STEPS),
+  SecretId: z.string().min(1),
+  ClientRequestToken: z.string().min(1),
+  RotationToken: z.string().optional(),
+});
+
+export const handler = async (event: unknown): Promise<void> => {
+  const runtime = lambdaRuntime('origin-guard-rotation');
+  const parsed = RotationEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const { Step, SecretId, ClientRequestToken } = parsed.data;
+  const secret = findSecretConfig(runtime.config, SecretId);
+  runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
+  await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, runtime));
+};
