@@ -281,7 +281,7 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
           secretName: names.gatewayToUpstream,
           headerName: 'x-kong-origin-verify',
           overlapMinutes: fast ? 0 : 15,
-          senders: [{ type: 'kong-vault', store: 'secretsmanager', ttlSeconds: fast ? 0 : 300 }],
+          senders: [{ type: 'kong-vault', store: 'secretsmanager', ttlSeconds: fast ? 0 : 300, rotationCheckSeconds: fast ? 0 : 60 }],
           validators: [{ type: 'secretsmanager-readers', cacheTtlSeconds: fast ? 0 : 300 }],
         },
       ],

@@ -34,6 +34,8 @@ export const KongVaultSenderSchema = z
     store: z.enum(['secretsmanager', 'konnect-config-store']),
     /** Kong's vault cache TTL: a new value is in use at most this long after it is written. */
     ttlSeconds: seconds.default(300),
+    /** Kong re-resolves expired vault references on a 60 s timer; a new value may take ttlSeconds + this to be used. */
+    rotationCheckSeconds: seconds.default(60),
     region: konnectRegion.optional(),
     controlPlaneId: z.string().min(1).optional(),
     configStoreId: z.string().min(1).optional(),
@@ -173,6 +175,10 @@ export const IpRangesSchema = z.strictObject({
 
 export const AuditSchema = z.strictObject({
   scheduleMinutes: z.number().int().min(1).default(15),
+  /** Extra time past a secret's rotationDays before its age is a finding. */
+  rotationGraceHours: z.number().int().min(0).default(24),
+  /** Extra time past a secret's overlapMinutes before a still-open overlap is a finding. */
+  overlapGraceMinutes: z.number().int().min(0).default(15),
   webAcls: z
     .array(
       z.strictObject({

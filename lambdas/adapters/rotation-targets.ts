@@ -38,6 +38,7 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
         return new KongVaultSender({
           store: sender.store,
           ttlSeconds: sender.ttlSeconds,
+          rotationCheckSeconds: sender.rotationCheckSeconds,
           secretStore: store,
           ...(sender.store === 'konnect-config-store'
             ? {

@@ -112,8 +112,8 @@ export interface SecretStorePort {
   moveStage(stage: string, to: string | undefined, from: string | undefined): Promise<void>;
   setTags(tags: Record<string, string>): Promise<void>;
   removeTags(keys: string[]): Promise<void>;
-  /** Asks Secrets Manager to run the deployed rotation function (the CLI without --local). */
-  startRotation?(): Promise<void>;
+  /** Asks Secrets Manager to run the deployed rotation function (the CLI without --local); returns the new version id. */
+  startRotation?(): Promise<string | undefined>;
 }
 
 export interface SenderPropagation {

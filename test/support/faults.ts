@@ -3,9 +3,10 @@
  * a bounded number of times, before the request reaches the emulator.
  */
 interface MiddlewareClient {
+  // Loose on purpose: every SDK v3 client's overloaded stack fits.
   middlewareStack: {
-    add(middleware: unknown, options: { step: string; name: string; priority?: string }): void;
-    remove(name: string): boolean;
+    add: (...args: any[]) => void;
+    remove: (name: string) => boolean;
   };
 }
 
