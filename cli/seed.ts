@@ -44,7 +44,7 @@ export interface SeedOptions {
   konnectNetworkId?: string;
   /** Short timings for demos and tests: overlap, TTLs and propagation in seconds (default 0). */
   fast?: boolean;
-  /** Extra static CIDRs for the ranges target (e.g. the demo's gateway egress). */
+  /** The ranges target's sources (default: one static CIDR); a konnect source is pointed at the seeded token. */
   ipRangeSources?: NonNullable<Config['ipRanges']>['targets'][number]['sources'];
 }
 
@@ -88,6 +88,8 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
   await sm.send(new CreateSecretCommand({ Name: names.gatewayToUpstream, SecretString: gatewayToUpstream }));
   await sm.send(new CreateSecretCommand({ Name: names.kongToken, SecretString: kongAdminToken }));
   await sm.send(new CreateSecretCommand({ Name: names.konnectToken, SecretString: 'kpat_demo_token' }));
+  // Konnect sources given by the caller read the seeded token.
+  const ipRangeSources = options.ipRangeSources?.map((source) => (source.type === 'konnect' ? { ...source, tokenSecretName: names.konnectToken } : source));
 
   // Network: a VPC with two subnets, the ALB and its security groups (with rules origin-guard does not own).
   const ec2 = clients.ec2();
@@ -293,7 +295,7 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
             ports: [443],
             maxRulesPerGroup: 60,
             maxRemovalFraction: 0.3,
-            sources: options.ipRangeSources ?? [{ type: 'static', cidrs: ['203.0.113.10/32'] }],
+            sources: ipRangeSources ?? [{ type: 'static', cidrs: ['203.0.113.10/32'] }],
           },
         ],
       },
