@@ -1,0 +1,175 @@
+/**
+ * The origin verifier for upstream services: checks the origin-verify header against the secret in AWS
+ * Secrets Manager, following the rotation protocol (lambdas/core/rotation-state.ts), so upstreams never
+ * refuse a legitimate request during a rotation:
+ * - AWSCURRENT is always accepted;
+ * - AWSPENDING too while a rotation is under way (senders may switch to it any moment);
+ * - the overlap version (normally AWSPREVIOUS) only while the overlap is open (tag
+ *   `origin-guard:overlap-opened-at`), i.e. until `retire`.
+ *
+ * One DescribeSecret per refresh, plus one GetSecretValue per accepted version not seen before (a version's
+ * value never changes). Values are cached for `cacheTtlSeconds`; when a refresh fails the last known values
+ * keep being served, and a verifier that never loaded refuses everything (fails closed).
+ *
+ * Dependency-light on purpose: only `@aws-sdk/client-secrets-manager` and Node built-ins (the core files it
+ * imports have no dependencies).
+ *
+ *   const verifier = createOriginVerifier({ secretId: 'origin-verify', headerName: 'x-kong-origin-verify', cacheTtlSeconds: 300 });
+ *   app.use(verifier.middleware());
+ */
+import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { sameValue } from '../core/fingerprint.ts';
+import type { SecretDescription } from '../core/ports.ts';
+import { acceptedVersionIds, rotationView } from '../core/rotation-state.ts';
+
+export interface OriginVerifierOptions {
+  /** Name or ARN of the secret. */
+  secretId: string;
+  /** The header to check, e.g. `x-kong-origin-verify` (case-insensitive). */
+  headerName: string;
+  /** How long values are cached; origin-guard waits this long (its `secretsmanager-readers` validator) before relying on a change. */
+  cacheTtlSeconds: number;
+  client?: SecretsManagerClient;
+  /** Region of the client created when `client` is absent (default: the SDK's own resolution). */
+  region?: string;
+  /** After a failed refresh, wait this long before trying again; default min(cacheTtlSeconds, 5). */
+  retryAfterFailureSeconds?: number;
+  /** Told about refresh failures (the error names the secret, never a value), e.g. to log them. */
+  onRefreshError?: (error: unknown) => void;
+  /** Milliseconds clock, for tests. */
+  now?: () => number;
+}
+
+/** The parts of Node's / Express's request and response the middleware uses. */
+export interface VerifierRequest {
+  headers: Record<string, string | string[] | undefined>;
+}
+export interface VerifierResponse {
+  statusCode: number;
+  setHeader?(name: string, value: string): unknown;
+  end(body?: string): unknown;
+}
+export type VerifierNext = (error?: unknown) => void;
+
+export interface OriginVerifier {
+  /** Whether the header value is one of the accepted values (constant-time comparison). Never throws. */
+  verify(headerValue: string | string[] | undefined): Promise<boolean>;
+  /** Express / Connect middleware: `next()` when the header verifies, 403 otherwise. */
+  middleware(): (req: VerifierRequest, res: VerifierResponse, next: VerifierNext) => void;
+  /** Reloads now. Rejects when the reload fails (the last known values stay in use). */
+  refresh(): Promise<void>;
+}
+
+/** The refresh failed; names the secret and the call, never a value. */
+export class OriginVerifierError extends Error {
+  override name = 'OriginVerifierError';
+}
+
+export function createOriginVerifier(options: OriginVerifierOptions): OriginVerifier {
+  if (!options.secretId) throw new OriginVerifierError('createOriginVerifier: secretId is required');
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(options.headerName)) throw new OriginVerifierError('createOriginVerifier: headerName is not a valid header name');
+  if (!(options.cacheTtlSeconds >= 0)) throw new OriginVerifierError('createOriginVerifier: cacheTtlSeconds must be 0 or more');
+
+  const client = options.client ?? new SecretsManagerClient(options.region ? { region: options.region } : {});
+  const now = options.now ?? Date.now;
+  const ttlMs = options.cacheTtlSeconds * 1000;
+  const retryMs = (options.retryAfterFailureSeconds ?? Math.min(options.cacheTtlSeconds, 5)) * 1000;
+  const headerKey = options.headerName.toLowerCase();
+
+  /** Undefined until the first successful load. */
+  let accepted: string[] | undefined;
+  let loadedAt = 0;
+  let failedAt: number | undefined;
+  let inFlight: Promise<void> | undefined;
+  const valueByVersion = new Map<string, string>();
+
+  async function load(): Promise<void> {
+    let described;
+    try {
+      described = await client.send(new DescribeSecretCommand({ SecretId: options.secretId }));
+    } catch (error) {
+      throw new OriginVerifierError(`cannot describe secret ${options.secretId}: ${(error as Error)?.name ?? 'error'}`, { cause: error });
+    }
+    const secret: SecretDescription = {
+      arn: described.ARN ?? '',
+      name: described.Name ?? options.secretId,
+      versions: Object.entries(described.VersionIdsToStages ?? {}).map(([versionId, stages]) => ({ versionId, stages: [...stages] })),
+      tags: Object.fromEntries((described.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
+      rotationEnabled: described.RotationEnabled ?? false,
+    };
+    const ids = acceptedVersionIds(rotationView(secret));
+    const values: string[] = [];
+    for (const versionId of ids) {
+      let value = valueByVersion.get(versionId);
+      if (value === undefined) {
+        try {
+          const got = await client.send(new GetSecretValueCommand({ SecretId: options.secretId, VersionId: versionId }));
+          value = got.SecretString ?? '';
+        } catch (error) {
+          throw new OriginVerifierError(`cannot read version ${versionId} of secret ${options.secretId}: ${(error as Error)?.name ?? 'error'}`, { cause: error });
+        }
+        valueByVersion.set(versionId, value);
+      }
+      if (value !== '' && !values.includes(value)) values.push(value);
+    }
+    if (values.length === 0) throw new OriginVerifierError(`secret ${options.secretId} has no AWSCURRENT value to accept`);
+    for (const versionId of valueByVersion.keys()) if (!ids.includes(versionId)) valueByVersion.delete(versionId);
+    accepted = values;
+    loadedAt = now();
+    failedAt = undefined;
+  }
+
+  function refresh(): Promise<void> {
+    // One refresh at a time, shared by every request waiting for it.
+    inFlight ??= load()
+      .catch((error: unknown) => {
+        failedAt = now();
+        options.onRefreshError?.(error);
+        throw error;
+      })
+      .finally(() => {
+        inFlight = undefined;
+      });
+    return inFlight;
+  }
+
+  async function ensureFresh(): Promise<void> {
+    const t = now();
+    if (accepted !== undefined && t - loadedAt < ttlMs) return;
+    if (failedAt !== undefined && t - failedAt < retryMs) return;
+    try {
+      await refresh();
+    } catch {
+      // Keep serving the last known values; without any, verify() refuses.
+    }
+  }
+
+  async function verify(headerValue: string | string[] | undefined): Promise<boolean> {
+    // Several values for one header are ambiguous (and Node already joins repeated custom headers).
+    const candidate = Array.isArray(headerValue) ? (headerValue.length === 1 ? headerValue[0] : undefined) : headerValue;
+    if (candidate === undefined || candidate === '') return false;
+    await ensureFresh();
+    const values = accepted;
+    if (!values || values.length === 0) return false;
+    let match = false;
+    // Compare with every value, without stopping early, so timing does not tell which one matched.
+    for (const value of values) match = sameValue(candidate, value) || match;
+    return match;
+  }
+
+  function middleware() {
+    return (req: VerifierRequest, res: VerifierResponse, next: VerifierNext): void => {
+      verify(req.headers[headerKey]).then(
+        (ok) => {
+          if (ok) return next();
+          res.statusCode = 403;
+          res.setHeader?.('content-type', 'text/plain; charset=utf-8');
+          res.end('Forbidden');
+        },
+        (error: unknown) => next(error),
+      );
+    };
+  }
+
+  return { verify, middleware, refresh };
+}
