@@ -1,0 +1,140 @@
+/**
+ * `origin-guard reconcile`: the same core as the reconciler Lambda, run from the operator's machine.
+ */
+import type { Config } from '../lambdas/config.ts';
+import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
+import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
+import { describeError } from '../lambdas/core/errors.ts';
+import { silentLog, systemClock, type AlertPort, type Clock, type LogPort } from '../lambdas/core/ports.ts';
+import { PREFIX_LIST_ENTRY } from '../lambdas/core/range-planner.ts';
+import { reconcile, UnknownTargetError, type ReconcileResult, type RuleView, type TargetResult } from '../lambdas/core/reconcile.ts';
+import { UsageError, type CliContext, type Command } from './context.ts';
+import { cliAlerts, cliClients, loadCliConfig, parseFlags } from './runtime.ts';
+
+const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--json] [--config FILE]
+
+Makes the security groups of every ip-ranges target (or only --target NAME) admit exactly the current ranges of
+its sources (AWS ip-ranges.json, Cloudflare, Fastly, Azure Front Door, Konnect egress IPs, static). Only rules
+whose description starts with origin-guard:<target>: are changed; other rules are kept and count against the quota.
+
+  --dry-run   print the plan (per group: adds, removes, rules used / quota) and change nothing
+  --force     apply removals even above the target's maxRemovalFraction
+  --json      print {"targets":[{"name","groups":[{"groupId","add":[...],"remove":[...],"rulesAfter"}],"held","error"?}]}
+
+Exit status: 0 when every target was reconciled (or planned), 1 when a source failed or a change could not be made.`;
+
+/** At most this many rules listed per group and direction in the table (the JSON lists all). */
+const LIST_LIMIT = 20;
+
+export interface ReconcileCommandDeps {
+  clients?: AwsClients;
+  fetch?: typeof fetch;
+  log?: LogPort;
+  clock?: Clock;
+}
+
+function ruleText(r: RuleView): string {
+  if (r.protocol === PREFIX_LIST_ENTRY) return `${r.cidr} (${r.source})`;
+  const ports = r.fromPort === r.toPort ? `${r.fromPort}` : `${r.fromPort}-${r.toPort}`;
+  return `${r.cidr} ${r.protocol}/${ports} (${r.source})`;
+}
+
+/** The readable form: one block per target, one line per group, then what changes. */
+export function formatReconcileTable(result: ReconcileResult): string {
+  const lines: string[] = [];
+  for (const t of result.targets) {
+    const version = t.syncToken ? `, version ${t.syncToken}${t.previousSyncToken && t.previousSyncToken !== t.syncToken ? ` (was ${t.previousSyncToken})` : ''}` : '';
+    lines.push(`${t.name}: ${statusText(t)}${version}`);
+    if (t.error) lines.push(`  ERROR: ${t.error}`);
+    if (t.groups.length > 0) {
+      const width = Math.max(5, ...t.groups.map((g) => g.groupId.length));
+      lines.push(`  ${'GROUP'.padEnd(width)}  ${'ADD'.padStart(5)}  ${'REMOVE'.padStart(6)}  RULES / QUOTA`);
+      for (const g of t.groups) {
+        lines.push(`  ${g.groupId.padEnd(width)}  ${String(g.add.length).padStart(5)}  ${String(g.remove.length).padStart(6)}  ${g.rulesAfter} / ${g.quota ?? t.maxRulesPerGroup}`);
+      }
+      for (const g of t.groups) {
+        for (const [sign, rules] of [['+', g.add], ['-', g.remove]] as const) {
+          for (const r of rules.slice(0, LIST_LIMIT)) lines.push(`    ${sign} ${g.groupId} ${ruleText(r)}`);
+          if (rules.length > LIST_LIMIT) lines.push(`    ${sign} ${g.groupId} ... ${rules.length - LIST_LIMIT} more (--json lists all)`);
+        }
+      }
+    }
+    for (const note of t.notes) lines.push(`  note: ${note}`);
+  }
+  if (result.targets.length === 0) lines.push('no ip-ranges targets to reconcile');
+  return lines.join('\n');
+}
+
+function statusText(t: TargetResult): string {
+  const adds = t.groups.reduce((n, g) => n + g.add.length, 0);
+  const removes = t.groups.reduce((n, g) => n + g.remove.length, 0);
+  switch (t.status) {
+    case 'in-sync':
+      return 'in sync, nothing to change';
+    case 'changes':
+    case 'held':
+      return `${t.applied ? 'applied' : t.dryRun ? 'would apply' : 'not applied'} +${adds} -${removes}${t.held ? ' (removals held by maxRemovalFraction)' : ''}`;
+    case 'insufficient-capacity':
+      return `does not fit: ${t.groupsNeeded} more group${t.groupsNeeded === 1 ? '' : 's'} needed, nothing changed`;
+    case 'skipped':
+      return 'skipped (version already applied)';
+    case 'failed':
+      return 'FAILED, nothing changed';
+  }
+}
+
+/** Alerts from a CLI run: always on stderr; to the alert topic too on real runs when one is known. */
+function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort {
+  return {
+    async publish(event) {
+      ctx.stderr(`alert ${event.finding.checkId} (${event.finding.severity}): ${event.finding.message}`);
+      if (topic) await topic.publish(event);
+    },
+  };
+}
+
+export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Command {
+  return async (argv, ctx) => {
+    const { values } = parseFlags(argv, {
+      target: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+    });
+    if (values.help) {
+      ctx.stdout(HELP);
+      return 0;
+    }
+    const config: Config = loadCliConfig(values.config, ctx.env);
+    if (!config.ipRanges) throw new UsageError('no ipRanges are configured (add an "ipRanges" section with targets to the config file)');
+    if (values.target !== undefined && !config.ipRanges.targets.some((t) => t.name === values.target)) {
+      throw new UsageError(`--target ${values.target}: no such target (configured: ${config.ipRanges.targets.map((t) => t.name).join(', ')})`);
+    }
+    const clients = injected.clients ?? cliClients(config);
+    const log = injected.log ?? silentLog;
+    const dryRun = values['dry-run'];
+    // A dry run only reports: its alerts stay on this terminal.
+    const topic = dryRun ? undefined : await cliAlerts(config, clients).catch(() => undefined);
+    let result: ReconcileResult;
+    try {
+      result = await reconcile(
+        config.ipRanges,
+        { target: values.target, dryRun, force: values.force },
+        {
+          feeds: new HttpIpFeeds({ fetch: injected.fetch, secretsManager: clients.secretsManager() }),
+          groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
+          alerts: cliAlertPort(ctx, topic),
+          clock: injected.clock ?? systemClock,
+          log,
+        },
+      );
+    } catch (error) {
+      if (error instanceof UnknownTargetError) throw new UsageError(error.message);
+      throw new Error(`reconcile failed: ${describeError(error)}`, { cause: error });
+    }
+    ctx.stdout(values.json ? JSON.stringify(result, null, 2) : formatReconcileTable(result));
+    return result.targets.some((t) => t.error !== undefined) ? 1 : 0;
+  };
+}
+
+export const reconcileCommand: Command = makeReconcileCommand();

@@ -1,0 +1,574 @@
+/**
+ * The range planner: pure, no I/O. Given the desired CIDRs of a target and the ingress rules observed in its
+ * security groups, it decides per group which owned rules to add and to remove. Rules are compared as plain
+ * strings (canonical CIDRs) in nested maps, and new rules fill groups with one forward cursor, so the work is
+ * linear: 100k CIDRs over many groups plan in a small fraction of a second.
+ */
+import { createHash } from 'node:crypto';
+import type { IpRangeTargetConfig } from '../config.ts';
+import { canonicalCidr, cidrFamily, type IpFamily } from './cidr.ts';
+import type { SourceRanges } from './ip-sources.ts';
+
+export const DESCRIPTION_PREFIX = 'origin-guard';
+
+/** Every rule origin-guard owns for `target` has a description starting with this. */
+export function ownerPrefix(target: string): string {
+  return `${DESCRIPTION_PREFIX}:${target}:`;
+}
+
+export function ruleDescription(target: string, label: string): string {
+  return `${ownerPrefix(target)}${label}`;
+}
+
+/** One ingress rule as the planner sees it: a CIDR and a port range. */
+export interface RuleShape {
+  /** Canonical CIDR (see cidr.ts). */
+  cidr: string;
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+}
+
+export interface DesiredRule extends RuleShape {
+  description: string;
+}
+
+/** An ingress rule read from a group (egress rules are not passed in). */
+export interface ObservedRule {
+  groupId: string;
+  /** `sgr-...`, used to revoke exactly this rule. */
+  ruleId?: string;
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+  /**
+   * IPv4 or IPv6 CIDR; a prefix list's id (`pl-...`) for a rule referencing one (planned like a CIDR);
+   * undefined for rules that reference a security group.
+   */
+  cidr?: string;
+  description?: string;
+}
+
+export interface PlannedRule extends RuleShape {
+  description: string;
+  /** Set on removals. */
+  ruleId?: string;
+}
+
+export interface GroupPlan {
+  groupId: string;
+  add: PlannedRule[];
+  remove: PlannedRule[];
+  /** Ingress rules in the group now, owned or not. */
+  rulesBefore: number;
+  /** Ingress rules in the group once the plan is applied (what counts against `maxRulesPerGroup`). */
+  rulesAfter: number;
+  /** Rules origin-guard does not own: never touched, but they use the quota. */
+  unowned: number;
+  /** The group's quota: `maxRulesPerGroup`, or a prefix list's MaxEntries. */
+  quota: number;
+  /**
+   * The group is too full to add before removing: its removals run first (the only case where a removed
+   * rule is not replaced before it goes). Otherwise additions run before removals, as everywhere else.
+   */
+  removeFirst: boolean;
+}
+
+export type PlanStatus = 'in-sync' | 'changes' | 'held' | 'insufficient-capacity';
+
+export interface RulePlan {
+  target: string;
+  status: PlanStatus;
+  groups: GroupPlan[];
+  /** Removals of rules no longer desired were withheld by the `maxRemovalFraction` guard. */
+  held: boolean;
+  /** Distinct desired rules (CIDR × port). */
+  desiredCount: number;
+  /** Distinct owned rules observed. */
+  ownedCount: number;
+  /** Owned rules that are no longer desired (before the guard). */
+  staleCount: number;
+  /** staleCount / ownedCount. */
+  removalFraction: number;
+  /** Rules the groups can hold for this target (quota minus unowned rules). */
+  capacity: number;
+  /** When status is `insufficient-capacity`: how many more groups of `maxRulesPerGroup` the set needs. */
+  groupsNeeded: number;
+  /**
+   * Fingerprint of the desired set, computed only when the removal guard fires: a held shrink is confirmed
+   * when the same fingerprint comes back.
+   */
+  desiredFingerprint?: string;
+  /** Human-readable reasons: why held, why nothing applies. */
+  notes: string[];
+}
+
+export interface PlanInput {
+  target: string;
+  /** In configuration order: new rules fill the first groups with room. */
+  groupIds: readonly string[];
+  maxRulesPerGroup: number;
+  maxRemovalFraction: number;
+  desired: readonly DesiredRule[];
+  /** Ingress rules of the target's groups; rules of other groups are ignored. */
+  observed: readonly ObservedRule[];
+  /** Apply removals even when they exceed `maxRemovalFraction`. */
+  force?: boolean;
+  /**
+   * Fingerprint of the shrunken set that a previous version was held on. When the desired set has the same
+   * fingerprint, the shrink has been seen twice in a row and is applied.
+   */
+  heldFingerprint?: string;
+  /** Per-group quota where groups differ (prefix lists: their MaxEntries); default `maxRulesPerGroup`. */
+  capacities?: Readonly<Record<string, number>>;
+  /** Groups that take one family only (prefix lists); default: every group takes both. */
+  families?: Readonly<Record<string, IpFamily>>;
+  /** What a group is called in notes: `security group` (default) or `prefix list`. */
+  groupNoun?: string;
+}
+
+/** `tcp|443|443|192.0.2.0/24`: a rule's identity, used for fingerprints (the index below avoids building it). */
+function ruleKey(r: RuleShape): string {
+  return `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`;
+}
+
+/** Order-independent fingerprint of a set of rules (sorted keys, sha256, 16 hex digits). */
+export function fingerprintRules(keys: Iterable<string>): string {
+  const sorted = [...keys].sort();
+  const hash = createHash('sha256');
+  for (const k of sorted) hash.update(k).update('\n');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** What the planner knows about one distinct rule (CIDR × protocol × ports). */
+interface Entry {
+  rule: DesiredRule;
+  desired: boolean;
+  /** Seen at least once among the owned rules. */
+  owned: boolean;
+  /** Already has its one copy in some group. */
+  placed: boolean;
+}
+
+/**
+ * Distinct rules by protocol → fromPort → toPort → CIDR. Nested maps keyed by the values themselves: no
+ * concatenated key strings to build and hash per rule, which is what keeps 100k rules fast.
+ */
+class RuleIndex {
+  private readonly root = new Map<string, Map<number, Map<number, Map<string, Entry>>>>();
+  readonly entries: Entry[] = [];
+
+  private cidrs(r: RuleShape, create: boolean): Map<string, Entry> | undefined {
+    let byFrom = this.root.get(r.protocol);
+    if (!byFrom) {
+      if (!create) return undefined;
+      this.root.set(r.protocol, (byFrom = new Map()));
+    }
+    let byTo = byFrom.get(r.fromPort);
+    if (!byTo) {
+      if (!create) return undefined;
+      byFrom.set(r.fromPort, (byTo = new Map()));
+    }
+    let byCidr = byTo.get(r.toPort);
+    if (!byCidr) {
+      if (!create) return undefined;
+      byTo.set(r.toPort, (byCidr = new Map()));
+    }
+    return byCidr;
+  }
+
+  /** The entry of `r`, created when absent (a desired rule is its own; an observed one is copied). */
+  entry(r: DesiredRule | ObservedRule, desired: boolean): Entry {
+    const byCidr = this.cidrs(r as RuleShape, true)!;
+    let entry = byCidr.get(r.cidr!);
+    if (!entry) {
+      const rule: DesiredRule = desired
+        ? (r as DesiredRule)
+        : { cidr: r.cidr!, protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, description: r.description ?? '' };
+      entry = { rule, desired, owned: false, placed: false };
+      byCidr.set(r.cidr!, entry);
+      this.entries.push(entry);
+    }
+    return entry;
+  }
+}
+
+interface GroupState {
+  groupId: string;
+  unowned: number;
+  owned: ObservedRule[];
+  /** The index entry of each owned rule (undefined for a rule without a CIDR), looked up once. */
+  ownedEntries: Array<Entry | undefined>;
+  kept: number;
+  capacity: number;
+  add: PlannedRule[];
+  remove: PlannedRule[];
+  removeFirst: boolean;
+}
+
+function compareRules(a: DesiredRule, b: DesiredRule): number {
+  return a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : a.fromPort - b.fromPort || a.toPort - b.toPort;
+}
+
+/**
+ * Plans one target. Minimal churn: an owned rule that is still desired stays in its group (unless the group
+ * is over quota); only new rules are placed, into the first groups with room; a rule owned twice keeps its
+ * first copy. When the groups cannot hold the set the plan changes nothing and says how many groups are
+ * missing. The removal guard keeps every owned rule (additions still go in) unless forced or confirmed.
+ */
+export function planRuleChanges(input: PlanInput): RulePlan {
+  const index = new RuleIndex();
+  let desiredCount = 0;
+  for (const rule of input.desired) {
+    const entry = index.entry(rule, true);
+    if (entry.rule === rule) desiredCount += 1;
+  }
+
+  const prefix = ownerPrefix(input.target);
+  const groups: GroupState[] = [];
+  const byId = new Map<string, GroupState>();
+  for (const groupId of input.groupIds) {
+    if (byId.has(groupId)) continue;
+    const state: GroupState = { groupId, unowned: 0, owned: [], ownedEntries: [], kept: 0, capacity: 0, add: [], remove: [], removeFirst: false };
+    groups.push(state);
+    byId.set(groupId, state);
+  }
+  // The guard looks at distinct owned rules that are no longer desired.
+  let ownedCount = 0;
+  let stale = 0;
+  for (const rule of input.observed) {
+    const group = byId.get(rule.groupId);
+    if (!group) continue;
+    if (!rule.description?.startsWith(prefix)) {
+      group.unowned += 1;
+      continue;
+    }
+    let entry: Entry | undefined;
+    if (rule.cidr !== undefined) {
+      entry = index.entry(rule, false);
+      if (!entry.owned) {
+        entry.owned = true;
+        ownedCount += 1;
+        if (!entry.desired) stale += 1;
+      }
+    }
+    group.owned.push(rule);
+    group.ownedEntries.push(entry);
+  }
+  const removalFraction = ownedCount === 0 ? 0 : stale / ownedCount;
+  const notes: string[] = [];
+
+  let held = false;
+  let fingerprint: string | undefined;
+  if (removalFraction > input.maxRemovalFraction) {
+    fingerprint = fingerprintRules(index.entries.filter((e) => e.desired).map((e) => ruleKey(e.rule)));
+    const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+    if (input.force) {
+      notes.push(`removes ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}), above maxRemovalFraction ${input.maxRemovalFraction}: applied because of --force`);
+    } else if (input.heldFingerprint !== undefined && input.heldFingerprint === fingerprint) {
+      notes.push(`removes ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}): applied because the same shrunken set was seen in two consecutive versions`);
+    } else {
+      held = true;
+      notes.push(
+        `would remove ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}), above maxRemovalFraction ${input.maxRemovalFraction}: removals held, additions applied. ` +
+          `They are applied with --force or when the next version has the same set.`,
+      );
+    }
+  }
+  // Held: every owned rule stays wanted, so nothing owned is removed for being stale.
+  const wanted = (e: Entry) => e.desired || (held && e.owned);
+
+  // 1. Keep what is already in place; remove stale rules and second copies; evict above the quota.
+  for (const g of groups) {
+    g.capacity = Math.max(0, (input.capacities?.[g.groupId] ?? input.maxRulesPerGroup) - g.unowned);
+    for (let i = 0; i < g.owned.length; i++) {
+      const entry = g.ownedEntries[i];
+      if (entry !== undefined && wanted(entry) && !entry.placed && g.kept < g.capacity) {
+        entry.placed = true;
+        g.kept += 1;
+      } else {
+        g.remove.push(toPlanned(g.owned[i]));
+      }
+    }
+  }
+
+  // 2. Place the rest: first where the group can take them before its removals run (no gap), then, if
+  //    needed, where there is room only after removals (that group removes first).
+  const pending: DesiredRule[] = [];
+  let wantedCount = 0;
+  for (const e of index.entries) {
+    if (!wanted(e)) continue;
+    wantedCount += 1;
+    if (!e.placed) pending.push(e.rule);
+  }
+  pending.sort(compareRules);
+  // One queue per family when groups take one family only; each queue fills the groups that take it.
+  const families = input.families;
+  const queues: Array<{ family?: IpFamily; rules: DesiredRule[] }> = families
+    ? (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: pending.filter((r) => cidrFamily(r.cidr) === family) }))
+    : [{ rules: pending }];
+  let missing = 0;
+  const missingByFamily: Partial<Record<IpFamily, number>> = {};
+  for (const queue of queues) {
+    const eligible = queue.family ? groups.filter((g) => families![g.groupId] === queue.family) : groups;
+    let next = 0;
+    for (const g of eligible) {
+      let room = g.capacity - g.owned.length;
+      while (room > 0 && next < queue.rules.length) {
+        g.add.push(queue.rules[next++]);
+        room -= 1;
+      }
+    }
+    for (const g of eligible) {
+      let room = g.capacity - g.kept - g.add.length;
+      if (room > 0 && next < queue.rules.length) g.removeFirst = g.remove.length > 0;
+      while (room > 0 && next < queue.rules.length) {
+        g.add.push(queue.rules[next++]);
+        room -= 1;
+      }
+    }
+    missing += queue.rules.length - next;
+    if (queue.family && next < queue.rules.length) missingByFamily[queue.family] = queue.rules.length - next;
+  }
+
+  const capacity = groups.reduce((sum, g) => sum + g.capacity, 0);
+  const base = {
+    target: input.target,
+    held,
+    desiredCount,
+    ownedCount,
+    staleCount: stale,
+    removalFraction,
+    capacity,
+    ...(fingerprint ? { desiredFingerprint: fingerprint } : {}),
+    notes,
+  };
+
+  if (missing > 0) {
+    const noun = input.groupNoun ?? 'security group';
+    const byFamily = Object.entries(missingByFamily) as Array<[IpFamily, number]>;
+    const groupsNeeded = byFamily.length
+      ? byFamily.reduce((n, [, m]) => n + Math.ceil(m / input.maxRulesPerGroup), 0)
+      : Math.ceil(missing / input.maxRulesPerGroup);
+    const which = byFamily.length ? ` (${byFamily.map(([f, m]) => `${m} ${f === 'ipv4' ? 'IPv4' : 'IPv6'}`).join(', ')} missing)` : '';
+    notes.push(
+      `${wantedCount} rules do not fit: the ${groups.length} ${noun}s hold ${capacity} after their unowned entries (quota ${input.maxRulesPerGroup} each)${which}. ` +
+        `Add ${groupsNeeded} more ${noun}${groupsNeeded === 1 ? '' : 's'} to the target; nothing was changed.`,
+    );
+    return {
+      ...base,
+      status: 'insufficient-capacity',
+      groupsNeeded,
+      groups: groups.map((g) => ({
+        groupId: g.groupId,
+        add: [],
+        remove: [],
+        rulesBefore: g.unowned + g.owned.length,
+        rulesAfter: g.unowned + g.owned.length,
+        unowned: g.unowned,
+        quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
+        removeFirst: false,
+      })),
+    };
+  }
+
+  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0);
+  return {
+    ...base,
+    status: held ? 'held' : changed ? 'changes' : 'in-sync',
+    groupsNeeded: 0,
+    groups: groups.map((g) => ({
+      groupId: g.groupId,
+      add: g.add,
+      remove: g.remove,
+      rulesBefore: g.unowned + g.owned.length,
+      rulesAfter: g.unowned + g.kept + g.add.length,
+      unowned: g.unowned,
+      quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
+      removeFirst: g.removeFirst,
+    })),
+  };
+}
+
+function toPlanned(r: ObservedRule): PlannedRule {
+  return {
+    cidr: r.cidr ?? '',
+    protocol: r.protocol,
+    fromPort: r.fromPort,
+    toPort: r.toPort,
+    description: r.description ?? '',
+    ...(r.ruleId ? { ruleId: r.ruleId } : {}),
+  };
+}
+
+// ---------- from configuration and sources ----------
+
+/**
+ * A target's desired rules: every CIDR of every source × every port, in the target's IP versions, the first
+ * source naming a CIDR giving its description. (The planner sorts what it adds, so plans do not depend on feed order.)
+ */
+export function desiredRules(target: IpRangeTargetConfig, sources: readonly SourceRanges[]): DesiredRule[] {
+  const families = new Set(target.ipVersions);
+  const byCidr = new Map<string, string>();
+  for (const s of sources) {
+    for (const cidr of s.cidrs) {
+      if (!families.has(cidrFamily(cidr))) continue;
+      if (!byCidr.has(cidr)) byCidr.set(cidr, ruleDescription(target.name, s.label));
+    }
+  }
+  const rules: DesiredRule[] = [];
+  for (const port of [...new Set(target.ports)].sort((a, b) => a - b)) {
+    for (const cidr of byCidr.keys()) rules.push({ cidr, protocol: target.protocol, fromPort: port, toPort: port, description: byCidr.get(cidr)! });
+  }
+  return rules;
+}
+
+/** EC2 may return an IPv6 CIDR in the form it was written; owned rules are compared in canonical form. */
+export function normalizeObserved(rules: readonly ObservedRule[], target: string): ObservedRule[] {
+  const prefix = ownerPrefix(target);
+  return rules.map((r) => {
+    // Only IPv6 has several spellings; IPv4 rules are compared as written (EC2 keeps what we wrote).
+    if (r.cidr === undefined || !r.cidr.includes(':') || !r.description?.startsWith(prefix)) return r;
+    const canonical = canonicalCidr(r.cidr);
+    return canonical === undefined || canonical === r.cidr ? r : { ...r, cidr: canonical };
+  });
+}
+
+export interface PlanTargetOptions {
+  force?: boolean;
+  heldFingerprint?: string;
+  /** `mode: "prefix-list"`: the target's lists as read (family, MaxEntries), in any order. */
+  prefixLists?: readonly PrefixListInfo[];
+}
+
+/**
+ * The one entry point for "what should this target's groups look like, and how far are they from it":
+ * used by reconcile (to apply) and by the audit (drift = a plan whose status is not `in-sync`).
+ */
+export function planTarget(
+  target: IpRangeTargetConfig,
+  sources: readonly SourceRanges[],
+  observed: readonly ObservedRule[],
+  options: PlanTargetOptions = {},
+): RulePlan {
+  const plan =
+    target.mode === 'prefix-list'
+      ? planPrefixListTarget(target, sources, observed, options)
+      : planRuleChanges({
+          target: target.name,
+          groupIds: target.securityGroupIds,
+          maxRulesPerGroup: target.maxRulesPerGroup,
+          maxRemovalFraction: target.maxRemovalFraction,
+          desired: desiredRules(target, sources),
+          observed: normalizeObserved(observed, target.name),
+          force: options.force,
+          heldFingerprint: options.heldFingerprint,
+        });
+  const advice = managedPrefixListAdvice(target);
+  if (advice) plan.notes.push(advice);
+  return plan;
+}
+
+// ---------- mode "prefix-list" ----------
+
+/** The pseudo protocol of a prefix-list entry in plans (an entry has a CIDR and a description, no ports). */
+export const PREFIX_LIST_ENTRY = 'prefix-list-entry';
+
+export interface PrefixListInfo {
+  id: string;
+  family: IpFamily;
+  maxEntries: number;
+}
+
+export function isPrefixListId(id: string): boolean {
+  return id.startsWith('pl-');
+}
+
+/**
+ * `mode: "prefix-list"`: the CIDRs go into the target's customer-managed prefix lists (spread like rules over
+ * groups, each list taking its own family up to its MaxEntries), and every security group gets one rule per
+ * list × port referencing it. A reference rule's `cidr` is the list id. Owned CIDR rules left from `rules`
+ * mode are removed from the groups once the references are in.
+ */
+export function planPrefixListTarget(
+  target: IpRangeTargetConfig,
+  sources: readonly SourceRanges[],
+  observed: readonly ObservedRule[],
+  options: PlanTargetOptions = {},
+): RulePlan {
+  const order = new Map((target.prefixListIds ?? []).map((id, i) => [id, i]));
+  const lists = [...(options.prefixLists ?? [])].filter((l) => order.has(l.id)).sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  const families = new Set(target.ipVersions);
+  const byCidr = new Map<string, string>();
+  for (const s of sources) {
+    for (const cidr of s.cidrs) if (families.has(cidrFamily(cidr)) && !byCidr.has(cidr)) byCidr.set(cidr, ruleDescription(target.name, s.label));
+  }
+  const entries: DesiredRule[] = [];
+  for (const [cidr, description] of byCidr) entries.push({ cidr, protocol: PREFIX_LIST_ENTRY, fromPort: 0, toPort: 0, description });
+  const normalized = normalizeObserved(observed, target.name);
+  const listPlan = planRuleChanges({
+    target: target.name,
+    groupIds: lists.map((l) => l.id),
+    maxRulesPerGroup: Math.max(1, ...lists.map((l) => l.maxEntries)),
+    capacities: Object.fromEntries(lists.map((l) => [l.id, l.maxEntries])),
+    families: Object.fromEntries(lists.map((l) => [l.id, l.family])),
+    groupNoun: 'prefix list',
+    maxRemovalFraction: target.maxRemovalFraction,
+    desired: entries,
+    observed: normalized.filter((r) => isPrefixListId(r.groupId)),
+    force: options.force,
+    heldFingerprint: options.heldFingerprint,
+  });
+  const missingLists = (target.prefixListIds ?? []).filter((id) => !lists.some((l) => l.id === id));
+  if (missingLists.length > 0) listPlan.notes.push(`prefix lists ${missingLists.join(', ')} were not found; only the others are used`);
+
+  // Every group references every list whose family the target admits, on every port.
+  const referenced = lists.filter((l) => families.has(l.family));
+  const description = ruleDescription(target.name, 'prefix-list');
+  // A reference to one of the target's own lists without a description is the target's too (moto drops
+  // descriptions of prefix-list references; and nobody else should reference a list origin-guard rewrites).
+  const listIds = new Set(target.prefixListIds ?? []);
+  const groupRules = normalized.map((r) => (!r.description && r.cidr !== undefined && listIds.has(r.cidr) ? { ...r, description } : r));
+  const groupPlans = target.securityGroupIds.map((groupId) =>
+    planRuleChanges({
+      target: target.name,
+      groupIds: [groupId],
+      maxRulesPerGroup: target.maxRulesPerGroup,
+      // References only move with the configuration, never with a feed: no guard.
+      maxRemovalFraction: 1,
+      desired: target.ports.flatMap((port) => referenced.map((l) => ({ cidr: l.id, protocol: target.protocol, fromPort: port, toPort: port, description }))),
+      observed: groupRules.filter((r) => r.groupId === groupId),
+    }),
+  );
+
+  if (listPlan.status === 'insufficient-capacity') return listPlan;
+  const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
+  const failed = groupPlans.find((p) => p.status === 'insufficient-capacity');
+  if (failed) {
+    return { ...listPlan, status: 'insufficient-capacity', groupsNeeded: failed.groupsNeeded, notes: [...listPlan.notes, ...failed.notes], groups: groups.map((g) => ({ ...g, add: [], remove: [], rulesAfter: g.rulesBefore, removeFirst: false })) };
+  }
+  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0);
+  return { ...listPlan, groups, status: listPlan.held ? 'held' : changed ? 'changes' : 'in-sync' };
+}
+
+export const CLOUDFRONT_MANAGED_PREFIX_LIST = 'com.amazonaws.global.cloudfront.origin-facing';
+
+/**
+ * When a target admits exactly CloudFront's origin-facing ranges, AWS's managed prefix list does the same job
+ * without any reconciling (AWS keeps it current). It covers IPv4 only, and a reference to it counts as its
+ * max entries (about 55) against the group's quota.
+ */
+export function managedPrefixListAdvice(target: IpRangeTargetConfig): string | undefined {
+  const [only, ...others] = target.sources;
+  if (others.length > 0 || only.type !== 'aws' || only.regions) return undefined;
+  if (only.services.length !== 1 || only.services[0] !== 'CLOUDFRONT_ORIGIN_FACING') return undefined;
+  return (
+    `target "${target.name}" admits only CLOUDFRONT_ORIGIN_FACING: AWS's managed prefix list ${CLOUDFRONT_MANAGED_PREFIX_LIST} ` +
+    `(IPv4) could replace these rules with one reference that AWS keeps current (it counts as about 55 rules against the quota).`
+  );
+}
+
+/** Whether a plan leaves nothing to do: the audit's drift check. */
+export function isInSync(plan: RulePlan): boolean {
+  return plan.status === 'in-sync';
+}

@@ -1,0 +1,390 @@
+/**
+ * Reconcile: load every source of a target, order by AWS syncToken, plan, apply (unless dry-run), remember
+ * the applied version. One function for the Lambda (schedule, SNS) and the CLI. Collaborators are ports:
+ * nothing here talks to AWS or the network.
+ */
+import type { IpRangesConfig, IpRangeTargetConfig, IpSourceConfig } from '../config.ts';
+import { failureFinding } from './alerts.ts';
+import { describeError, SourceError } from './errors.ts';
+import {
+  compareSyncTokens,
+  parseAwsIpRanges,
+  parseAzureServiceTags,
+  parseCloudflareLists,
+  parseFastlyList,
+  parseKonnectEgress,
+  parseStaticCidrs,
+  sourceLabel,
+  sourceName,
+  verifyAgainstNotice,
+  type IpSpaceChangedNotice,
+  type KonnectEgressView,
+  type SourceRanges,
+} from './ip-sources.ts';
+import type { AlertPort, Clock, Finding, LogPort } from './ports.ts';
+import { planTarget, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
+
+// ---------- ports ----------
+
+export type KonnectSourceConfig = Extract<IpSourceConfig, { type: 'konnect' }>;
+
+export interface IpFeedPort {
+  /** The body at an `https://` or `file://` URL, bounded in time and size; failures are SourceErrors naming `source`. */
+  fetchText(url: string, source: string): Promise<string>;
+  /** Every cloud-gateway configuration visible to the source's token (all pages). */
+  konnectConfigurations(config: KonnectSourceConfig, source: string): Promise<KonnectEgressView[]>;
+}
+
+/** What origin-guard remembers per target, in AWS (tags on the target's first group), never on local disk. */
+export interface TargetState {
+  /** The last applied AWS syncToken. */
+  syncToken?: string;
+  /** A shrink held by the removal guard: the shrunken set's fingerprint and the version it came with. */
+  held?: { fingerprint: string; syncToken?: string };
+}
+
+export interface ObservedTarget {
+  /** Ingress rules of every group of the target (and, in prefix-list mode, the lists' entries). */
+  rules: ObservedRule[];
+  state: TargetState;
+  /** Prefix-list mode: the target's lists. */
+  prefixLists?: PrefixListInfo[];
+}
+
+export interface ApplyReport {
+  authorizeCalls: number;
+  revokeCalls: number;
+  /** ModifyManagedPrefixList calls (prefix-list mode). */
+  prefixListCalls?: number;
+}
+
+export interface SecurityGroupStorePort {
+  read(target: IpRangeTargetConfig): Promise<ObservedTarget>;
+  /** Additions before removals (except groups marked `removeFirst`), one authorize and one revoke per group at most. */
+  apply(target: IpRangeTargetConfig, plan: RulePlan): Promise<ApplyReport>;
+  /** Writes what changed between `previous` and `next`; returns the number of write calls. */
+  writeState(target: IpRangeTargetConfig, next: TargetState, previous: TargetState): Promise<number>;
+}
+
+export interface ReconcileDeps {
+  feeds: IpFeedPort;
+  groups: SecurityGroupStorePort;
+  alerts: AlertPort;
+  clock: Clock;
+  log: LogPort;
+}
+
+export interface ReconcileOptions {
+  /** Only this target. */
+  target?: string;
+  dryRun?: boolean;
+  /** Apply removals beyond `maxRemovalFraction`. */
+  force?: boolean;
+  /** Set when an `AmazonIpSpaceChanged` notification triggered the run: only targets with an AWS source run. */
+  notice?: IpSpaceChangedNotice;
+}
+
+// ---------- result (the `--json` contract) ----------
+
+export interface RuleView {
+  cidr: string;
+  protocol: string;
+  fromPort: number;
+  toPort: number;
+  /** The source label from the rule's description (`aws`, `cloudflare`, ...). */
+  source: string;
+}
+
+export interface GroupResult {
+  groupId: string;
+  add: RuleView[];
+  remove: RuleView[];
+  rulesAfter: number;
+  rulesBefore: number;
+  /** `maxRulesPerGroup`, or a prefix list's MaxEntries. */
+  quota?: number;
+}
+
+export type TargetStatus = PlanStatus | 'skipped' | 'failed';
+
+export interface TargetResult {
+  name: string;
+  groups: GroupResult[];
+  held: boolean;
+  /** `in-sync`, `changes`, `held`, `insufficient-capacity`, `skipped` (older or equal version), `failed`. */
+  status: TargetStatus;
+  /** Whether the changes were made (false on dry-run, skipped or failed runs). */
+  applied: boolean;
+  dryRun: boolean;
+  maxRulesPerGroup: number;
+  /** The AWS version this run planned for, and the one applied before it. */
+  syncToken?: string;
+  previousSyncToken?: string;
+  groupsNeeded?: number;
+  notes: string[];
+  /** EC2 write calls this run made for the target. */
+  writes: { authorize: number; revoke: number; tags: number; prefixList: number };
+  /** Present when a source failed or the change could not be made; nothing was changed then. */
+  error?: string;
+}
+
+export interface ReconcileResult {
+  targets: TargetResult[];
+}
+
+export class UnknownTargetError extends Error {
+  override name = 'UnknownTargetError';
+}
+
+// ---------- loading sources ----------
+
+interface LoadedSource extends SourceRanges {
+  /** Raw body of an AWS source, for the md5 check against a notification. */
+  body?: string;
+}
+
+async function loadSource(source: IpSourceConfig, feeds: IpFeedPort, notice: IpSpaceChangedNotice | undefined): Promise<LoadedSource> {
+  const name = sourceName(source);
+  const label = sourceLabel(source);
+  switch (source.type) {
+    case 'aws': {
+      const body = await feeds.fetchText(source.url, name);
+      const parsed = parseAwsIpRanges(body, { services: source.services, regions: source.regions }, name);
+      if (notice) verifyAgainstNotice(body, parsed.syncToken, notice, name);
+      return { ...parsed, label };
+    }
+    case 'cloudflare': {
+      const [v4, v6] = await Promise.all([feeds.fetchText(source.urlV4, name), feeds.fetchText(source.urlV6, name)]);
+      return { source: name, label, cidrs: parseCloudflareLists(v4, v6, name) };
+    }
+    case 'fastly':
+      return { source: name, label, cidrs: parseFastlyList(await feeds.fetchText(source.url, name), name) };
+    case 'azure-frontdoor':
+      return { source: name, label, cidrs: parseAzureServiceTags(await feeds.fetchText(source.url, name), source.serviceTag, name) };
+    case 'konnect': {
+      const configurations = await feeds.konnectConfigurations(source, name);
+      return { source: name, label, cidrs: parseKonnectEgress(configurations, { networkId: source.networkId, controlPlaneId: source.controlPlaneId }, name) };
+    }
+    case 'static':
+      return { source: name, label, cidrs: parseStaticCidrs(source.cidrs, name) };
+  }
+}
+
+/** Within one run every target reads a URL once (the AWS file is 2 MB and often shared). */
+function memoizeFeeds(feeds: IpFeedPort): IpFeedPort {
+  const texts = new Map<string, Promise<string>>();
+  return {
+    fetchText(url, source) {
+      let text = texts.get(url);
+      if (!text) {
+        text = feeds.fetchText(url, source);
+        texts.set(url, text);
+      }
+      return text;
+    },
+    konnectConfigurations: (config, source) => feeds.konnectConfigurations(config, source),
+  };
+}
+
+// ---------- reconcile ----------
+
+function ruleView(rule: PlannedRule, target: string): RuleView {
+  const prefix = `origin-guard:${target}:`;
+  return {
+    cidr: rule.cidr,
+    protocol: rule.protocol,
+    fromPort: rule.fromPort,
+    toPort: rule.toPort,
+    source: rule.description.startsWith(prefix) ? rule.description.slice(prefix.length) : rule.description,
+  };
+}
+
+function groupResults(plan: RulePlan): GroupResult[] {
+  return plan.groups.map((g) => ({
+    groupId: g.groupId,
+    add: g.add.map((r) => ruleView(r, plan.target)),
+    remove: g.remove.map((r) => ruleView(r, plan.target)),
+    rulesAfter: g.rulesAfter,
+    rulesBefore: g.rulesBefore,
+    quota: g.quota,
+  }));
+}
+
+function maxToken(tokens: Array<string | undefined>): string | undefined {
+  let best: string | undefined;
+  for (const t of tokens) if (t !== undefined && (best === undefined || compareSyncTokens(t, best) > 0)) best = t;
+  return best;
+}
+
+/** Reconciles every configured target (or one), one after the other; never throws for a target's failure. */
+export async function reconcile(config: IpRangesConfig, options: ReconcileOptions, deps: ReconcileDeps): Promise<ReconcileResult> {
+  let targets = config.targets;
+  if (options.target !== undefined) {
+    targets = targets.filter((t) => t.name === options.target);
+    if (targets.length === 0) {
+      throw new UnknownTargetError(`no ip-ranges target is named "${options.target}"; configured: ${config.targets.map((t) => t.name).join(', ')}`);
+    }
+  }
+  if (options.notice) targets = targets.filter((t) => t.sources.some((s) => s.type === 'aws'));
+  const runDeps = { ...deps, feeds: memoizeFeeds(deps.feeds) };
+  const results: TargetResult[] = [];
+  for (const target of targets) results.push(await reconcileTarget(target, options, runDeps));
+  return { targets: results };
+}
+
+export async function reconcileTarget(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps): Promise<TargetResult> {
+  const { log } = deps;
+  const dryRun = options.dryRun ?? false;
+  const result: TargetResult = {
+    name: target.name,
+    groups: [],
+    held: false,
+    status: 'failed',
+    applied: false,
+    dryRun,
+    maxRulesPerGroup: target.maxRulesPerGroup,
+    notes: [],
+    writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0 },
+  };
+  const resource = `ip-ranges-target:${target.name}`;
+  const fail = async (checkId: string, message: string, remediation: string, details: Record<string, unknown> = {}, findingResource = resource) => {
+    result.status = 'failed';
+    result.error = result.error ? `${result.error}; ${message}` : message;
+    log.error('reconcile failed', { target: target.name, checkId, message });
+    await publish(deps, failureFinding({ checkId, resource: findingResource, message, remediation, details: { target: target.name, ...details } }));
+  };
+
+  let observed: ObservedTarget;
+  try {
+    observed = await deps.groups.read(target);
+  } catch (error) {
+    await fail('reconcile.apply-failed', `target "${target.name}": cannot read its security groups: ${describeError(error)}`, 'Check that the groups exist and that the reconciler may describe them; nothing was changed.');
+    return result;
+  }
+  const previous = observed.state;
+  result.previousSyncToken = previous.syncToken;
+
+  // A notification repeats or arrives late: a version already applied is not fetched again.
+  if (options.notice && previous.syncToken && compareSyncTokens(options.notice.syncToken, previous.syncToken) <= 0) {
+    result.status = 'skipped';
+    result.syncToken = options.notice.syncToken;
+    result.notes.push(`notified version ${options.notice.syncToken} is not newer than the applied ${previous.syncToken}: ignored`);
+    log.info('notification ignored: version already applied', { target: target.name, syncToken: options.notice.syncToken, applied: previous.syncToken });
+    return result;
+  }
+
+  // Every source must load: a partial set would remove the ranges of the source that failed.
+  const settled = await Promise.allSettled(target.sources.map((s) => loadSource(s, deps.feeds, options.notice)));
+  const sources: LoadedSource[] = [];
+  const failures: Array<{ source: string; message: string }> = [];
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') sources.push(outcome.value);
+    else {
+      const error = outcome.reason;
+      const source = error instanceof SourceError ? error.source : sourceName(target.sources[i]);
+      failures.push({ source, message: error instanceof SourceError ? error.message : `${source}: ${describeError(error)}` });
+    }
+  });
+  const syncToken = maxToken(sources.map((s) => s.syncToken));
+  result.syncToken = syncToken;
+  if (failures.length === 0 && syncToken && previous.syncToken && compareSyncTokens(syncToken, previous.syncToken) < 0) {
+    const aws = sources.find((s) => s.syncToken === syncToken)!;
+    failures.push({
+      source: aws.source,
+      message: `${aws.source}: version ${syncToken} is older than the applied ${previous.syncToken} (a stale copy or cache); nothing was changed`,
+    });
+  }
+  if (failures.length > 0) {
+    for (const f of failures) {
+      await fail(
+        'reconcile.source-failed',
+        `target "${target.name}": ${f.message}`,
+        `Check the source (URL, file, token) and run origin-guard reconcile --target ${target.name} --dry-run; the groups keep their current rules until every source loads.`,
+        { source: f.source, previousSyncToken: previous.syncToken },
+        f.source,
+      );
+    }
+    return result;
+  }
+
+  // A held shrink is confirmed only by a later version (or, without versions, a later run) with the same set.
+  const held = previous.held;
+  const heldFingerprint =
+    held && (syncToken === undefined || held.syncToken === undefined || compareSyncTokens(syncToken, held.syncToken) > 0) ? held.fingerprint : undefined;
+  const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists });
+  result.status = plan.status;
+  result.held = plan.held;
+  result.groups = groupResults(plan);
+  result.notes.push(...plan.notes);
+  log.info('plan', {
+    target: target.name,
+    syncToken,
+    status: plan.status,
+    desired: plan.desiredCount,
+    adds: plan.groups.reduce((n, g) => n + g.add.length, 0),
+    removes: plan.groups.reduce((n, g) => n + g.remove.length, 0),
+  });
+
+  if (plan.status === 'insufficient-capacity') {
+    result.groupsNeeded = plan.groupsNeeded;
+    await fail(
+      'reconcile.quota',
+      `target "${target.name}": ${plan.desiredCount} rules do not fit in ${target.securityGroupIds.length} groups (${plan.capacity} free of ${target.maxRulesPerGroup} each); ${plan.groupsNeeded} more group${plan.groupsNeeded === 1 ? '' : 's'} needed`,
+      `Add ${plan.groupsNeeded} security group${plan.groupsNeeded === 1 ? '' : 's'} to securityGroupIds of target "${target.name}" (and attach them), or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`,
+      { groupsNeeded: plan.groupsNeeded, desired: plan.desiredCount, capacity: plan.capacity },
+    );
+    result.status = 'insufficient-capacity';
+    return result;
+  }
+  if (plan.held) {
+    await publish(
+      deps,
+      failureFinding({
+        checkId: 'reconcile.removal-held',
+        resource,
+        severity: 'MEDIUM',
+        message: `target "${target.name}": version ${syncToken ?? '(unversioned)'} would remove ${plan.staleCount} of ${plan.ownedCount} owned rules, more than maxRemovalFraction ${target.maxRemovalFraction}; removals held, additions ${dryRun ? 'planned' : 'applied'}`,
+        remediation: `If the shrink is expected, run origin-guard reconcile --target ${target.name} --force; otherwise it is applied once the next version has the same set.`,
+        details: { target: target.name, syncToken, stale: plan.staleCount, owned: plan.ownedCount },
+      }),
+    );
+  }
+  if (dryRun) return result;
+
+  try {
+    const report = await deps.groups.apply(target, plan);
+    result.writes.authorize = report.authorizeCalls;
+    result.writes.revoke = report.revokeCalls;
+    result.writes.prefixList = report.prefixListCalls ?? 0;
+  } catch (error) {
+    await fail(
+      'reconcile.apply-failed',
+      `target "${target.name}": applying the plan failed: ${describeError(error)}`,
+      'The next run re-reads the groups and finishes the change; if it keeps failing, check the reconciler permissions and the groups.',
+    );
+    return result;
+  }
+  result.applied = true;
+
+  const next: TargetState = {
+    syncToken: syncToken && (!previous.syncToken || compareSyncTokens(syncToken, previous.syncToken) > 0) ? syncToken : previous.syncToken,
+    held: plan.held && plan.desiredFingerprint ? { fingerprint: plan.desiredFingerprint, syncToken } : undefined,
+  };
+  try {
+    result.writes.tags = await deps.groups.writeState(target, next, previous);
+  } catch (error) {
+    // The rules are right; only the memory of the version is missing, so the next run redoes a no-op plan.
+    result.notes.push(`could not record version ${syncToken}: ${describeError(error)}`);
+    log.warn('could not record the applied version', { target: target.name, syncToken, error: describeError(error) });
+  }
+  return result;
+}
+
+async function publish(deps: ReconcileDeps, finding: Finding): Promise<void> {
+  try {
+    await deps.alerts.publish({ kind: 'FAILURE', finding });
+  } catch (error) {
+    // An alert that cannot be sent must not hide the result; the log keeps it.
+    deps.log.error('could not publish an alert', { checkId: finding.checkId, error: describeError(error) });
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The range reconciler Lambda: on its EventBridge schedule it reconciles every target; on an
+ * `AmazonIpSpaceChanged` SNS notification it reconciles the targets with an AWS source, for that version.
+ * Thin: parse the event, call the core. Source failures are alerted and returned, not thrown (the next run
+ * retries); only an event of an unknown shape throws, so that it lands in the DLQ.
+ */
+import { z } from 'zod';
+import type { IpRangesConfig } from '../config.ts';
+import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
+import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
+import { compareSyncTokens, parseIpSpaceChangedMessage, type IpSpaceChangedNotice } from '../core/ip-sources.ts';
+import { failureFinding } from '../core/alerts.ts';
+import { describeError } from '../core/errors.ts';
+import { systemClock, type AlertPort, type LogPort } from '../core/ports.ts';
+import { reconcile, type ReconcileDeps, type ReconcileResult } from '../core/reconcile.ts';
+import { lambdaRuntime } from '../runtime.ts';
+
+export const ScheduledEventSchema = z.looseObject({
+  'detail-type': z.literal('Scheduled Event'),
+  source: z.literal('aws.events'),
+});
+
+export const SnsEventSchema = z.looseObject({
+  Records: z
+    .array(
+      z.looseObject({
+        EventSource: z.literal('aws:sns'),
+        Sns: z.looseObject({ Message: z.string().min(1), TopicArn: z.string().optional() }),
+      }),
+    )
+    .min(1)
+    .max(100),
+});
+
+export const ReconcileEventSchema = z.union([ScheduledEventSchema, SnsEventSchema]);
+export type ReconcileEvent = z.infer<typeof ReconcileEventSchema>;
+
+export interface ReconcileHandlerDeps extends ReconcileDeps {
+  /** `ipRanges` of the embedded config; the handler does nothing when it is absent. */
+  ipRanges: IpRangesConfig | undefined;
+}
+
+/** The newest version among the notifications of one event (SNS may batch or repeat them). */
+export function noticeOfEvent(event: ReconcileEvent): IpSpaceChangedNotice | undefined {
+  const sns = SnsEventSchema.safeParse(event);
+  if (!sns.success) return undefined;
+  let newest: IpSpaceChangedNotice | undefined;
+  for (const record of sns.data.Records) {
+    const notice = parseIpSpaceChangedMessage(record.Sns.Message);
+    if (!newest || compareSyncTokens(notice.syncToken, newest.syncToken) > 0) newest = notice;
+  }
+  return newest;
+}
+
+/** The handler with its collaborators given (tests) or built on first use (`handler`). */
+export function createReconcileHandler(deps: ReconcileHandlerDeps | (() => ReconcileHandlerDeps)) {
+  return async (event: unknown): Promise<ReconcileResult> => {
+    const parsed = ReconcileEventSchema.safeParse(event);
+    if (!parsed.success) {
+      throw new Error(
+        `Not a scheduled event or an SNS notification: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+      );
+    }
+    const d = typeof deps === 'function' ? deps() : deps;
+    if (!d.ipRanges) {
+      d.log.warn('no ipRanges in the configuration: nothing to reconcile');
+      return { targets: [] };
+    }
+    let notice: IpSpaceChangedNotice | undefined;
+    try {
+      notice = noticeOfEvent(parsed.data);
+    } catch (error) {
+      // Retrying cannot fix a malformed notification: alert once, change nothing; the schedule still runs.
+      const message = describeError(error);
+      d.log.error('malformed AmazonIpSpaceChanged notification', { error: message });
+      await d.alerts
+        .publish({
+          kind: 'FAILURE',
+          finding: failureFinding({
+            checkId: 'reconcile.source-failed',
+            resource: 'AmazonIpSpaceChanged',
+            message: `an AmazonIpSpaceChanged notification could not be read: ${message}; nothing was changed`,
+            remediation: 'Check the SNS subscription (raw message delivery must be off); the scheduled run keeps the groups current.',
+          }),
+        })
+        .catch((e) => d.log.error('could not publish an alert', { error: describeError(e) }));
+      return { targets: [] };
+    }
+    const result = await reconcile(d.ipRanges, { notice }, d);
+    for (const t of result.targets) {
+      const summary = { target: t.name, status: t.status, syncToken: t.syncToken, writes: t.writes, held: t.held };
+      if (t.error) d.log.error('target not reconciled', { ...summary, error: t.error });
+      else d.log.info('target reconciled', summary);
+    }
+    return result;
+  };
+}
+
+/** Without a topic, alerts still reach the log (and the log's metric filters). */
+function logAlerts(log: LogPort): AlertPort {
+  return { publish: async (event) => log.error('alert', { kind: event.kind, finding: event.finding }) };
+}
+
+let lambdaDeps: ReconcileHandlerDeps | undefined;
+
+export const handler = createReconcileHandler(() => {
+  if (!lambdaDeps) {
+    const runtime = lambdaRuntime('origin-guard-reconcile');
+    const { clients, logger } = runtime;
+    lambdaDeps = {
+      ipRanges: runtime.config.ipRanges,
+      feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
+      groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
+      alerts: runtime.alerts ?? logAlerts(logger),
+      clock: systemClock,
+      log: logger,
+    };
+  }
+  return lambdaDeps;
+});

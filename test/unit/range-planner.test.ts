@@ -1,0 +1,330 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { IpRangeTargetSchema, type IpRangeTargetConfig } from '../../lambdas/config.ts';
+import type { SourceRanges } from '../../lambdas/core/ip-sources.ts';
+import {
+  desiredRules,
+  managedPrefixListAdvice,
+  planRuleChanges,
+  planTarget,
+  ruleDescription,
+  type DesiredRule,
+  type ObservedRule,
+  type RulePlan,
+} from '../../lambdas/core/range-planner.ts';
+
+interface HistoryVersion {
+  syncToken: string;
+  createDate: string;
+  CLOUDFRONT: { ipv4: string[]; ipv6: string[] };
+  CLOUDFRONT_ORIGIN_FACING: { ipv4: string[]; ipv6: string[] };
+}
+
+const history: HistoryVersion[] = readFileSync(new URL('../fixtures/cloudfront-history.jsonl', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l));
+
+function target(overrides: Partial<Record<string, unknown>> = {}): IpRangeTargetConfig {
+  return IpRangeTargetSchema.parse({
+    name: 'edge',
+    securityGroupIds: ['sg-0a', 'sg-0b', 'sg-0c', 'sg-0d', 'sg-0e'],
+    ports: [443],
+    sources: [{ type: 'aws', services: ['CLOUDFRONT'] }],
+    ...overrides,
+  });
+}
+
+function awsSource(cidrs: string[], syncToken?: string): SourceRanges {
+  return { source: 'aws(test)', label: 'aws', cidrs, syncToken };
+}
+
+/** An in-memory account: applies a plan the way the EC2 adapter does, and checks the quota at every step. */
+class FakeGroups {
+  rules: ObservedRule[] = [];
+  private nextId = 1;
+  constructor(private readonly quota: number) {}
+
+  add(rule: Omit<ObservedRule, 'ruleId'>) {
+    this.rules.push({ ...rule, ruleId: `sgr-${this.nextId++}` });
+  }
+  count(groupId: string) {
+    return this.rules.filter((r) => r.groupId === groupId).length;
+  }
+  apply(plan: RulePlan) {
+    const authorize = (g: RulePlan['groups'][number]) => {
+      for (const r of g.add) this.add({ groupId: g.groupId, protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, cidr: r.cidr, description: r.description });
+      expect(this.count(g.groupId), `quota of ${g.groupId} while adding`).toBeLessThanOrEqual(this.quota);
+    };
+    for (const g of plan.groups) if (!g.removeFirst && g.add.length) authorize(g);
+    for (const g of plan.groups) {
+      const ids = new Set(g.remove.map((r) => r.ruleId));
+      this.rules = this.rules.filter((r) => !(r.groupId === g.groupId && ids.has(r.ruleId)));
+    }
+    for (const g of plan.groups) if (g.removeFirst && g.add.length) authorize(g);
+  }
+  owned(prefix: string) {
+    return this.rules.filter((r) => r.description?.startsWith(prefix));
+  }
+}
+
+function ownedKeys(groups: FakeGroups, prefix: string): string[] {
+  return groups
+    .owned(prefix)
+    .map((r) => `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`)
+    .sort();
+}
+
+function desiredKeys(rules: DesiredRule[]): string[] {
+  return rules.map((r) => `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`).sort();
+}
+
+const totals = (plan: RulePlan) => ({
+  add: plan.groups.reduce((n, g) => n + g.add.length, 0),
+  remove: plan.groups.reduce((n, g) => n + g.remove.length, 0),
+});
+
+describe('planner on the 57 real CloudFront versions', () => {
+  it('turns each version into the next across several groups, with minimal churn and never above the quota', () => {
+    // Arrange: the whole CLOUDFRONT service (about 220 rules) over five groups that also hold unowned rules.
+    const t = target();
+    const groups = new FakeGroups(60);
+    t.securityGroupIds.forEach((groupId, i) => {
+      for (let k = 0; k <= i; k++) groups.add({ groupId, protocol: 'tcp', fromPort: 22, toPort: 22, cidr: `10.${i}.${k}.0/24`, description: 'ssh from the office' });
+    });
+    const unownedBefore = structuredClone(groups.rules.filter((r) => !r.description?.startsWith('origin-guard:')));
+    expect(history).toHaveLength(57);
+
+    let previous = new Set<string>();
+    let placement = new Map<string, string>();
+    for (const version of history) {
+      const cidrs = [...version.CLOUDFRONT.ipv4, ...version.CLOUDFRONT.ipv6];
+      const desired = desiredRules(t, [awsSource(cidrs, version.syncToken)]);
+      const next = new Set(desired.map((r) => r.cidr));
+
+      // Act
+      const plan = planTarget(t, [awsSource(cidrs, version.syncToken)], groups.rules);
+      groups.apply(plan);
+
+      // Assert: exactly the desired set, once each; unowned rules untouched; quota respected.
+      expect(plan.status, version.syncToken).not.toBe('insufficient-capacity');
+      expect(plan.held).toBe(false);
+      expect(ownedKeys(groups, 'origin-guard:edge:')).toEqual(desiredKeys(desired));
+      for (const g of plan.groups) {
+        expect(g.rulesAfter).toBeLessThanOrEqual(60);
+        expect(groups.count(g.groupId)).toBe(g.rulesAfter);
+      }
+      expect(groups.rules.filter((r) => !r.description?.startsWith('origin-guard:'))).toEqual(unownedBefore);
+      // Minimal churn: only what changed between versions is written, and kept ranges stay where they were.
+      const { add, remove } = totals(plan);
+      expect(add).toBe([...next].filter((c) => !previous.has(c)).length);
+      expect(remove).toBe([...previous].filter((c) => !next.has(c)).length);
+      const nowPlacement = new Map(groups.owned('origin-guard:edge:').map((r) => [r.cidr!, r.groupId]));
+      for (const [cidr, groupId] of placement) if (next.has(cidr)) expect(nowPlacement.get(cidr)).toBe(groupId);
+      // A second plan on the result has nothing to do.
+      expect(planTarget(t, [awsSource(cidrs)], groups.rules).status).toBe('in-sync');
+
+      previous = next;
+      placement = nowPlacement;
+    }
+  });
+
+  it('keeps CLOUDFRONT_ORIGIN_FACING on two ports in two groups, holding the one real shrink above 30 %', () => {
+    const t = target({ securityGroupIds: ['sg-01', 'sg-02'], ports: [80, 443], sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'] }] });
+    const groups = new FakeGroups(60);
+    const heldAt: string[] = [];
+    for (const version of history.filter((v) => v.CLOUDFRONT_ORIGIN_FACING.ipv4.length > 0)) {
+      const source = awsSource([...version.CLOUDFRONT_ORIGIN_FACING.ipv4, ...version.CLOUDFRONT_ORIGIN_FACING.ipv6]);
+      const before = ownedKeys(groups, 'origin-guard:edge:');
+      const plan = planTarget(t, [source], groups.rules);
+      groups.apply(plan);
+      const wanted = desiredKeys(desiredRules(t, [source]));
+      if (plan.held) {
+        // Removals withheld, additions applied: the groups hold the union of the old and the new set.
+        heldAt.push(version.syncToken);
+        expect(ownedKeys(groups, 'origin-guard:edge:')).toEqual([...new Set([...before, ...wanted])].sort());
+      } else {
+        expect(ownedKeys(groups, 'origin-guard:edge:')).toEqual(wanted);
+      }
+      expect(Math.max(groups.count('sg-01'), groups.count('sg-02'))).toBeLessThanOrEqual(60);
+    }
+    // 2021-10-12: 13 of 42 prefixes replaced (31 %); the next version (13 of 57 stale, 23 %) goes through.
+    expect(heldAt).toEqual(['1634058796']);
+  });
+});
+
+describe('planRuleChanges', () => {
+  const rule = (cidr: string, port = 443, source = 'aws'): DesiredRule => ({ cidr, protocol: 'tcp', fromPort: port, toPort: port, description: ruleDescription('edge', source) });
+  const observed = (groupId: string, cidr: string, description = ruleDescription('edge', 'aws'), ruleId = `sgr-${groupId}-${cidr}`): ObservedRule => ({
+    groupId,
+    ruleId,
+    protocol: 'tcp',
+    fromPort: 443,
+    toPort: 443,
+    cidr,
+    description,
+  });
+  const cidrs = (n: number, base = 1) => Array.from({ length: n }, (_, i) => `10.${base}.${i}.0/24`);
+  const input = (over: Partial<Parameters<typeof planRuleChanges>[0]> = {}) => ({
+    target: 'edge',
+    groupIds: ['sg-1', 'sg-2'],
+    maxRulesPerGroup: 5,
+    maxRemovalFraction: 0.5,
+    desired: [],
+    observed: [],
+    ...over,
+  });
+
+  it('never touches rules it does not own, and counts them against the quota', () => {
+    const plan = planRuleChanges(
+      input({
+        desired: cidrs(6).map((c) => rule(c)),
+        observed: [
+          observed('sg-1', '192.0.2.0/24', 'manual'),
+          { groupId: 'sg-1', ruleId: 'sgr-x', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: '198.51.100.0/24' },
+          observed('sg-1', '203.0.113.0/24', 'origin-guard:edge-other:aws'),
+        ],
+      }),
+    );
+    expect(plan.status).toBe('changes');
+    expect(plan.groups.map((g) => [g.add.length, g.remove.length, g.rulesAfter])).toEqual([
+      [2, 0, 5],
+      [4, 0, 4],
+    ]);
+  });
+
+  it('says how many more groups are needed and changes nothing when the set does not fit', () => {
+    const plan = planRuleChanges(input({ desired: cidrs(23).map((c) => rule(c)), observed: [observed('sg-1', '10.1.0.0/24'), observed('sg-2', '192.0.2.0/24', 'manual')] }));
+    expect(plan.status).toBe('insufficient-capacity');
+    // capacity 5 + 4 = 9; 23 rules → 14 more → 3 groups of 5.
+    expect(plan.groupsNeeded).toBe(3);
+    expect(plan.groups.every((g) => g.add.length === 0 && g.remove.length === 0)).toBe(true);
+    expect(plan.groups.map((g) => g.rulesAfter)).toEqual([1, 1]);
+  });
+
+  it('holds removals above maxRemovalFraction but still adds', () => {
+    const observedRules = cidrs(4).map((c) => observed('sg-1', c));
+    const desired = [rule('10.1.0.0/24'), rule('10.9.0.0/24')];
+    const plan = planRuleChanges(input({ desired, observed: observedRules }));
+    expect(plan.held).toBe(true);
+    expect(plan.status).toBe('held');
+    expect(plan.staleCount).toBe(3);
+    expect(totals(plan)).toEqual({ add: 1, remove: 0 });
+    expect(plan.notes.join(' ')).toMatch(/removals held/);
+  });
+
+  it('applies a held shrink with force, or when the same set comes back', () => {
+    const observedRules = cidrs(4).map((c) => observed('sg-1', c));
+    const desired = [rule('10.1.0.0/24')];
+    const held = planRuleChanges(input({ desired, observed: observedRules }));
+    const forced = planRuleChanges(input({ desired, observed: observedRules, force: true }));
+    const confirmed = planRuleChanges(input({ desired, observed: observedRules, heldFingerprint: held.desiredFingerprint }));
+    const other = planRuleChanges(input({ desired: [rule('10.1.1.0/24')], observed: observedRules, heldFingerprint: held.desiredFingerprint }));
+    expect(totals(forced)).toEqual({ add: 0, remove: 3 });
+    expect(forced.held).toBe(false);
+    expect(totals(confirmed)).toEqual({ add: 0, remove: 3 });
+    expect(other.held).toBe(true);
+  });
+
+  it('removes a second copy of a rule and keeps the first', () => {
+    const plan = planRuleChanges(input({ desired: [rule('10.1.0.0/24')], observed: [observed('sg-1', '10.1.0.0/24'), observed('sg-2', '10.1.0.0/24')] }));
+    expect(plan.groups[0].remove).toEqual([]);
+    expect(plan.groups[1].remove.map((r) => r.ruleId)).toEqual(['sgr-sg-2-10.1.0.0/24']);
+  });
+
+  it('moves rules out of a group that has become too full, adding them elsewhere first', () => {
+    const observedRules = [...cidrs(5).map((c) => observed('sg-1', c)), observed('sg-1', '192.0.2.0/24', 'manual')];
+    const plan = planRuleChanges(input({ desired: cidrs(5).map((c) => rule(c)), observed: observedRules }));
+    expect(plan.groups[0].remove.map((r) => r.cidr)).toEqual(['10.1.4.0/24']);
+    expect(plan.groups[1].add.map((r) => r.cidr)).toEqual(['10.1.4.0/24']);
+    expect(plan.groups[1].removeFirst).toBe(false);
+    expect(plan.groups[0].rulesAfter).toBe(5);
+  });
+
+  it('removes first only in a group that has no room before its removals', () => {
+    // One full group: 5 owned, 2 of them stale; 2 new ranges fit only once the stale ones are gone.
+    const observedRules = cidrs(5).map((c) => observed('sg-1', c));
+    const desired = [...cidrs(3).map((c) => rule(c)), rule('10.7.0.0/24'), rule('10.7.1.0/24')];
+    const plan = planRuleChanges(input({ groupIds: ['sg-1'], desired, observed: observedRules }));
+    expect(plan.groups[0].removeFirst).toBe(true);
+    expect(totals(plan)).toEqual({ add: 2, remove: 2 });
+    expect(plan.groups[0].rulesAfter).toBe(5);
+  });
+
+  it('removes owned rules on ports or protocols no longer configured', () => {
+    const plan = planRuleChanges(input({ desired: [rule('10.1.0.0/24', 443)], observed: [observed('sg-1', '10.1.0.0/24'), { ...observed('sg-1', '10.1.0.0/24', undefined, 'sgr-80'), fromPort: 80, toPort: 80 }] }));
+    expect(plan.groups[0].remove.map((r) => r.ruleId)).toEqual(['sgr-80']);
+  });
+
+  it('is in sync when the groups hold exactly the desired set', () => {
+    const plan = planRuleChanges(input({ desired: cidrs(3).map((c) => rule(c)), observed: cidrs(3).map((c) => observed('sg-2', c)) }));
+    expect(plan.status).toBe('in-sync');
+  });
+
+  it('plans 100k CIDRs over many groups', () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => `${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`);
+    const groupIds = Array.from({ length: 110 }, (_, i) => `sg-${i.toString(16).padStart(4, '0')}`);
+    const first = planRuleChanges(input({ groupIds, maxRulesPerGroup: 1000, desired: many.map((c) => rule(c)) }));
+    expect(totals(first).add).toBe(100_000);
+    const observedRules = first.groups.flatMap((g) => g.add.map((r) => observed(g.groupId, r.cidr)));
+    const second = planRuleChanges(input({ groupIds, maxRulesPerGroup: 1000, desired: many.slice(10).map((c) => rule(c)), observed: observedRules }));
+    expect(totals(second)).toEqual({ add: 0, remove: 10 });
+  });
+});
+
+describe('planTarget', () => {
+  it('compares IPv6 rules in canonical form, whatever form EC2 returns', () => {
+    const t = target({ securityGroupIds: ['sg-01'] });
+    const observedRules: ObservedRule[] = [
+      { groupId: 'sg-01', ruleId: 'sgr-1', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: '2600:9000:0::/28', description: 'origin-guard:edge:aws' },
+    ];
+    expect(planTarget(t, [awsSource(['2600:9000::/28'])], observedRules).status).toBe('in-sync');
+  });
+
+  it('builds CIDR × port rules in the configured IP versions, the first source naming each CIDR', () => {
+    const t = target({ ports: [443, 80], ipVersions: ['ipv4'] });
+    const rules = desiredRules(t, [
+      { source: 'static', label: 'static', cidrs: ['203.0.113.10/32', '2001:db8::/32'] },
+      { source: 'cloudflare', label: 'cloudflare', cidrs: ['203.0.113.10/32', '198.51.100.0/24'] },
+    ]);
+    expect(rules.map((r) => `${r.cidr}:${r.fromPort}:${r.description}`)).toEqual([
+      '203.0.113.10/32:80:origin-guard:edge:static',
+      '198.51.100.0/24:80:origin-guard:edge:cloudflare',
+      '203.0.113.10/32:443:origin-guard:edge:static',
+      '198.51.100.0/24:443:origin-guard:edge:cloudflare',
+    ]);
+  });
+
+  it("recommends AWS's managed prefix list when the target admits only CLOUDFRONT_ORIGIN_FACING", () => {
+    expect(managedPrefixListAdvice(target({ sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'] }] }))).toMatch(/com\.amazonaws\.global\.cloudfront\.origin-facing/);
+    expect(managedPrefixListAdvice(target())).toBeUndefined();
+    expect(managedPrefixListAdvice(target({ sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'] }, { type: 'cloudflare' }] }))).toBeUndefined();
+  });
+});
+
+describe('planTarget in prefix-list mode', () => {
+  const t = () =>
+    target({ securityGroupIds: ['sg-01'], ports: [443], mode: 'prefix-list', prefixListIds: ['pl-0aaa', 'pl-0bbb', 'pl-0ccc'], sources: [{ type: 'static', cidrs: ['203.0.113.10/32'] }] });
+  const lists = [
+    { id: 'pl-0ccc', family: 'ipv6' as const, maxEntries: 2 },
+    { id: 'pl-0aaa', family: 'ipv4' as const, maxEntries: 2 },
+    { id: 'pl-0bbb', family: 'ipv4' as const, maxEntries: 3 },
+  ];
+
+  it('puts each family into its own lists up to MaxEntries and references every list from the groups', () => {
+    const plan = planTarget(t(), [{ source: 's', label: 'aws', cidrs: ['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24', '2001:db8::/32'] }], [], { prefixLists: lists });
+    expect(plan.status).toBe('changes');
+    expect(plan.groups.map((g) => [g.groupId, g.add.map((r) => r.cidr)])).toEqual([
+      ['pl-0aaa', ['10.0.0.0/24', '10.0.1.0/24']],
+      ['pl-0bbb', ['10.0.2.0/24', '10.0.3.0/24']],
+      ['pl-0ccc', ['2001:db8::/32']],
+      ['sg-01', ['pl-0aaa', 'pl-0bbb', 'pl-0ccc']],
+    ]);
+  });
+
+  it('counts missing lists per family', () => {
+    const plan = planTarget(t(), [{ source: 's', label: 'aws', cidrs: ['2001:db8::/32', '2001:db9::/32', '2001:dba::/32', '2001:dbb::/32'] }], [], { prefixLists: lists });
+    expect(plan.status).toBe('insufficient-capacity');
+    expect(plan.notes[0]).toMatch(/2 IPv6 missing\).*Add 1 more prefix list /);
+  });
+});
