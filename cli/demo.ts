@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AuthorizeSecurityGroupIngressCommand, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { AssociateWebACLCommand, DisassociateWebACLCommand } from '@aws-sdk/client-wafv2';
-import { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
 import type { Config } from '../lambdas/config.ts';
 import { startFakeKong } from '../test/support/fake-kong.ts';
 import { konnectConfiguration, konnectNetwork, startFakeKonnect } from '../test/support/fake-konnect.ts';
@@ -97,7 +97,7 @@ export const demoCommand: Command = async (argv, ctx) => {
       say(`  Kong Admin    ${kong.url} (fake, follows the Admin API)`);
       say(`  Konnect       ${konnect.url} (fake, follows the Konnect API)`);
 
-      const clients = new AwsClients({ region: 'eu-west-1' });
+      const clients = allAwsClients({ region: 'eu-west-1' });
       const networkId = '9f8e7d6c-5b4a-4321-8fed-cba987654321';
       konnect.setNetwork(konnectNetwork({ id: networkId, name: 'eu-prod', state: 'ready' }));
       konnect.setConfigurations([

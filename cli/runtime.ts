@@ -1,6 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfigFile, resolveConfigPath, type Config } from '../lambdas/config.ts';
-import { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AlertPort } from '../lambdas/core/ports.ts';
@@ -28,7 +29,7 @@ export function loadCliConfig(flag: string | undefined, env: NodeJS.ProcessEnv):
 
 /** Clients for the configured account; AWS_ENDPOINT_URL (read by the SDK) points them at an emulator. */
 export function cliClients(config: Config): AwsClients {
-  return new AwsClients({ region: config.region });
+  return allAwsClients({ region: config.region });
 }
 
 export interface AlertTargets {

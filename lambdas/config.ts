@@ -3,7 +3,7 @@
  * the CLI and the Lambdas. Field names are a public contract: add fields, never rename them.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const name = z
   .string()

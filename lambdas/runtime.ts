@@ -4,7 +4,7 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadEmbeddedConfig, type Config, type SecretConfig } from './config.ts';
-import { AwsClients } from './adapters/aws-clients.ts';
+import { AwsClients, type ClientConstructors } from './adapters/aws-clients.ts';
 import { SnsAlertPublisher } from './adapters/sns-alerts.ts';
 import { createLogger } from './logger.ts';
 import type { AlertPort } from './core/ports.ts';
@@ -18,11 +18,12 @@ export interface LambdaRuntime {
 
 const runtimes = new Map<string, LambdaRuntime>();
 
-export function lambdaRuntime(serviceName: string): LambdaRuntime {
+/** `clients` names the SDK client classes this function uses: only those are bundled and loaded. */
+export function lambdaRuntime(serviceName: string, clientClasses: ClientConstructors): LambdaRuntime {
   let runtime = runtimes.get(serviceName);
   if (!runtime) {
     const config = loadEmbeddedConfig();
-    const clients = new AwsClients({ region: config.region });
+    const clients = new AwsClients({ region: config.region }, clientClasses);
     const topicArn = process.env.ALERT_TOPIC_ARN ?? config.alerts.topicArn;
     runtime = {
       config,

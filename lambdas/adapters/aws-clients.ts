@@ -1,11 +1,11 @@
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { WAFV2Client } from '@aws-sdk/client-wafv2';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 
 /** Settings shared by every client; the SDK itself honours AWS_ENDPOINT_URL (the emulator). */
 export interface ClientSettings {
@@ -18,51 +18,70 @@ export interface ClientSettings {
 /** CloudFront's control plane and CLOUDFRONT-scope WAF live in us-east-1 whatever the home region. */
 export const GLOBAL_REGION = 'us-east-1';
 
+type ClientConfig = { region: string; maxAttempts: number; endpoint?: string; credentials?: ClientSettings['credentials'] };
+type Ctor<T> = new (config: ClientConfig) => T;
+
+/**
+ * The SDK client classes a process may use. A Lambda passes only the ones it needs, so its bundle and its
+ * cold start load no other client (EC2's alone is 1.4 MB); the CLI and tests pass them all (all-clients.ts).
+ */
+export interface ClientConstructors {
+  SecretsManagerClient?: Ctor<SecretsManagerClient>;
+  CloudFrontClient?: Ctor<CloudFrontClient>;
+  WAFV2Client?: Ctor<WAFV2Client>;
+  EC2Client?: Ctor<EC2Client>;
+  ElasticLoadBalancingV2Client?: Ctor<ElasticLoadBalancingV2Client>;
+  SNSClient?: Ctor<SNSClient>;
+  DynamoDBClient?: Ctor<DynamoDBClient>;
+  CloudFormationClient?: Ctor<CloudFormationClient>;
+}
+
 /**
  * Lazily created, cached SDK clients. Lambdas build one at module scope (once per cold start); the CLI one
  * per run. Only the clients a run uses are constructed.
  */
 export class AwsClients {
   private readonly cache = new Map<string, unknown>();
-  constructor(readonly settings: ClientSettings) {}
+  constructor(
+    readonly settings: ClientSettings,
+    private readonly constructors: ClientConstructors,
+  ) {}
 
-  private get<T>(key: string, make: () => T): T {
-    let client = this.cache.get(key) as T | undefined;
+  private get<K extends keyof ClientConstructors>(name: K, region = this.settings.region): InstanceType<NonNullable<ClientConstructors[K]>> {
+    const key = `${name}:${region}`;
+    let client = this.cache.get(key);
     if (!client) {
-      client = make();
+      const Client = this.constructors[name] as Ctor<unknown> | undefined;
+      if (!Client) throw new Error(`${name} is not available in this process (not passed to AwsClients)`);
+      const { endpoint, credentials, maxAttempts } = this.settings;
+      client = new Client({ region, maxAttempts: maxAttempts ?? 5, ...(endpoint ? { endpoint } : {}), ...(credentials ? { credentials } : {}) });
       this.cache.set(key, client);
     }
-    return client;
-  }
-
-  private config(region = this.settings.region) {
-    const { endpoint, credentials, maxAttempts } = this.settings;
-    return { region, maxAttempts: maxAttempts ?? 5, ...(endpoint ? { endpoint } : {}), ...(credentials ? { credentials } : {}) };
+    return client as InstanceType<NonNullable<ClientConstructors[K]>>;
   }
 
   secretsManager(): SecretsManagerClient {
-    return this.get('secretsmanager', () => new SecretsManagerClient(this.config()));
+    return this.get('SecretsManagerClient');
   }
   cloudFront(): CloudFrontClient {
-    return this.get('cloudfront', () => new CloudFrontClient(this.config(GLOBAL_REGION)));
+    return this.get('CloudFrontClient', GLOBAL_REGION);
   }
   wafv2(scope: 'REGIONAL' | 'CLOUDFRONT'): WAFV2Client {
-    const region = scope === 'CLOUDFRONT' ? GLOBAL_REGION : this.settings.region;
-    return this.get(`wafv2:${region}`, () => new WAFV2Client(this.config(region)));
+    return this.get('WAFV2Client', scope === 'CLOUDFRONT' ? GLOBAL_REGION : this.settings.region);
   }
   ec2(): EC2Client {
-    return this.get('ec2', () => new EC2Client(this.config()));
+    return this.get('EC2Client');
   }
   elbv2(): ElasticLoadBalancingV2Client {
-    return this.get('elbv2', () => new ElasticLoadBalancingV2Client(this.config()));
+    return this.get('ElasticLoadBalancingV2Client');
   }
   sns(region = this.settings.region): SNSClient {
-    return this.get(`sns:${region}`, () => new SNSClient(this.config(region)));
+    return this.get('SNSClient', region);
   }
   dynamoDb(): DynamoDBClient {
-    return this.get('dynamodb', () => new DynamoDBClient(this.config()));
+    return this.get('DynamoDBClient');
   }
   cloudFormation(): CloudFormationClient {
-    return this.get('cloudformation', () => new CloudFormationClient(this.config()));
+    return this.get('CloudFormationClient');
   }
 }

@@ -12,7 +12,7 @@
  * - values are matched case-insensitively too, and a value starting with `~*` is a regex. Values must not
  *   start with `~*` (refused here); generate them in one case to keep their full entropy.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { TargetError } from '../core/errors.ts';
 import { fingerprint, sameValue } from '../core/fingerprint.ts';
 import type { ValidatorPort } from '../core/ports.ts';

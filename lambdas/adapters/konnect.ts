@@ -7,7 +7,7 @@
  * per base URL.
  */
 import { isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { TargetError } from '../core/errors.ts';
 import { defaultHttpSettings, HttpUnreachableError, requestJson, safeUrl, type HttpSettings, type JsonResponse } from './http-json.ts';
 

@@ -4,7 +4,7 @@
  * empty or truncated list would otherwise remove every rule that admits the CDN.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { IpSourceConfig } from '../config.ts';
 import { SourceError } from './errors.ts';
 import { CidrSyntaxError, cidrFamily, parseCidr, type IpFamily } from './cidr.ts';

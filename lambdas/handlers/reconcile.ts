@@ -4,7 +4,10 @@
  * Thin: parse the event, call the core. Source failures are alerted and returned, not thrown (the next run
  * retries); only an event of an unknown shape throws, so that it lands in the DLQ.
  */
-import { z } from 'zod';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import * as z from 'zod';
 import type { IpRangesConfig } from '../config.ts';
 import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
@@ -105,7 +108,7 @@ let lambdaDeps: ReconcileHandlerDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
   if (!lambdaDeps) {
-    const runtime = lambdaRuntime('origin-guard-reconcile');
+    const runtime = lambdaRuntime('origin-guard-reconcile', { EC2Client, SecretsManagerClient, SNSClient });
     const { clients, logger } = runtime;
     lambdaDeps = {
       ipRanges: runtime.config.ipRanges,

@@ -2,13 +2,17 @@
  * Scheduled retire: for each secret whose overlap is open, narrow validators to the current value once the
  * overlap has passed and every sender has propagated. Never waits: the next tick tries again.
  */
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { describeError } from '../core/errors.ts';
 import { retire, type RetireResult } from '../core/rotation.ts';
 import { lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
 
 export const handler = async (): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
-  const runtime = lambdaRuntime('origin-guard-retire');
+  const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
   for (const secret of runtime.config.secrets) {

@@ -2,7 +2,11 @@
  * Secrets Manager rotation function: one invocation per step ({Step, SecretId, ClientRequestToken}).
  * Thin: parse the event, find the secret's config, build its targets, run the core step.
  */
-import { z } from 'zod';
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
+import * as z from 'zod';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
@@ -15,7 +19,7 @@ export const RotationEventSchema = z.object({
 });
 
 export const handler = async (event: unknown): Promise<void> => {
-  const runtime = lambdaRuntime('origin-guard-rotation');
+  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);

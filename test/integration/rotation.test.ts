@@ -15,7 +15,8 @@ import { seedAccount, type SeededAccount } from '../../cli/seed.ts';
 import { makeRetireCommand, makeRotateCommand } from '../../cli/rotate.ts';
 import { makeStatusCommand } from '../../cli/status.ts';
 import type { CliContext } from '../../cli/context.ts';
-import { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
+import type { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
+import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { acceptedValuesOfRule } from '../../lambdas/core/waf-rule.ts';
 import { emulatorClientConfig } from '../support/aws.ts';
 import { injectFault, serviceError } from '../support/faults.ts';
@@ -37,7 +38,7 @@ interface World {
 
 async function makeWorld(): Promise<World> {
   const settings = emulatorClientConfig();
-  const clients = new AwsClients({ region: settings.region, endpoint: settings.endpoint, credentials: settings.credentials, maxAttempts: 2 });
+  const clients = allAwsClients({ region: settings.region, endpoint: settings.endpoint, credentials: settings.credentials, maxAttempts: 2 });
   const kong = await startFakeKong();
   const seeded = await seedAccount(clients, { kongAdminUrl: kong.url, fast: true });
   // Kong's admin token lives in Secrets Manager (seeded); the fake checks it.

@@ -1,0 +1,221 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import type { Config } from '../lambdas/config.ts';
+import { unique } from './arns.ts';
+import { throwIfProblems } from './errors.ts';
+import { acknowledgeWildcardResource } from './nag.ts';
+
+/** The repository root: handler entries and package-lock.json are resolved from it. */
+/** AWS SDK clients taken from the Lambda runtime rather than bundled (see the bundling options below). */
+export const RUNTIME_PROVIDED_SDK_CLIENTS = [
+  '@aws-sdk/client-cloudformation',
+  '@aws-sdk/client-dynamodb',
+  '@aws-sdk/client-ec2',
+  '@aws-sdk/client-elastic-load-balancing-v2',
+  '@aws-sdk/client-secrets-manager',
+  '@aws-sdk/client-sns',
+];
+
+export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Where the Lambda handlers live (`rotate.ts`, `retire.ts`, `reconcile.ts`, `audit.ts`). */
+export const DEFAULT_HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
+
+/** The expression the handlers read (`loadEmbeddedConfig()` in lambdas/config.ts); esbuild replaces it. */
+export const EMBEDDED_CONFIG_EXPRESSION = 'process.env.ORIGIN_GUARD_CONFIG_JSON';
+
+/**
+ * The newest Node.js runtime this aws-cdk-lib offers (nodejs24.x with 2.276), so a CDK upgrade moves the
+ * functions forward without a code change; cdk-nag's AwsSolutions-L1 asks for exactly that.
+ */
+export function latestNodeRuntime(): lambda.Runtime {
+  const version = (r: lambda.Runtime) => Number(/^nodejs(\d+)\.x$/.exec(r.name)?.[1] ?? -1);
+  const candidates = lambda.Runtime.ALL.filter((r) => r.family === lambda.RuntimeFamily.NODEJS && version(r) > 0);
+  return candidates.reduce((best, r) => (version(r) > version(best) ? r : best));
+}
+
+export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface OriginGuardFunctionProps {
+  /** Handler source file, e.g. `<handlersDir>/rotate.ts`; it must export `handler`. */
+  readonly entry: string;
+  /** What the function does, shown in the console. */
+  readonly description: string;
+  /** The validated configuration, embedded into the bundle (never in environment variables). */
+  readonly config: Config;
+  /** `POWERTOOLS_SERVICE_NAME`, e.g. `origin-guard-rotation`. */
+  readonly serviceName: string;
+  /** Topic for alerts (`ALERT_TOPIC_ARN`); the function is granted `sns:Publish` on it. */
+  readonly alertTopic: sns.ITopic;
+  /**
+   * Table remembering which findings already alerted (`ALERT_STATE_TABLE`). Named here for every function;
+   * access is granted by the construct whose function uses it (the auditor).
+   */
+  readonly alertStateTable: dynamodb.ITable;
+  /**
+   * A function that changes AWS state (rotation, retire, reconcile): reserved concurrency 1, so two runs
+   * never race on the same web ACL, distribution or security group.
+   * @default false
+   */
+  readonly writer?: boolean;
+  /** @default Duration.minutes(1) */
+  readonly timeout?: Duration;
+  /** @default 512 */
+  readonly memorySize?: number;
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** `POWERTOOLS_LOG_LEVEL`. @default 'INFO' */
+  readonly logLevel?: PowertoolsLogLevel;
+  /**
+   * X-Ray active tracing. Off by default: its `xray:Put*` actions cannot be scoped to a resource.
+   * @default false
+   */
+  readonly tracing?: boolean;
+  /**
+   * Retries of an asynchronous invocation (EventBridge, SNS) before the event goes to the dead-letter queue.
+   * @default 2
+   */
+  readonly retryAttempts?: number;
+  /** @default RemovalPolicy.RETAIN: logs outlive the stack for investigations */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * One origin-guard Lambda, built the same way for every handler: the newest Node.js runtime, ARM64, an
+ * esbuild ESM bundle (minified, no source maps) with the validated config embedded at bundle time, an
+ * explicit log group with retention, an encrypted TLS-only dead-letter queue, and its own role that starts
+ * empty (no AWS managed policy): each construct grants exactly what its function needs.
+ */
+export class OriginGuardFunction extends Construct {
+  public readonly function: nodejs.NodejsFunction;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+  public readonly deadLetterQueue: sqs.Queue;
+  private readonly readableSecretNames = new Set<string>();
+
+  constructor(scope: Construct, id: string, props: OriginGuardFunctionProps) {
+    super(scope, id);
+    const timeout = props.timeout ?? Duration.minutes(1);
+    const memorySize = props.memorySize ?? 512;
+    const retryAttempts = props.retryAttempts ?? 2;
+    const problems: string[] = [];
+    if (!/\.(ts|mts|js|mjs)$/.test(props.entry)) problems.push(`entry "${props.entry}" must be a .ts or .js file`);
+    if (timeout.toSeconds() < 1 || timeout.toSeconds() > 900) problems.push('timeout must be between 1 second and 15 minutes');
+    if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10240) problems.push('memorySize must be an integer between 128 and 10240');
+    if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) problems.push('retryAttempts must be 0, 1 or 2');
+    if (!props.serviceName) problems.push('serviceName must not be empty');
+    throwIfProblems(`OriginGuardFunction ${this.node.path}`, problems);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    // A role without AWSLambdaBasicExecutionRole: logging is granted on this log group only.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `origin-guard ${props.serviceName}`,
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      // SQS-managed SSE: EventBridge can deliver undeliverable events here without a key policy.
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: latestNodeRuntime(),
+      architecture: lambda.Architecture.ARM_64,
+      memorySize,
+      timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      reservedConcurrentExecutions: props.writer ? 1 : undefined,
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts,
+      tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+      awsSdkConnectionReuse: false,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      environment: {
+        ALERT_TOPIC_ARN: props.alertTopic.topicArn,
+        ALERT_STATE_TABLE: props.alertStateTable.tableName,
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      },
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        minify: true,
+        sourceMap: false,
+        mainFields: ['module', 'main'],
+        // WAFv2 UpdateWebACL and CloudFront UpdateDistribution replace the whole resource: an older SDK in the
+        // runtime would drop fields it does not know from what we read, and so reset them when we write. Those
+        // two clients are bundled (the versions the tests ran); every other client comes from the Lambda
+        // runtime, which keeps each bundle under 1 MB and the cold start short.
+        externalModules: RUNTIME_PROVIDED_SDK_CLIENTS,
+        // Some CommonJS dependencies call require() for Node built-ins, which an ESM bundle lacks.
+        banner: "import { createRequire as __ogCreateRequire } from 'node:module'; const require = __ogCreateRequire(import.meta.url);",
+        define: { [EMBEDDED_CONFIG_EXPRESSION]: JSON.stringify(JSON.stringify(props.config)) },
+      },
+    });
+
+    // Not topic.grantPublish: its kms:GenerateDataKey* is wider than the two actions SNS needs from a publisher.
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.alertTopic.topicArn] }));
+    props.alertTopic.masterKey?.grant(this.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    if (props.tracing && this.policy) {
+      acknowledgeWildcardResource(
+        this.policy,
+        '*',
+        'X-Ray tracing (opted in with `tracing`): xray:PutTraceSegments and PutTelemetryRecords support no resource-level permissions; they only write trace data.',
+      );
+    }
+  }
+
+  /** The function's identity, for grants. */
+  get grantPrincipal(): iam.IPrincipal {
+    return this.role;
+  }
+
+  /** Adds a statement to the function's own policy. */
+  addToRolePolicy(statement: iam.PolicyStatement): void {
+    this.role.addToPrincipalPolicy(statement);
+  }
+
+  /**
+   * Lets the function read secrets that live outside this stack, by name (Kong admin and Konnect tokens).
+   * A secret encrypted with a customer managed key also needs `kms:Decrypt` granted on that key.
+   */
+  grantReadSecretsByName(names: Iterable<string>): void {
+    for (const name of unique(names)) {
+      if (this.readableSecretNames.has(name)) continue;
+      const secret = secretsmanager.Secret.fromSecretNameV2(this, `ReadableSecret${this.readableSecretNames.size}`, name);
+      secret.grantRead(this.role);
+      this.readableSecretNames.add(name);
+    }
+  }
+
+  /** The policy holding every grant of this function; cdk-nag findings on it are acknowledged here. */
+  get policy(): iam.Policy | undefined {
+    return this.role.node.tryFindChild('DefaultPolicy') as iam.Policy | undefined;
+  }
+}

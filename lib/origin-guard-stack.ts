@@ -1,0 +1,118 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { Config } from '../lambdas/config.ts';
+import { Alerts } from './alerts.ts';
+import { GLOBAL_REGION } from './arns.ts';
+import { Auditor } from './auditor.ts';
+import { throwIfProblems } from './errors.ts';
+import type { PowertoolsLogLevel } from './function.ts';
+import { GlobalEventsStack } from './global-events-stack.ts';
+import { Monitoring, type MonitoredFunction } from './monitoring.ts';
+import { Reconciler } from './reconciler.ts';
+import { SecretRotation } from './rotation.ts';
+
+export interface OriginGuardStackProps extends StackProps {
+  /** The validated configuration (lambdas/config.ts). The stack is deployed in `config.region`. */
+  readonly config: Config;
+  /**
+   * Rotate each secret when it is first deployed, instead of waiting for an operator's `origin-guard rotate`
+   * or the first scheduled rotation.
+   * @default false
+   */
+  readonly rotateImmediately?: boolean;
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+  /** @default 'INFO' */
+  readonly logLevel?: PowertoolsLogLevel;
+  /** X-Ray active tracing of the functions. @default false */
+  readonly tracing?: boolean;
+  /** Directory holding the handler sources. @default lambdas/handlers of this package */
+  readonly handlersDir?: string;
+}
+
+/**
+ * origin-guard in one stack: the alerts topic and state table, secret rotation (when `secrets` lists any),
+ * the security-group reconciler (when `ipRanges` is set), the auditor, and the alarms and dashboard that
+ * watch them all.
+ */
+export class OriginGuardStack extends Stack {
+  public readonly config: Config;
+  public readonly alerts: Alerts;
+  public readonly rotation?: SecretRotation;
+  public readonly reconciler?: Reconciler;
+  public readonly auditor: Auditor;
+  public readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
+    super(scope, id, {
+      description: 'origin-guard: rotates origin-verify secrets, reconciles security groups to CDN ranges, audits drift',
+      ...props,
+    });
+    const { config } = props;
+    const problems: string[] = [];
+    if (this.region !== config.region) problems.push(`env.region (${this.region}) must be config.region (${config.region})`);
+    throwIfProblems(`OriginGuardStack ${this.node.path}`, problems);
+    this.config = config;
+
+    const shared = { config, handlersDir: props.handlersDir, logRetention: props.logRetention, logLevel: props.logLevel, tracing: props.tracing };
+    this.alerts = new Alerts(this, 'Alerts', { config: config.alerts });
+    const alerting = { alertTopic: this.alerts.topic, alertStateTable: this.alerts.stateTable };
+
+    const monitored: MonitoredFunction[] = [];
+    if (config.secrets.length > 0) {
+      this.rotation = new SecretRotation(this, 'Rotation', { ...shared, ...alerting, rotateImmediately: props.rotateImmediately });
+      monitored.push({ name: 'rotation', fn: this.rotation.rotationFunction }, { name: 'retire', fn: this.rotation.retireFunction });
+    }
+    if (config.ipRanges) {
+      this.reconciler = new Reconciler(this, 'Reconciler', { ...shared, ...alerting });
+      monitored.push({ name: 'reconcile', fn: this.reconciler.function });
+    }
+    this.auditor = new Auditor(this, 'Auditor', { ...shared, ...alerting, secrets: this.rotation?.secrets.map((s) => s.secret) });
+    monitored.push({ name: 'audit', fn: this.auditor.function });
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alertTopic: this.alerts.topic,
+      functions: monitored,
+      rotationFunctions: this.rotation ? [this.rotation.rotationFunction, this.rotation.retireFunction] : [],
+      rotationFailureTarget: this.auditor.ruleTarget,
+    });
+  }
+}
+
+export interface OriginGuardAppOptions {
+  /** Account of both stacks. @default the account of the credentials at deploy time */
+  readonly account?: string;
+  /** @see OriginGuardStackProps.rotateImmediately */
+  readonly rotateImmediately?: boolean;
+  /** @see OriginGuardStackProps.handlersDir */
+  readonly handlersDir?: string;
+  /** @see OriginGuardStackProps.tracing */
+  readonly tracing?: boolean;
+}
+
+/**
+ * Adds origin-guard to an app: `OriginGuardStack` named `config.stackName` in `config.region` and, when that
+ * region is not us-east-1, `GlobalEventsStack` (`<stackName>-GlobalEvents`) in us-east-1 forwarding
+ * CloudFront and CLOUDFRONT-scope WAF CloudTrail events to the home region.
+ */
+export function addOriginGuardStacks(
+  scope: Construct,
+  config: Config,
+  options: OriginGuardAppOptions = {},
+): { stack: OriginGuardStack; globalEvents?: GlobalEventsStack } {
+  const stack = new OriginGuardStack(scope, config.stackName, {
+    config,
+    env: { account: options.account, region: config.region },
+    rotateImmediately: options.rotateImmediately,
+    handlersDir: options.handlersDir,
+    tracing: options.tracing,
+  });
+  if (config.region === GLOBAL_REGION) return { stack };
+  const globalEvents = new GlobalEventsStack(scope, `${config.stackName}-GlobalEvents`, {
+    env: { account: options.account, region: GLOBAL_REGION },
+    homeRegion: config.region,
+    description: `origin-guard: forwards CloudFront and CLOUDFRONT-scope WAF CloudTrail events to ${config.region} for the ${config.stackName} audit`,
+  });
+  return { stack, globalEvents };
+}

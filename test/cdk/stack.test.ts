@@ -1,0 +1,380 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { OUTPUT } from '../../lib/alerts.ts';
+import { AUDIT_TRIGGER_EVENTS } from '../../lib/auditor.ts';
+import { latestNodeRuntime } from '../../lib/function.ts';
+import { AMAZON_IP_SPACE_CHANGED_TOPIC_ARN } from '../../lib/reconciler.ts';
+import { exampleConfig, grants, policyStatements, resourcesFor, synth } from './support.ts';
+
+const ROTATION = 'RotationRotationFunctionRole';
+const RETIRE = 'RotationRetireFunctionRole';
+const RECONCILE = 'ReconcilerReconcileFunctionRole';
+const AUDIT = 'AuditorAuditFunctionRole';
+
+function functions(template: Template) {
+  return Object.entries(template.findResources('AWS::Lambda::Function'));
+}
+function functionByService(template: Template, service: string) {
+  const found = functions(template).find(([, r]) => r.Properties.Environment.Variables.POWERTOOLS_SERVICE_NAME === service);
+  if (!found) throw new Error(`no function for ${service}`);
+  return found;
+}
+
+describe('OriginGuardStack with the example configuration', () => {
+  let template: Template;
+  beforeAll(() => {
+    template = synth().template;
+  });
+
+  it('creates one resource set per concern', () => {
+    template.resourceCountIs('AWS::Lambda::Function', 4);
+    template.resourceCountIs('AWS::SQS::Queue', 4);
+    template.resourceCountIs('AWS::Logs::LogGroup', 4);
+    template.resourceCountIs('AWS::IAM::Role', 4);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
+    template.resourceCountIs('AWS::KMS::Key', 3);
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    // retire, reconcile and audit schedules, CloudTrail changes, rotation failures
+    template.resourceCountIs('AWS::Events::Rule', 5);
+    // 4 functions × (errors, throttles, dead letters) + rotation failures + rotation error logs
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+    template.resourceCountIs('AWS::Logs::MetricFilter', 2);
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('runs every function on the newest Node.js runtime, ARM64, with its own log group and dead-letter queue', () => {
+    expect(latestNodeRuntime().name).toBe('nodejs24.x');
+    const list = functions(template);
+    expect(list).toHaveLength(4);
+    for (const [, fn] of list) {
+      const p = fn.Properties;
+      expect(p.Runtime).toBe('nodejs24.x');
+      expect(p.Architectures).toEqual(['arm64']);
+      expect(p.Handler).toBe('index.handler');
+      expect(p.DeadLetterConfig.TargetArn['Fn::GetAtt'][1]).toBe('Arn');
+      expect(p.LoggingConfig.LogGroup.Ref).toMatch(/Logs/);
+      expect(Object.keys(p.Environment.Variables).sort()).toEqual(
+        ['ALERT_STATE_TABLE', 'ALERT_TOPIC_ARN', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME'],
+      );
+      expect(p.Environment.Variables.ALERT_TOPIC_ARN).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
+      expect(p.Environment.Variables.ALERT_STATE_TABLE).toEqual({ Ref: expect.stringMatching(/^AlertsStateTable/) });
+      // The config is embedded at bundle time, never passed in the environment.
+      expect(JSON.stringify(p.Environment)).not.toContain('ORIGIN_GUARD_CONFIG');
+    }
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    // every dead-letter queue refuses non-TLS requests
+    const queuePolicies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
+    expect(queuePolicies).toHaveLength(4);
+    for (const policy of queuePolicies) {
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  it('gives the writers, and only them, a reserved concurrency of 1', () => {
+    for (const service of ['origin-guard-rotation', 'origin-guard-retire', 'origin-guard-reconcile']) {
+      expect(functionByService(template, service)[1].Properties.ReservedConcurrentExecutions).toBe(1);
+    }
+    expect(functionByService(template, 'origin-guard-audit')[1].Properties.ReservedConcurrentExecutions).toBeUndefined();
+    expect(functionByService(template, 'origin-guard-rotation')[1].Properties.Timeout).toBe(900);
+    expect(functionByService(template, 'origin-guard-retire')[1].Properties.Timeout).toBeLessThan(300);
+  });
+
+  it('encrypts the alerts topic with a rotating customer key and refuses non-TLS publishing', () => {
+    const keys = template.findResources('AWS::KMS::Key');
+    const topic = Object.values(template.findResources('AWS::SNS::Topic'))[0];
+    const keyId = topic.Properties.KmsMasterKeyId['Fn::GetAtt'][0];
+    expect(keys[keyId].Properties.EnableKeyRotation).toBe(true);
+    // CloudWatch alarms may use the key and publish.
+    expect(keys[keyId].Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+    );
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'security-team@example.com' });
+  });
+
+  it('keeps alert state in an on-demand, encrypted table with point-in-time recovery, and outputs both names', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    template.hasOutput(OUTPUT.ALERT_TOPIC_ARN, { Value: { Ref: Match.stringLikeRegexp('^AlertsTopic') } });
+    template.hasOutput(OUTPUT.ALERT_STATE_TABLE_NAME, { Value: { Ref: Match.stringLikeRegexp('^AlertsStateTable') } });
+    expect(OUTPUT).toEqual({ ALERT_TOPIC_ARN: 'AlertTopicArn', ALERT_STATE_TABLE_NAME: 'AlertStateTableName' });
+  });
+
+  it('creates each secret with its own rotating key and a rotation schedule on the rotation function', () => {
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    const keys = template.findResources('AWS::KMS::Key');
+    const names = Object.values(secrets).map((s) => s.Properties.Name).sort();
+    expect(names).toEqual(['origin-guard/cdn-to-gateway', 'origin-guard/gateway-to-upstream']);
+    for (const secret of Object.values(secrets)) {
+      const keyId = secret.Properties.KmsKeyId['Fn::GetAtt'][0];
+      expect(keys[keyId].Properties.EnableKeyRotation).toBe(true);
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 64, ExcludePunctuation: true });
+    }
+    const [rotationId] = functionByService(template, 'origin-guard-rotation');
+    const schedules = Object.values(template.findResources('AWS::SecretsManager::RotationSchedule'));
+    expect(schedules).toHaveLength(2);
+    for (const schedule of schedules) {
+      expect(schedule.Properties.RotationRules.ScheduleExpression).toBe('rate(30 days)');
+      expect(schedule.Properties.RotationLambdaARN).toEqual({ 'Fn::GetAtt': [rotationId, 'Arn'] });
+      // The first rotation is the operator's decision (`origin-guard rotate`), not a side effect of deploying.
+      expect(schedule.Properties.RotateImmediatelyOnUpdate).toBe(false);
+    }
+  });
+
+  it('schedules retire every 5 minutes, reconcile every ipRanges.scheduleMinutes and audit every audit.scheduleMinutes', () => {
+    const byTarget = (service: string) => {
+      const [id] = functionByService(template, service);
+      return Object.values(template.findResources('AWS::Events::Rule')).filter(
+        (r) => r.Properties.ScheduleExpression && r.Properties.Targets.some((t: any) => t.Arn['Fn::GetAtt']?.[0] === id),
+      );
+    };
+    expect(byTarget('origin-guard-retire').map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(5 minutes)']);
+    expect(byTarget('origin-guard-reconcile').map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(1 hour)']);
+    expect(byTarget('origin-guard-audit').map((r) => r.Properties.ScheduleExpression)).toEqual(['rate(15 minutes)']);
+    for (const service of ['origin-guard-retire', 'origin-guard-reconcile', 'origin-guard-audit']) {
+      for (const rule of byTarget(service)) {
+        expect(rule.Properties.Targets[0].DeadLetterConfig.Arn['Fn::GetAtt'][0]).toMatch(/DeadLetterQueue/);
+        expect(rule.Properties.Targets[0].RetryPolicy.MaximumRetryAttempts).toBe(2);
+      }
+    }
+  });
+
+  it('runs the audit on the CloudTrail API calls that cause drift', () => {
+    const [auditId] = functionByService(template, 'origin-guard-audit');
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.cloudfront', 'aws.wafv2', 'aws.ec2'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventName: Match.arrayWith([
+            'UpdateDistribution',
+            'UpdateWebACL',
+            'DisassociateWebACL',
+            'AuthorizeSecurityGroupIngress',
+            'RevokeSecurityGroupIngress',
+            'ModifySecurityGroupRules',
+            'DeleteVpcPeeringConnection',
+            'CreateRoute',
+            'ReplaceRoute',
+            'DeleteRoute',
+          ]),
+          errorCode: [{ exists: false }],
+        },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [auditId, 'Arn'] } })],
+    });
+    const rule = Object.values(template.findResources('AWS::Events::Rule')).find((r) => r.Properties.EventPattern?.['detail-type']?.[0] === 'AWS API Call via CloudTrail');
+    expect(rule!.Properties.EventPattern.detail.eventName).toEqual(Object.values(AUDIT_TRIGGER_EVENTS).flat());
+  });
+
+  it('subscribes the reconciler to AmazonIpSpaceChanged across regions', () => {
+    const [reconcileId] = functionByService(template, 'origin-guard-reconcile');
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: AMAZON_IP_SPACE_CHANGED_TOPIC_ARN,
+      Endpoint: { 'Fn::GetAtt': [reconcileId, 'Arn'] },
+      // The topic lives in us-east-1; the stack in eu-west-1.
+      Region: 'us-east-1',
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'sns.amazonaws.com',
+      SourceArn: AMAZON_IP_SPACE_CHANGED_TOPIC_ARN,
+      FunctionName: { 'Fn::GetAtt': [reconcileId, 'Arn'] },
+    });
+  });
+
+  it('limits the rotation to the configured secrets, distribution and web ACL', () => {
+    const rotation = policyStatements(template, ROTATION);
+    const distribution = 'arn:{AWS::Partition}:cloudfront::{AWS::AccountId}:distribution/E2EXAMPLE1ABC';
+    const acl = 'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/webacl/gateway-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111';
+    for (const action of ['cloudfront:GetDistribution', 'cloudfront:GetDistributionConfig', 'cloudfront:UpdateDistribution']) {
+      expect(resourcesFor(rotation, action)).toEqual([distribution]);
+    }
+    expect(resourcesFor(rotation, 'wafv2:GetWebACL')).toEqual([acl]);
+    expect(resourcesFor(rotation, 'wafv2:UpdateWebACL')).toEqual([
+      acl,
+      'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/managedruleset/*/*',
+      'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/rulegroup/*/*',
+      'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/ipset/*/*',
+      'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/regexpatternset/*/*',
+    ]);
+    for (const action of ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage', 'secretsmanager:TagResource']) {
+      expect(resourcesFor(rotation, action).sort()).toEqual([
+        '{RotationcdntogatewaySecret19D6BD37}',
+        '{RotationgatewaytoupstreamSecret9B6B36B4}',
+      ]);
+    }
+    // The Kong admin token, by name, for the kong-route validator.
+    expect(resourcesFor(rotation, 'secretsmanager:GetSecretValue')).toContain(
+      'arn:{AWS::Partition}:secretsmanager:eu-west-1:{AWS::AccountId}:secret:kong/admin-token-??????',
+    );
+    // sns:Publish on the topic; the topic key with exactly the two actions SNS needs.
+    expect(resourcesFor(rotation, 'sns:Publish')).toEqual(['{AlertsTopicCF7C81C9}']);
+    expect(resourcesFor(rotation, 'kms:GenerateDataKey')).toEqual(['{AlertsTopicKey4FD54A73.Arn}']);
+    // Retire reads and updates validators but never changes a distribution or writes a value.
+    const retire = policyStatements(template, RETIRE);
+    expect(resourcesFor(retire, 'cloudfront:UpdateDistribution')).toEqual([]);
+    expect(resourcesFor(retire, 'secretsmanager:PutSecretValue')).toEqual([]);
+    expect(resourcesFor(retire, 'wafv2:UpdateWebACL')).toContain(acl);
+  });
+
+  it('uses * as a resource only where an action has no resource-level permissions', () => {
+    const wildcardActions = (prefix: string) =>
+      grants(policyStatements(template, prefix))
+        .filter((g) => g.resource === '*')
+        .map((g) => g.action)
+        .sort();
+    expect(wildcardActions(ROTATION)).toEqual(['secretsmanager:GetRandomPassword']);
+    expect(wildcardActions(RETIRE)).toEqual([]);
+    expect(wildcardActions(RECONCILE).every((a) => a.startsWith('ec2:Describe'))).toBe(true);
+    expect(wildcardActions(AUDIT).every((a) => a.startsWith('ec2:Describe'))).toBe(true);
+    for (const prefix of [ROTATION, RETIRE, RECONCILE, AUDIT]) {
+      const actions = grants(policyStatements(template, prefix)).map((g) => g.action);
+      expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+    }
+  });
+
+  it('lets the reconciler change only the listed security groups and tag them with origin-guard keys', () => {
+    const reconcile = policyStatements(template, RECONCILE);
+    const groups = ['sg-0a1b2c3d4e5f60001', 'sg-0a1b2c3d4e5f60002', 'sg-0a1b2c3d4e5f60003'].map(
+      (id) => `arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:security-group/${id}`,
+    );
+    for (const action of ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:CreateTags']) {
+      expect(resourcesFor(reconcile, action)).toEqual(groups);
+    }
+    const tagging = grants(reconcile).find((g) => g.action === 'ec2:CreateTags');
+    expect(tagging?.condition).toEqual({ 'ForAllValues:StringLike': { 'aws:TagKeys': ['origin-guard:*'] } });
+    expect(resourcesFor(reconcile, 'secretsmanager:GetSecretValue')).toEqual([
+      'arn:{AWS::Partition}:secretsmanager:eu-west-1:{AWS::AccountId}:secret:konnect/token-??????',
+    ]);
+  });
+
+  it('lets only the audit use the alert-state table, with the three actions it calls', () => {
+    for (const prefix of [ROTATION, RETIRE, RECONCILE]) {
+      expect(grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'))).toEqual([]);
+    }
+    const audit = grants(policyStatements(template, AUDIT)).filter((g) => g.action.startsWith('dynamodb:'));
+    expect(audit.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem']);
+    expect(new Set(audit.map((g) => g.resource))).toEqual(new Set(['{AlertsStateTableBA462A51.Arn}']));
+  });
+
+  it('lets only the rotation, retire and audit functions read the origin-verify secrets', () => {
+    const readers = (secretRef: string) =>
+      [ROTATION, RETIRE, RECONCILE, AUDIT].filter((prefix) => resourcesFor(policyStatements(template, prefix), 'secretsmanager:GetSecretValue').includes(secretRef));
+    expect(readers('{RotationcdntogatewaySecret19D6BD37}')).toEqual([ROTATION, RETIRE, AUDIT]);
+    expect(readers('{RotationgatewaytoupstreamSecret9B6B36B4}')).toEqual([ROTATION, RETIRE, AUDIT]);
+    // The audit only reads what it audits; it writes only its logs, dead letters, alerts and alert state.
+    const auditActions = grants(policyStatements(template, AUDIT)).map((g) => g.action);
+    const onAudited = auditActions.filter((a) => !/^(logs|sqs|sns|dynamodb|kms):/.test(a));
+    expect(onAudited.filter((a) => !/:(Get|Describe|List)/.test(a))).toEqual([]);
+  });
+
+  it('audits the configured web ACLs read-only, including the CLOUDFRONT one in us-east-1', () => {
+    const audit = policyStatements(template, AUDIT);
+    expect(resourcesFor(audit, 'wafv2:GetWebACL')).toEqual([
+      'arn:{AWS::Partition}:wafv2:eu-west-1:{AWS::AccountId}:regional/webacl/gateway-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111',
+      'arn:{AWS::Partition}:wafv2:us-east-1:{AWS::AccountId}:global/webacl/cdn-acl/b2c3d4e5-6789-01bc-def0-EXAMPLE22222',
+    ]);
+    expect(resourcesFor(audit, 'wafv2:ListWebACLs')).toEqual([]);
+    expect(resourcesFor(audit, 'wafv2:GetWebACLForResource')).toContain(
+      'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/gateway-alb/50dc6c495c0c9188',
+    );
+  });
+
+  it('alarms on errors, throttles and dead letters of every function, and on unfinished rotations, notifying the topic', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(alarm.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
+      expect(alarm.Properties.Threshold).toBe(1);
+    }
+    const metric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
+    expect(metric('Errors')).toHaveLength(4);
+    expect(metric('Throttles')).toHaveLength(4);
+    expect(metric('ApproximateNumberOfMessagesVisible')).toHaveLength(4);
+    for (const [id] of functions(template)) {
+      expect(metric('Errors').some((a) => a.Properties.Dimensions[0].Value.Ref === id)).toBe(true);
+    }
+    const failures = metric('TriggeredRules');
+    expect(failures).toHaveLength(1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.secretsmanager'],
+        'detail-type': ['AWS Service Event via CloudTrail'],
+        detail: { eventName: ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'] },
+      },
+    });
+    expect(metric('RotationErrorLogs')).toHaveLength(1);
+    template.allResourcesProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.level = "ERROR" }' });
+  });
+});
+
+describe('OriginGuardStack variants', () => {
+  it('uses an existing topic and table when the config names them, and outputs them', () => {
+    const topicArn = 'arn:aws:sns:eu-west-1:123456789012:security-alerts';
+    const { template } = synth(
+      exampleConfig((json) => {
+        json.alerts.topicArn = topicArn;
+        json.alerts.stateTableName = 'security-alert-state';
+      }),
+    );
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+    template.resourceCountIs('AWS::DynamoDB::Table', 0);
+    template.resourceCountIs('AWS::KMS::Key', 2);
+    template.hasOutput(OUTPUT.ALERT_TOPIC_ARN, { Value: topicArn });
+    template.hasOutput(OUTPUT.ALERT_STATE_TABLE_NAME, { Value: 'security-alert-state' });
+    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties.AlarmActions).toEqual([topicArn]);
+    }
+    const publish = resourcesFor(policyStatements(template, AUDIT), 'sns:Publish');
+    expect(publish).toEqual([topicArn]);
+  });
+
+  it('leaves out the reconciler without ipRanges and the rotation without secrets', () => {
+    const { template } = synth(
+      exampleConfig((json) => {
+        delete json.ipRanges;
+        json.secrets = [];
+      }),
+    );
+    template.resourceCountIs('AWS::Lambda::Function', 1);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    expect(Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties.Protocol)).toEqual(['email']);
+  });
+
+  it('follows the configured schedules and CLOUDFRONT-scope web ACLs', () => {
+    const { template } = synth(
+      exampleConfig((json) => {
+        json.ipRanges.scheduleMinutes = 30;
+        json.audit.scheduleMinutes = 5;
+        json.secrets[0].rotationDays = 7;
+        json.secrets[0].validators[0].scope = 'CLOUDFRONT';
+      }),
+    );
+    const expressions = Object.values(template.findResources('AWS::Events::Rule')).map((r) => r.Properties.ScheduleExpression).filter(Boolean).sort();
+    expect(expressions).toEqual(['rate(30 minutes)', 'rate(5 minutes)', 'rate(5 minutes)']);
+    template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', { RotationRules: { ScheduleExpression: 'rate(7 days)' } });
+    // CLOUDFRONT scope: the web ACL and the resources it references are in us-east-1, under global/.
+    const update = resourcesFor(policyStatements(template, ROTATION), 'wafv2:UpdateWebACL');
+    expect(update[0]).toBe('arn:{AWS::Partition}:wafv2:us-east-1:{AWS::AccountId}:global/webacl/gateway-acl/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111');
+    expect(update.slice(1).every((arn) => arn.includes(':wafv2:us-east-1:') && arn.includes(':global/'))).toBe(true);
+  });
+});
