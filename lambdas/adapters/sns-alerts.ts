@@ -1,0 +1,46 @@
+/**
+ * Publishes alerts (drift, resolution, reminders, rotation and reconcile failures) to the SNS topic, in the
+ * one format of core/alerts.ts. Message attributes let subscribers filter by severity or kind.
+ */
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { formatAlert } from '../core/alerts.ts';
+import { TargetError } from '../core/errors.ts';
+import type { AlertEvent, AlertPort } from '../core/ports.ts';
+
+export class SnsAlertPublisher implements AlertPort {
+  constructor(
+    private readonly client: SNSClient,
+    readonly topicArn: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async publish(event: AlertEvent): Promise<void> {
+    const { subject, body } = formatAlert(event, this.now());
+    try {
+      await this.client.send(
+        new PublishCommand({
+          TopicArn: this.topicArn,
+          Subject: subject,
+          Message: body,
+          MessageAttributes: {
+            severity: { DataType: 'String', StringValue: event.finding.severity },
+            kind: { DataType: 'String', StringValue: event.kind },
+            checkId: { DataType: 'String', StringValue: event.finding.checkId },
+          },
+        }),
+      );
+    } catch (error) {
+      const name = (error as { name?: string })?.name ?? 'Error';
+      const hint =
+        name === 'AuthorizationErrorException' || name === 'AccessDeniedException' || name === 'KMSAccessDeniedException'
+          ? ' Grant sns:Publish on the topic (and kms:GenerateDataKey/Decrypt on its key).'
+          : name === 'NotFoundException'
+            ? ' The topic does not exist: check alerts.topicArn or the stack output AlertTopicArn.'
+            : '';
+      throw new TargetError(`sns:${this.topicArn}`, `publishing the alert failed (${name}: ${(error as Error).message}).${hint}`, {
+        cause: error,
+        retryable: name.includes('Throttl') || name === 'InternalErrorException',
+      });
+    }
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * When to alert and what the alert says. Pure: the audit core feeds it the stored state of a finding and
+ * the finding just computed; SNS and DynamoDB live behind ports.
+ *
+ * An operator hears once when a check first fails (NEW), once when it passes again (RESOLVED), and again
+ * after `reminderHours` while it stays failed (REMINDER); rotation and reconcile failures (FAILURE) use the
+ * same format. Messages carry fingerprints, never secret values: the checks never see a value.
+ */
+import type { AlertEvent, AlertKind, Finding, Severity } from './ports.ts';
+
+/** What the state table remembers of one finding id. */
+export interface AlertState {
+  findingId: string;
+  status: 'PASS' | 'FAIL';
+  checkId: string;
+  resource: string;
+  severity: Severity;
+  /** ISO time the current failure was first alerted; absent once resolved. */
+  failingSince?: string;
+  /** ISO time of the last alert sent for this finding. */
+  lastAlertedAt: string;
+  /** Bumped on every write, so that two audits running at once alert once (conditional writes). */
+  version: number;
+}
+
+/** Remembers what was already alerted. Implemented on DynamoDB (adapters/alert-state-dynamodb.ts). */
+export interface AlertStatePort {
+  /** The stored state of each id that has one. */
+  get(findingIds: string[]): Promise<Map<string, AlertState>>;
+  /**
+   * Stores `next` if the stored state is still `previous` (none when undefined). Returns false when another
+   * run changed it in between: that run sends the alert, this one must not.
+   */
+  put(next: AlertState, previous: AlertState | undefined): Promise<boolean>;
+}
+
+export interface AlertDecision {
+  /** The alert to send, or undefined for none. */
+  kind?: Exclude<AlertKind, 'FAILURE'>;
+  /** The state to store when an alert is sent. */
+  next?: AlertState;
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The alert state machine. A passing finding never seen failing is not stored (most findings pass, and
+ * every write costs); a finding that keeps failing is written only when a reminder is due.
+ */
+export function decideAlert(previous: AlertState | undefined, finding: Finding, now: Date, reminderHours: number): AlertDecision {
+  const base = { findingId: finding.id, checkId: finding.checkId, resource: finding.resource, severity: finding.severity };
+  const version = (previous?.version ?? 0) + 1;
+  const wasFailing = previous?.status === 'FAIL';
+  if (finding.status === 'FAIL' && !wasFailing) {
+    return {
+      kind: 'NEW',
+      next: { ...base, status: 'FAIL', failingSince: now.toISOString(), lastAlertedAt: now.toISOString(), version },
+    };
+  }
+  if (finding.status === 'PASS' && wasFailing) {
+    return { kind: 'RESOLVED', next: { ...base, status: 'PASS', lastAlertedAt: now.toISOString(), version } };
+  }
+  if (finding.status === 'FAIL' && wasFailing && reminderHours > 0) {
+    const last = Date.parse(previous.lastAlertedAt);
+    if (Number.isNaN(last) || now.getTime() - last >= reminderHours * HOUR_MS) {
+      return {
+        kind: 'REMINDER',
+        next: { ...base, status: 'FAIL', failingSince: previous.failingSince ?? previous.lastAlertedAt, lastAlertedAt: now.toISOString(), version },
+      };
+    }
+  }
+  return {};
+}
+
+// ---------- message format ----------
+
+/** SNS rejects subjects of 100 characters or more, and line breaks or control characters in them. */
+export const MAX_SUBJECT_LENGTH = 99;
+/** SNS messages are at most 256 KB; a finding's details are cut well before that. */
+const MAX_JSON_CHARS = 100_000;
+
+const KIND_WORD: Record<AlertKind, string> = {
+  NEW: 'DRIFT',
+  RESOLVED: 'RESOLVED',
+  REMINDER: 'STILL FAILING',
+  FAILURE: 'FAILURE',
+};
+
+const HEADLINE: Record<AlertKind, string> = {
+  NEW: 'Drift detected',
+  RESOLVED: 'Resolved: this check passes again',
+  REMINDER: 'Still failing: reminder',
+  FAILURE: 'Operation failed',
+};
+
+export interface FormattedAlert {
+  subject: string;
+  body: string;
+}
+
+/** One line of printable ASCII: SNS (and mail clients) choke on the rest in a subject. */
+function subjectSafe(text: string): string {
+  return text
+    .replace(/[\r\n\t]+/g, ' ')
+    .replace(/[\u2026]/g, '...')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/ {2,}/g, ' ')
+    .trim();
+}
+
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 3);
+  const atSpace = cut.lastIndexOf(' ');
+  // Cut at a word when that loses little; resource names have no spaces and are worth showing in part.
+  return `${atSpace >= cut.length - 12 ? cut.slice(0, atSpace) : cut}...`;
+}
+
+/** `[HIGH] DRIFT waf.associated: gateway-acl is not associated with app/alb/...`: severity first, under 100 characters. */
+export function alertSubject(event: AlertEvent): string {
+  const { finding } = event;
+  const prefix = `[${finding.severity}] ${KIND_WORD[event.kind]} ${finding.checkId}: `;
+  return truncate(subjectSafe(prefix + finding.message).replace(/\.$/, ''), MAX_SUBJECT_LENGTH);
+}
+
+function field(label: string, value: string | undefined): string[] {
+  return value ? [`${`${label}:`.padEnd(16)}${value}`] : [];
+}
+
+function findingJson(finding: Finding): string {
+  const text = JSON.stringify(finding, null, 2);
+  if (text.length <= MAX_JSON_CHARS) return text;
+  return JSON.stringify({ ...finding, details: { truncated: true } }, null, 2);
+}
+
+/**
+ * The message an operator reads at 3 a.m.: what is wrong (or fixed), which check and resource, the fix, and
+ * the finding as JSON for tooling.
+ */
+export function formatAlert(event: AlertEvent, at: Date = new Date()): FormattedAlert {
+  const { kind, finding } = event;
+  const failingSince = typeof finding.details?.failingSince === 'string' ? finding.details.failingSince : undefined;
+  const lines = [
+    `origin-guard: ${HEADLINE[kind]} (${finding.severity})`,
+    '',
+    ...field(kind === 'RESOLVED' ? 'Now' : 'What is wrong', finding.message),
+    ...field('Check', finding.checkId),
+    ...field('Resource', finding.resource),
+    ...(kind === 'RESOLVED' ? [] : field('How to fix', finding.remediation)),
+    ...(kind === 'RESOLVED' || kind === 'REMINDER' ? field('Failing since', failingSince) : []),
+    ...field(kind === 'RESOLVED' ? 'Resolved at' : kind === 'FAILURE' ? 'Failed at' : 'Detected at', at.toISOString()),
+    ...field('Finding id', finding.id),
+    '',
+    kind === 'NEW'
+      ? 'You will get one more message when this check passes again.'
+      : kind === 'REMINDER'
+        ? 'This finding is still failing; you will be reminded again unless it is fixed.'
+        : kind === 'RESOLVED'
+          ? 'No action needed. This closes the earlier alert for the same finding id.'
+          : 'See the message for what was put back or left unchanged; fix the cause, then retry.',
+    '',
+    '--- finding (JSON) ---',
+    findingJson(finding),
+  ];
+  return { subject: alertSubject(event), body: lines.join('\n') };
+}
+
+/** A rotation or reconcile failure as a finding, so it travels in the same format. */
+export function failureFinding(input: {
+  checkId: string;
+  resource: string;
+  message: string;
+  remediation: string;
+  severity?: Severity;
+  details?: Record<string, unknown>;
+}): Finding {
+  return {
+    id: `${input.checkId}:${input.resource}`,
+    checkId: input.checkId,
+    severity: input.severity ?? 'HIGH',
+    status: 'FAIL',
+    resource: input.resource,
+    message: input.message,
+    remediation: input.remediation,
+    ...(input.details ? { details: input.details } : {}),
+  };
+}

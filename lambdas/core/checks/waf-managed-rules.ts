@@ -1,0 +1,43 @@
+import type { Rule } from '@aws-sdk/client-wafv2';
+import { findingOf, type AuditCheck } from '../audit-model.ts';
+
+function managedGroupName(rule: Rule): string | undefined {
+  return rule.Statement?.ManagedRuleGroupStatement?.Name;
+}
+
+/** The required AWS managed rule groups are present and block (a Count override only watches). */
+export const wafManagedRules: AuditCheck = {
+  id: 'waf.managed-rules',
+  title: 'Required managed rule groups present and blocking',
+  severity: 'HIGH',
+  run(observed) {
+    return observed.webAcls.flatMap((acl) => {
+      const required = acl.config.requiredManagedRuleGroups;
+      if (!acl.webAcl || required.length === 0) return [];
+      const missing: string[] = [];
+      const countOnly: string[] = [];
+      for (const group of required) {
+        const rules = acl.webAcl.rules.filter((rule) => managedGroupName(rule) === group);
+        if (rules.length === 0) missing.push(group);
+        else if (rules.every((rule) => rule.OverrideAction?.Count !== undefined)) countOnly.push(group);
+      }
+      if (missing.length === 0 && countOnly.length === 0) {
+        return [findingOf(this, acl.resource, true, `${acl.config.name} blocks with ${required.join(', ')}.`, 'None.')];
+      }
+      const problems = [
+        ...(missing.length ? [`missing ${missing.join(', ')}`] : []),
+        ...(countOnly.length ? [`count-only (override Count) ${countOnly.join(', ')}`] : []),
+      ];
+      return [
+        findingOf(
+          this,
+          acl.resource,
+          false,
+          `${acl.config.name} does not enforce required managed rule groups: ${problems.join('; ')}.`,
+          `Add the managed rule group(s) to ${acl.config.name} with override action None (not Count), from your infrastructure code.`,
+          { missing, countOnly },
+        ),
+      ];
+    });
+  },
+};

@@ -1,0 +1,112 @@
+/**
+ * The audit Lambda: on its EventBridge schedule it audits everything configured; on a CloudTrail API call
+ * (through EventBridge) it audits only the resources that call names, so drift is seen within a minute.
+ * Alerts go to ALERT_TOPIC_ARN, their state to ALERT_STATE_TABLE (else `alerts.topicArn` / `stateTableName`).
+ */
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
+import * as z from 'zod';
+import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
+import { AwsAuditCollector } from '../adapters/audit-collector.ts';
+import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
+import { runAudit, type AuditDeps } from '../core/audit.ts';
+import { systemClock } from '../core/ports.ts';
+import { lambdaRuntime, type LambdaRuntime } from '../runtime.ts';
+
+export { AUDIT_TRIGGER_EVENT_NAMES, AUDIT_TRIGGER_EVENTS, AUDIT_TRIGGER_EVENT_SOURCES } from '../core/audit-scope.ts';
+
+export const ScheduledEventSchema = z.looseObject({
+  'detail-type': z.literal('Scheduled Event'),
+  source: z.literal('aws.events'),
+});
+
+export const CloudTrailEventSchema = z.looseObject({
+  'detail-type': z.literal('AWS API Call via CloudTrail'),
+  source: z.string().startsWith('aws.'),
+  detail: z.looseObject({
+    eventSource: z.string().min(1),
+    eventName: z.string().min(1),
+    /** Present when the call failed: nothing changed, nothing to audit. */
+    errorCode: z.string().optional(),
+    requestParameters: z.unknown().optional(),
+    responseElements: z.unknown().optional(),
+  }),
+});
+
+export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema]);
+export type AuditEvent = z.infer<typeof AuditEventSchema>;
+
+export interface AuditSummary {
+  /** `all` for a scheduled run, else the API call that triggered it. */
+  trigger: string;
+  findings: number;
+  failed: number;
+  /** Ids of the failing findings, failed first and most severe first. */
+  failedIds: string[];
+  alerts: number;
+  /** Set when the API call failed or named nothing configured. */
+  skipped?: string;
+}
+
+/** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
+export function scopeOfEvent(event: AuditEvent): AuditScope | undefined | 'skip' {
+  if (event['detail-type'] === 'Scheduled Event') return undefined;
+  const detail = (event as z.infer<typeof CloudTrailEventSchema>).detail;
+  if (detail.errorCode) return 'skip';
+  const identifiers = identifiersOfApiCall(detail.eventSource, detail.requestParameters, detail.responseElements);
+  // A call whose resources cannot be told apart (an unexpected shape) is audited in full rather than missed.
+  if (identifiers.length === 0) return undefined;
+  return { identifiers, cause: `${detail.eventSource}:${detail.eventName}` };
+}
+
+/** The audit's collaborators from the cold-start runtime; alerting only when a topic and a table are known. */
+export function auditDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = process.env): AuditDeps {
+  const tableName = env.ALERT_STATE_TABLE ?? runtime.config.alerts.stateTableName;
+  if (!runtime.alerts || !tableName) {
+    runtime.logger.warn('audit runs without alerts: ALERT_TOPIC_ARN or ALERT_STATE_TABLE is not set');
+  }
+  return {
+    observer: new AwsAuditCollector(runtime.config, { clients: runtime.clients, log: runtime.logger }),
+    clock: systemClock,
+    log: runtime.logger,
+    ...(runtime.alerts && tableName
+      ? {
+          alerting: {
+            publisher: runtime.alerts,
+            state: new DynamoDbAlertState(runtime.clients.dynamoDb(), tableName),
+            reminderHours: runtime.config.alerts.reminderHours,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Built once per cold start, like the clients it holds. */
+let coldStartDeps: AuditDeps | undefined;
+
+export const handler = async (event: unknown): Promise<AuditSummary> => {
+  const runtime = lambdaRuntime('origin-guard-audit', { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
+  const parsed = AuditEventSchema.safeParse(event);
+  if (!parsed.success) {
+    throw new Error(
+      `Not an EventBridge schedule or CloudTrail API call event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const scope = scopeOfEvent(parsed.data);
+  const trigger = scope === undefined ? 'all' : scope === 'skip' ? 'failed API call' : (scope.cause ?? 'event');
+  if (scope === 'skip') return { trigger, findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'the API call failed, so nothing changed' };
+  runtime.logger.appendKeys({ trigger });
+
+  coldStartDeps ??= auditDeps(runtime);
+  const result = await runAudit(coldStartDeps, scope);
+  const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
+  const summary: AuditSummary = { trigger, findings: result.findings.length, failed: failedIds.length, failedIds, alerts: result.alerts.length };
+  runtime.logger.info('audit done', { ...summary });
+  // Fail the invocation (Errors alarm, async retry): the unsent alerts' state was put back, so a retry sends them.
+  if (result.alertErrors.length > 0) throw new Error(`audit alerts could not be sent: ${result.alertErrors.join('; ')}`);
+  return summary;
+};

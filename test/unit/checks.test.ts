@@ -1,0 +1,431 @@
+import type { Rule } from '@aws-sdk/client-wafv2';
+import { describe, expect, it } from 'vitest';
+import { IpRangeTargetSchema } from '../../lambdas/config.ts';
+import { emptyObservedAccount, type AuditCheck, type ObservedAccount } from '../../lambdas/core/audit-model.ts';
+import * as checks from '../../lambdas/core/checks/index.ts';
+import { ALL_CHECKS, runChecks } from '../../lambdas/core/checks/index.ts';
+import { fingerprint } from '../../lambdas/core/fingerprint.ts';
+import { TAG, type SecretDescription } from '../../lambdas/core/ports.ts';
+import { buildOriginVerifyRule } from '../../lambdas/core/waf-rule.ts';
+
+const NOW = new Date('2025-06-01T12:00:00Z');
+const minutesAgo = (m: number) => new Date(NOW.getTime() - m * 60_000);
+const daysAgo = (d: number) => minutesAgo(d * 1440);
+
+const ACL_ARN = 'arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/gateway-acl/a1';
+const ALB_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/alb/123';
+const CURRENT = 'current-secret-value-0123456789';
+const PREVIOUS = 'previous-secret-value-012345678';
+
+const managedRule = (name: string, count = false): Rule => ({
+  Name: name,
+  Priority: 10,
+  Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: name } },
+  OverrideAction: count ? { Count: {} } : { None: {} },
+  VisibilityConfig: { SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name },
+});
+const rateRule = (action: Rule['Action']): Rule => ({
+  Name: 'rate',
+  Priority: 20,
+  Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
+  Action: action,
+  VisibilityConfig: { SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'rate' },
+});
+
+function secretDescription(overrides: Partial<SecretDescription> = {}): SecretDescription {
+  return {
+    arn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:origin-verify-AbCdEf',
+    name: 'origin-verify',
+    versions: [
+      { versionId: 'v2', stages: ['AWSCURRENT'], createdAt: daysAgo(3) },
+      { versionId: 'v1', stages: ['AWSPREVIOUS'], createdAt: daysAgo(33) },
+    ],
+    tags: {},
+    rotationEnabled: true,
+    rotationDays: 30,
+    lastRotatedAt: daysAgo(3),
+    ...overrides,
+  };
+}
+
+/** An account where every check passes. */
+function compliantAccount(): ObservedAccount {
+  const observed = emptyObservedAccount();
+  const target = IpRangeTargetSchema.parse({
+    name: 'alb',
+    securityGroupIds: ['sg-0a1b2c3d'],
+    ports: [443],
+    sources: [{ type: 'static', cidrs: ['203.0.113.0/24'] }],
+  });
+  observed.webAcls.push({
+    config: {
+      scope: 'REGIONAL',
+      name: 'gateway-acl',
+      id: 'a1',
+      resourceArns: [ALB_ARN],
+      requiredManagedRuleGroups: ['AWSManagedRulesCommonRuleSet'],
+      requireRateRule: true,
+      requireLogging: true,
+    },
+    resource: 'wafv2:REGIONAL/gateway-acl',
+    webAcl: { arn: ACL_ARN, rules: [managedRule('AWSManagedRulesCommonRuleSet'), rateRule({ Block: {} })] },
+    loggingEnabled: true,
+    associations: [{ resourceArn: ALB_ARN, webAclArn: ACL_ARN }],
+  });
+  observed.secrets.push({
+    name: 'cdn-to-gateway',
+    secretName: 'origin-verify',
+    headerName: 'X-Origin-Verify',
+    rotationDays: 30,
+    overlapMinutes: 30,
+    description: secretDescription(),
+    fingerprints: { v2: fingerprint(CURRENT), v1: fingerprint(PREVIOUS) },
+  });
+  observed.originVerifyRules.push({
+    secret: 'cdn-to-gateway',
+    resource: 'wafv2:REGIONAL/gateway-acl/origin-verify',
+    headerName: 'X-Origin-Verify',
+    state: 'ok',
+    acceptedFingerprints: [fingerprint(CURRENT)],
+  });
+  observed.distributions.push({
+    id: 'E2EXAMPLE',
+    listed: true,
+    expectedWebAclName: 'cdn-acl',
+    senders: [{ secret: 'cdn-to-gateway', headerName: 'X-Origin-Verify' }],
+    distribution: {
+      webAclId: 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/cdn-acl/c1',
+      origins: [
+        {
+          id: 'alb',
+          domainName: 'alb.example.com',
+          customOrigin: { protocolPolicy: 'https-only', sslProtocols: ['TLSv1.2'] },
+          headerFingerprints: { 'x-origin-verify': fingerprint(CURRENT) },
+        },
+      ],
+      behaviors: [
+        { pathPattern: '*', viewerProtocolPolicy: 'redirect-to-https' },
+        { pathPattern: '/api/*', viewerProtocolPolicy: 'https-only' },
+      ],
+    },
+  });
+  observed.securityGroupTargets.push({
+    target,
+    groups: [
+      {
+        groupId: 'sg-0a1b2c3d',
+        ingress: [{ ruleId: 'sgr-1', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '203.0.113.0/24', description: 'origin-guard:alb:static' }],
+      },
+    ],
+    desired: { status: 'in-sync', held: false, notes: [], groups: [{ groupId: 'sg-0a1b2c3d', add: [], remove: [], rulesAfter: 1, rulesBefore: 1 }] },
+  });
+  observed.peerings.push({
+    config: { id: 'pcx-0a1b2c3d', routeTableIds: ['rtb-0a1b2c3d'], allowedCidrs: ['192.168.0.0/16'] },
+    state: 'active',
+    routeTables: [
+      {
+        id: 'rtb-0a1b2c3d',
+        routes: [
+          { destination: '10.0.0.0/16', state: 'active' },
+          { destination: '192.168.10.0/24', vpcPeeringConnectionId: 'pcx-0a1b2c3d', state: 'active' },
+        ],
+      },
+    ],
+  });
+  observed.transitGateways.push({
+    config: { attachmentId: 'tgw-attach-0a1b2c3d', routeTableIds: ['rtb-0e1f2a3b'], allowedCidrs: ['10.10.0.0/16'] },
+    attachment: { state: 'available', transitGatewayId: 'tgw-0a1b2c3d' },
+    transitGateway: { id: 'tgw-0a1b2c3d', autoAcceptSharedAttachments: 'disable' },
+    routeTables: [{ id: 'rtb-0e1f2a3b', routes: [{ destination: '10.10.0.0/16', transitGatewayId: 'tgw-0a1b2c3d', state: 'active' }] }],
+  });
+  observed.konnectNetworks.push({
+    networkId: 'net-1',
+    network: { name: 'prod', state: 'ready' },
+    attachments: [{ id: 'tg-1', name: 'to-aws', kind: 'aws-transit-gateway-attachment', state: 'ready' }],
+  });
+  observed.probes.push({
+    name: 'api',
+    originUrl: 'https://origin.example.com/',
+    cdnUrl: 'https://cdn.example.com/',
+    headerName: 'X-Origin-Verify',
+    withoutHeader: { status: 403 },
+    wrongValue: { error: 'ECONNRESET' },
+    throughCdn: { status: 200 },
+  });
+  observed.readResources.push('wafv2:REGIONAL/gateway-acl');
+  return observed;
+}
+
+type Case = { check: AuditCheck; breaks: string; change: (o: ObservedAccount) => void; failingId: string };
+
+const cases: Case[] = [
+  { check: checks.wafExists, breaks: 'the web ACL is gone', change: (o) => delete o.webAcls[0].webAcl, failingId: 'waf.exists:wafv2:REGIONAL/gateway-acl' },
+  { check: checks.wafAssociated, breaks: 'the load balancer has no web ACL', change: (o) => (o.webAcls[0].associations[0].webAclArn = undefined), failingId: `waf.associated:${ALB_ARN}` },
+  {
+    check: checks.wafManagedRules,
+    breaks: 'the common rule set only counts',
+    change: (o) => (o.webAcls[0].webAcl!.rules[0] = managedRule('AWSManagedRulesCommonRuleSet', true)),
+    failingId: 'waf.managed-rules:wafv2:REGIONAL/gateway-acl',
+  },
+  { check: checks.wafRateRule, breaks: 'the rate rule is deleted', change: (o) => o.webAcls[0].webAcl!.rules.pop(), failingId: 'waf.rate-rule:wafv2:REGIONAL/gateway-acl' },
+  { check: checks.wafLogging, breaks: 'logging is off', change: (o) => (o.webAcls[0].loggingEnabled = false), failingId: 'waf.logging:wafv2:REGIONAL/gateway-acl' },
+  {
+    check: checks.wafOriginVerify,
+    breaks: 'the rule still accepts the previous value after retire',
+    change: (o) => o.originVerifyRules[0].acceptedFingerprints.push(fingerprint(PREVIOUS)),
+    failingId: 'waf.origin-verify:wafv2:REGIONAL/gateway-acl/origin-verify',
+  },
+  {
+    check: checks.cloudFrontWebAcl,
+    breaks: 'the distribution lost its web ACL',
+    change: (o) => (o.distributions[0].distribution!.webAclId = ''),
+    failingId: 'cloudfront.web-acl:E2EXAMPLE',
+  },
+  {
+    check: checks.cloudFrontOriginTls,
+    breaks: 'the origin allows plain HTTP',
+    change: (o) => (o.distributions[0].distribution!.origins[0].customOrigin!.protocolPolicy = 'match-viewer'),
+    failingId: 'cloudfront.origin-tls:E2EXAMPLE',
+  },
+  {
+    check: checks.cloudFrontOriginSecret,
+    breaks: 'the origin sends another header value',
+    change: (o) => (o.distributions[0].distribution!.origins[0].headerFingerprints['x-origin-verify'] = fingerprint('hand-typed')),
+    failingId: 'cloudfront.origin-secret:E2EXAMPLE/cdn-to-gateway',
+  },
+  {
+    check: checks.cloudFrontViewerProtocol,
+    breaks: 'a behaviour allows plain HTTP',
+    change: (o) => (o.distributions[0].distribution!.behaviors[1].viewerProtocolPolicy = 'allow-all'),
+    failingId: 'cloudfront.viewer-protocol:E2EXAMPLE',
+  },
+  {
+    check: checks.securityGroupOwnedRules,
+    breaks: 'an owned rule was revoked by hand',
+    change: (o) =>
+      (o.securityGroupTargets[0].desired = {
+        status: 'changes',
+        held: false,
+        notes: [],
+        groups: [{ groupId: 'sg-0a1b2c3d', add: [{ cidr: '203.0.113.0/24', protocol: 'tcp', fromPort: 443, toPort: 443, source: 'static' }], remove: [], rulesAfter: 1, rulesBefore: 0 }],
+      }),
+    failingId: 'sg.owned-rules:sg-0a1b2c3d/alb',
+  },
+  {
+    check: checks.securityGroupOpenIngress,
+    breaks: '0.0.0.0/0 is open on 443',
+    change: (o) => o.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-open', protocol: 'tcp', fromPort: 0, toPort: 65535, cidrIpv4: '0.0.0.0/0' }),
+    failingId: 'sg.open-ingress:sg-0a1b2c3d',
+  },
+  {
+    check: checks.securityGroupQuota,
+    breaks: 'the group is nearly full',
+    change: (o) => {
+      const ingress = o.securityGroupTargets[0].groups[0].ingress!;
+      for (let i = 0; i < 57; i += 1) ingress.push({ ruleId: `sgr-x${i}`, protocol: 'tcp', fromPort: 8443, toPort: 8443, cidrIpv4: `198.51.100.${i}/32` });
+    },
+    failingId: 'sg.quota:sg-0a1b2c3d',
+  },
+  { check: checks.peeringActive, breaks: 'the peering was deleted', change: (o) => (o.peerings[0].state = 'deleted'), failingId: 'peering.active:pcx-0a1b2c3d' },
+  {
+    check: checks.peeringRoutes,
+    breaks: 'a default route goes through the peering',
+    change: (o) => o.peerings[0].routeTables[0].routes!.push({ destination: '0.0.0.0/0', vpcPeeringConnectionId: 'pcx-0a1b2c3d', state: 'active' }),
+    failingId: 'peering.routes:pcx-0a1b2c3d/rtb-0a1b2c3d',
+  },
+  {
+    check: checks.transitGatewayAttachment,
+    breaks: 'the attachment is deleting',
+    change: (o) => (o.transitGateways[0].attachment!.state = 'deleting'),
+    failingId: 'tgw.attachment:tgw-attach-0a1b2c3d',
+  },
+  {
+    check: checks.transitGatewayAutoAccept,
+    breaks: 'auto-accept is on',
+    change: (o) => (o.transitGateways[0].transitGateway!.autoAcceptSharedAttachments = 'enable'),
+    failingId: 'tgw.auto-accept:tgw-0a1b2c3d',
+  },
+  {
+    check: checks.transitGatewayRoutes,
+    breaks: 'a broader CIDR goes through the transit gateway',
+    change: (o) => (o.transitGateways[0].routeTables[0].routes![0].destination = '10.0.0.0/8'),
+    failingId: 'tgw.routes:tgw-attach-0a1b2c3d/rtb-0e1f2a3b',
+  },
+  {
+    check: checks.secretRotationEnabled,
+    breaks: 'rotation is disabled',
+    change: (o) => (o.secrets[0].description!.rotationEnabled = false),
+    failingId: 'secret.rotation-enabled:origin-verify',
+  },
+  {
+    check: checks.secretRotationAge,
+    breaks: 'the last rotation is 40 days old',
+    change: (o) => (o.secrets[0].description!.lastRotatedAt = daysAgo(40)),
+    failingId: 'secret.rotation-age:origin-verify',
+  },
+  {
+    check: checks.secretPendingStuck,
+    breaks: 'AWSPENDING is two hours old',
+    change: (o) => o.secrets[0].description!.versions.push({ versionId: 'v3', stages: ['AWSPENDING'], createdAt: minutesAgo(120) }),
+    failingId: 'secret.pending-stuck:origin-verify',
+  },
+  {
+    check: checks.secretOverlapWindow,
+    breaks: 'the overlap has been open for two hours',
+    change: (o) => {
+      o.secrets[0].description!.tags = { [TAG.OVERLAP_OPENED_AT]: minutesAgo(120).toISOString(), [TAG.OVERLAP_VERSION]: 'v1' };
+      o.originVerifyRules[0].acceptedFingerprints.push(fingerprint(PREVIOUS));
+    },
+    failingId: 'secret.overlap-window:origin-verify',
+  },
+  { check: checks.konnectNetwork, breaks: 'the network is offline', change: (o) => (o.konnectNetworks[0].network!.state = 'offline'), failingId: 'konnect.network:konnect:net-1' },
+  {
+    check: checks.konnectAttachments,
+    breaks: 'the attachment awaits acceptance',
+    change: (o) => (o.konnectNetworks[0].attachments[0].state = 'pending-acceptance'),
+    failingId: 'konnect.attachment:konnect:net-1/tg-1',
+  },
+  {
+    check: checks.probeOriginWithoutHeader,
+    breaks: 'the origin serves requests without the header',
+    change: (o) => (o.probes[0].withoutHeader = { status: 200 }),
+    failingId: 'probe.origin-without-header:probe:api',
+  },
+  {
+    check: checks.probeOriginWrongValue,
+    breaks: 'the origin serves a wrong value',
+    change: (o) => (o.probes[0].wrongValue = { status: 200 }),
+    failingId: 'probe.origin-wrong-value:probe:api',
+  },
+  { check: checks.probeThroughCdn, breaks: 'the CDN is refused', change: (o) => (o.probes[0].throughCdn = { status: 403 }), failingId: 'probe.through-cdn:probe:api' },
+  {
+    check: checks.auditReadFailures,
+    breaks: 'a read was denied',
+    change: (o) => o.readFailures.push({ resource: 'wafv2:REGIONAL/gateway-acl', what: 'GetWebACL', error: 'AccessDeniedException' }),
+    failingId: 'audit.read:wafv2:REGIONAL/gateway-acl',
+  },
+];
+
+describe('audit checks', () => {
+  it('has a compliant and a non-compliant case for every check', () => {
+    expect(new Set(cases.map((c) => c.check.id))).toEqual(new Set(ALL_CHECKS.map((c) => c.id)));
+  });
+
+  describe.each(cases)('$check.id', ({ check, breaks, change, failingId }) => {
+    it('passes on a compliant account', () => {
+      const findings = check.run(compliantAccount(), NOW);
+
+      expect(findings.length).toBeGreaterThan(0);
+      expect(findings.filter((f) => f.status === 'FAIL')).toEqual([]);
+    });
+
+    it(`fails when ${breaks}`, () => {
+      const observed = compliantAccount();
+      change(observed);
+
+      const failed = check.run(observed, NOW).filter((f) => f.status === 'FAIL');
+
+      expect(failed.map((f) => f.id)).toEqual([failingId]);
+      expect(failed[0]).toMatchObject({ checkId: check.id, severity: check.severity, id: `${check.id}:${failed[0].resource}` });
+      expect(failed[0].message.length).toBeGreaterThan(10);
+      expect(failed[0].remediation).not.toBe('None.');
+    });
+  });
+
+  it('passes every check on the compliant account together', () => {
+    const findings = runChecks(compliantAccount(), NOW);
+
+    expect(findings.filter((f) => f.status === 'FAIL')).toEqual([]);
+    expect(new Set(findings.map((f) => f.checkId)).size).toBe(ALL_CHECKS.length);
+  });
+
+  it('names no secret value in any finding, only fingerprints', () => {
+    const findings = cases.flatMap((c) => {
+      const observed = compliantAccount();
+      c.change(observed);
+      return runChecks(observed, NOW);
+    });
+
+    const text = JSON.stringify(findings);
+
+    expect(text).not.toContain(CURRENT);
+    expect(text).not.toContain(PREVIOUS);
+    expect(text).toContain(fingerprint(CURRENT));
+  });
+
+  describe('origin-verify rule and rotation state', () => {
+    it('accepts current and pending once the validators were widened during a rotation', () => {
+      const observed = compliantAccount();
+      const secret = observed.secrets[0];
+      secret.description!.versions.push({ versionId: 'v3', stages: ['AWSPENDING'], createdAt: minutesAgo(1) });
+      secret.description!.tags = { [TAG.VALIDATORS_SET_AT]: minutesAgo(1).toISOString() };
+      secret.fingerprints.v3 = fingerprint('pending-value');
+      observed.originVerifyRules[0].acceptedFingerprints = [fingerprint(CURRENT), fingerprint('pending-value')];
+
+      expect(checks.wafOriginVerify.run(observed, NOW)[0].status).toBe('PASS');
+    });
+
+    it('fails when the pending value was never added after setSecret', () => {
+      const observed = compliantAccount();
+      const secret = observed.secrets[0];
+      secret.description!.versions.push({ versionId: 'v3', stages: ['AWSPENDING'], createdAt: minutesAgo(1) });
+      secret.description!.tags = { [TAG.VALIDATORS_SET_AT]: minutesAgo(1).toISOString() };
+      secret.fingerprints.v3 = fingerprint('pending-value');
+
+      const [finding] = checks.wafOriginVerify.run(observed, NOW);
+
+      expect(finding.status).toBe('FAIL');
+      expect(finding.message).toContain(`${fingerprint('pending-value')} (pending)`);
+    });
+
+    it('flags a hand-edited rule', () => {
+      const observed = compliantAccount();
+      observed.originVerifyRules[0].state = 'unrecognised';
+
+      expect(checks.wafOriginVerify.run(observed, NOW)[0].status).toBe('FAIL');
+    });
+
+    it('reads the rule the rotation writes', () => {
+      // The shape the collector fingerprints is the one buildOriginVerifyRule makes.
+      const rule = buildOriginVerifyRule({ ruleName: 'origin-verify', priority: 0, headerName: 'X-Origin-Verify', values: [CURRENT] });
+      expect(rule.Action).toEqual({ Block: {} });
+    });
+  });
+
+  describe('routes', () => {
+    it('accepts a route narrower than the allowed CIDR and refuses a prefix list through the peering', () => {
+      const observed = compliantAccount();
+      observed.peerings[0].routeTables[0].routes!.push({ destination: 'pl-0123abcd', vpcPeeringConnectionId: 'pcx-0a1b2c3d' });
+
+      const [finding] = checks.peeringRoutes.run(observed, NOW);
+
+      expect(finding.status).toBe('FAIL');
+      expect(finding.message).toContain('pl-0123abcd');
+    });
+
+    it('flags a listed route table that no longer routes through the peering', () => {
+      const observed = compliantAccount();
+      observed.peerings[0].routeTables[0].routes = [{ destination: '10.0.0.0/16' }];
+
+      expect(checks.peeringRoutes.run(observed, NOW)[0].message).toContain('no route goes through');
+    });
+  });
+
+  it('does not count IPv6 ::/0 on another port as open ingress', () => {
+    const observed = compliantAccount();
+    observed.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-ssh', protocol: 'tcp', fromPort: 22, toPort: 22, cidrIpv6: '::/0' });
+
+    expect(checks.securityGroupOpenIngress.run(observed, NOW)[0].status).toBe('PASS');
+  });
+
+  it('checks a group shared by two targets once, against the ports of both', () => {
+    const observed = compliantAccount();
+    const first = observed.securityGroupTargets[0];
+    observed.securityGroupTargets.push({ target: { ...first.target, name: 'ssh', ports: [22] }, groups: first.groups });
+    first.groups[0].ingress!.push({ ruleId: 'sgr-ssh', protocol: 'tcp', fromPort: 22, toPort: 22, cidrIpv4: '0.0.0.0/0' });
+
+    const open = runChecks(observed, NOW).filter((f) => f.checkId === 'sg.open-ingress');
+
+    expect(open.map((f) => [f.id, f.status])).toEqual([['sg.open-ingress:sg-0a1b2c3d', 'FAIL']]);
+  });
+});
