@@ -75,7 +75,9 @@ export const demoCommand: Command = async (argv, ctx) => {
     return 0;
   }
   const { main } = await import('./main.ts');
-  const say = (text = '') => ctx.stderr(text);
+  // The transcript goes to stdout; with --json only the summary does, and the transcript to stderr.
+  const transcript: CliContext = values.json ? { ...ctx, stdout: ctx.stderr } : ctx;
+  const say = (text = '') => transcript.stdout(text);
   const heading = (n: number, text: string) => say(`\n━━ ${n}. ${text} ${'━'.repeat(Math.max(0, 70 - text.length))}`);
 
   say('origin-guard demo: the whole product against a local emulated AWS account (no credentials, no network)');
@@ -140,7 +142,7 @@ export const demoCommand: Command = async (argv, ctx) => {
 
       const run = async (name: string, args: string[], expectCode = 0) => {
         say(`\n$ origin-guard ${args.join(' ')}`);
-        const code = await main([...args, '--config', configPath], ctx);
+        const code = await main([...args, '--config', configPath], transcript);
         summary.steps.push({ name, command: `origin-guard ${args.join(' ')}`, exitCode: code, ok: code === expectCode });
         return code;
       };
@@ -210,4 +212,3 @@ export const demoCommand: Command = async (argv, ctx) => {
   return summary.ok ? 0 : 1;
 };
 
-export type { CliContext };
