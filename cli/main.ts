@@ -14,6 +14,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'close the overlap: validators accept only the new value once senders have propagated',
     load: async () => (await import('./rotate.ts')).retireCommand,
   },
+  adopt: {
+    summary: 'onboarding: store the value senders send today as the secret\'s current value',
+    load: async () => (await import('./rotate.ts')).adoptCommand,
+  },
   status: {
     summary: 'versions, stages, senders and validators of every secret',
     load: async () => (await import('./status.ts')).statusCommand,

@@ -5,7 +5,7 @@ import type { Config, SecretConfig } from '../lambdas/config.ts';
 import { describeError } from '../lambdas/core/errors.ts';
 import { silentLog, STAGE, TAG, systemClock, type AlertPort, type LogPort } from '../lambdas/core/ports.ts';
 import { rotationView } from '../lambdas/core/rotation-state.ts';
-import { retire, rotateInProcess, waitAndRetire, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
+import { adopt, retire, rotateInProcess, waitAndRetire, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { rotationDeps } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
@@ -195,5 +195,49 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
   };
 }
 
+const ADOPT_HELP = `Usage: origin-guard adopt [--secret NAME] [--json] [--config FILE]
+
+Onboarding: stores the header value your senders send today (e.g. the X-Origin-Verify on the CloudFront origin)
+as the secret's AWSCURRENT, so that the first rotation starts from the value in use. The secret that
+"cdk deploy" creates starts with a random value, and "origin-guard rotate" refuses to start while senders send
+something else. Requires every sender to send one value and every validator to accept it; changes no target.
+
+  --json   print {"secrets":[{"name","status","fingerprint","error"}]}`;
+
+export function makeAdoptCommand(injected: RotateCommandDeps = {}): Command {
+  return async (argv, ctx) => {
+    const { values } = parseFlags(argv, { secret: { type: 'string' } });
+    if (values.help) {
+      ctx.stdout(ADOPT_HELP);
+      return 0;
+    }
+    const config = loadCliConfig(values.config, ctx.env);
+    const secrets = selectSecrets(config, values.secret);
+    const clients = injected.clients ?? cliClients(config);
+    const results: Array<{ name: string; status: string; fingerprint?: string; error?: string }> = [];
+    for (const secret of secrets) {
+      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch });
+      try {
+        const result = await adopt(secret, deps);
+        results.push({ name: secret.name, status: result.status, fingerprint: result.fingerprint });
+      } catch (error) {
+        results.push({ name: secret.name, status: 'error', error: describeError(error) });
+      }
+    }
+    if (values.json) ctx.stdout(JSON.stringify({ secrets: results }, null, 2));
+    else {
+      for (const r of results) {
+        ctx.stdout(
+          r.status === 'error'
+            ? `${r.name}: not adopted: ${r.error}`
+            : `${r.name}: ${r.status === 'adopted' ? 'adopted' : 'already holds'} the value senders send (${r.fingerprint}) as AWSCURRENT`,
+        );
+      }
+    }
+    return results.some((r) => r.status === 'error') ? 1 : 0;
+  };
+}
+
 export const rotateCommand: Command = makeRotateCommand();
+export const adoptCommand: Command = makeAdoptCommand();
 export const retireCommand: Command = makeRetireCommand();

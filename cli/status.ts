@@ -77,14 +77,15 @@ export async function secretStatus(
   const senderStates: SecretStatus['senders'] = [];
   for (const sender of senders) {
     try {
-      const sending = (await sender.sending()).map(fingerprint);
+      const sending = (await sender.sending())?.map(fingerprint);
       const propagation = current ? await sender.propagated(current, view.overlapOpenedAt, now) : undefined;
       senderStates.push({
         id: sender.id,
         sending,
         propagated: propagation?.done,
         detail: propagation?.detail,
-        ok: sending.length > 0 && sending.every((f) => allowedSends.has(f)),
+        // A write-only store (Konnect) cannot show its value: it is ok only when confirmed to hold the current one.
+        ok: sending === undefined ? propagation?.done === true : sending.length > 0 && sending.every((f) => allowedSends.has(f)),
       });
     } catch (error) {
       senderStates.push({ id: sender.id, ok: false, error: describeError(error) });
@@ -154,7 +155,7 @@ export function formatStatus(statuses: SecretStatus[]): string {
     for (const sender of s.senders) {
       lines.push(
         `  ${sender.ok ? 'ok ' : 'BAD'} sender    ${sender.id}: ` +
-          (sender.error ?? `sends ${sender.sending?.join(', ') || 'nothing'}${sender.detail ? ` (${sender.detail})` : ''}`),
+          (sender.error ?? `sends ${sender.sending === undefined ? 'a value it cannot show' : sender.sending.join(', ') || 'nothing'}${sender.detail ? ` (${sender.detail})` : ''}`),
       );
     }
     for (const validator of s.validators) {

@@ -83,13 +83,14 @@ export class KongVaultSender implements SenderPort {
     await this.rememberWrite(value, written.updatedAt);
   }
 
-  async sending(): Promise<string[]> {
+  async sending(): Promise<string[] | undefined> {
     if (this.options.store === 'secretsmanager') {
       const current = await this.options.secretStore!.value({ stage: STAGE.CURRENT });
       return current === undefined ? [] : [current];
     }
+    // Konnect never returns a Config Store value: unknown unless our own last write is still the latest.
     const known = await this.konnectValue();
-    return known.value === undefined ? [] : [known.value];
+    return known.value === undefined ? undefined : [known.value];
   }
 
   async propagated(value: string, since: Date | undefined, now: Date): Promise<SenderPropagation> {

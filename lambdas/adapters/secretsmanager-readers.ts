@@ -15,6 +15,7 @@ export interface SecretsManagerReadersValidatorOptions {
 
 export class SecretsManagerReadersValidator implements ValidatorPort {
   readonly id = 'secretsmanager-readers';
+  readonly followsSecret = true;
   readonly propagationSeconds: number;
   private readonly store: SecretStorePort;
 

@@ -128,8 +128,11 @@ export interface SenderPort {
   readonly id: string;
   /** Makes the sender attach `value`, keeping every unrelated setting. Idempotent. */
   send(value: string): Promise<void>;
-  /** The distinct values it is configured to send now (more than one if its origins disagree). */
-  sending(): Promise<string[]>;
+  /**
+   * The distinct values it is configured to send now (more than one if its origins disagree; none when it sends
+   * no header), or undefined when the target cannot tell (a write-only store written by someone else).
+   */
+  sending(): Promise<string[] | undefined>;
   /**
    * Whether every edge / node now sends `value`: CloudFront `Deployed` with it; a vault's TTL elapsed since
    * `since` (the moment it was switched).
@@ -143,6 +146,8 @@ export interface ValidatorPort {
   readonly id: string;
   /** How long a change takes to be in force everywhere (WAF propagation, Kong's db_update_frequency, reader caches). */
   readonly propagationSeconds: number;
+  /** True for validators that read the secret itself (upstream readers): they accept whatever its stages say. */
+  readonly followsSecret?: boolean;
   /** Makes the validator accept exactly `values` (one or two), keeping everything else about the target. Idempotent. */
   accept(values: string[]): Promise<void>;
   /** What it accepts now, read back from the target. */

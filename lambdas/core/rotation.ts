@@ -180,6 +180,7 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
     ({ secret, view } = await snapshot(deps));
   }
   if (view.pendingVersionId === token) return; // created already
+  await requireSendersOnCurrent(settings, deps, view);
   // Unlabelled versions are not listed by DescribeSecret, so ask for the token's value directly.
   if (hasVersion(secret, token) || (await deps.store.value({ versionId: token })) !== undefined) {
     // A rolled-back attempt retried with the same token: reuse its value.
@@ -188,6 +189,33 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
     const value = (deps.generateValue ?? generateHeaderValue)();
     await deps.store.putPending(token, value);
     deps.log.info('pending value created', { secret: settings.name, token, fingerprint: fingerprint(value) });
+  }
+}
+
+/**
+ * A rotation is only safe when every sender sends the current value: validators will accept {current, pending}
+ * and nothing else. A sender that sends another value (or no header) would be refused from setSecret on, so
+ * refuse to start and say how to fix it. Senders that cannot tell (write-only stores) are not blocking.
+ */
+async function requireSendersOnCurrent(settings: RotationSettings, deps: RotationDeps, view: RotationView): Promise<void> {
+  const current = await valueOf(deps, view.currentVersionId!);
+  const problems: string[] = [];
+  for (const sender of deps.senders) {
+    const sending = await sender.sending();
+    if (sending === undefined) continue;
+    if (sending.length === 1 && sending[0] === current) continue;
+    problems.push(
+      sending.length === 0
+        ? `${sender.id} sends no ${settings.headerName} header`
+        : `${sender.id} sends ${sending.map(fingerprint).join(' and ')}, not the current value ${fingerprint(current)}`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new RotationStateError(
+      `${settings.name}: refusing to rotate, validators would refuse what senders send: ${problems.join('; ')}. ` +
+        `If the senders hold the value in use, run "origin-guard adopt --secret ${settings.name}" to store it as AWSCURRENT first; ` +
+        `if a sender lacks the header, configure it first (README: onboarding).`,
+    );
   }
 }
 
@@ -423,6 +451,55 @@ export async function waitAndRetire(
     result = await retire(settings, deps);
   }
   return result;
+}
+
+// ---------- adopt ----------
+
+export type AdoptResult = { status: 'adopted' | 'already-current'; fingerprint: string; versionId?: string };
+
+/**
+ * Onboarding: stores the value the senders send now as the secret's AWSCURRENT (the secret the stack creates
+ * starts with a random value). Requires every sender that can tell to send one and the same value, and every
+ * validator to accept it, so that nothing about traffic changes. Changes nothing on the targets.
+ */
+export async function adopt(settings: RotationSettings, deps: RotationDeps, token: string = globalThis.crypto.randomUUID()): Promise<AdoptResult> {
+  const { view } = await snapshot(deps);
+  if (view.rotating || view.overlapOpenedAt) {
+    throw new RotationStateError(`${settings.name}: a rotation or an overlap is open; adopt only a settled secret (see "origin-guard status")`);
+  }
+  const seen = new Map<string, string[]>();
+  for (const sender of deps.senders) {
+    const sending = await sender.sending();
+    if (sending === undefined) continue;
+    if (sending.length === 0) throw new RotationStateError(`${settings.name}: ${sender.id} sends no ${settings.headerName} header; nothing to adopt (README: onboarding)`);
+    for (const value of sending) seen.set(value, [...(seen.get(value) ?? []), sender.id]);
+  }
+  if (seen.size !== 1) {
+    const detail = [...seen].map(([value, ids]) => `${ids.join(', ')} send ${fingerprint(value)}`).join('; ');
+    throw new RotationStateError(
+      seen.size === 0
+        ? `${settings.name}: no sender can show the value it sends; nothing to adopt`
+        : `${settings.name}: senders disagree (${detail}); make them send one value first`,
+    );
+  }
+  const [value] = seen.keys();
+  for (const validator of deps.validators) {
+    // Upstream readers follow the secret itself: they accept the value once it is AWSCURRENT.
+    if (validator.followsSecret) continue;
+    const accepted = await validator.accepted();
+    if (!accepted.includes(value)) {
+      throw new RotationStateError(
+        `${settings.name}: ${validator.id} does not accept ${fingerprint(value)}, the value senders send (it accepts [${accepted.map(fingerprint).join(', ')}]); fix it first`,
+      );
+    }
+  }
+  const current = await valueOf(deps, view.currentVersionId!);
+  if (current === value) return { status: 'already-current', fingerprint: fingerprint(value), versionId: view.currentVersionId };
+  await deps.store.putPending(token, value);
+  await deps.store.moveStage(STAGE.CURRENT, token, view.currentVersionId);
+  await deps.store.moveStage(STAGE.PENDING, undefined, token);
+  deps.log.info('adopted the value senders send', { secret: settings.name, fingerprint: fingerprint(value), versionId: token });
+  return { status: 'adopted', fingerprint: fingerprint(value), versionId: token };
 }
 
 // ---------- a whole rotation, in-process ----------

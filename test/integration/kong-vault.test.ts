@@ -118,7 +118,7 @@ describe('KongVaultSender with a Konnect Config Store', () => {
     konnect.setConfigStoreSecret(cp, cs, key, 'someone-else-wrote-this');
     const sender = make();
 
-    expect(await sender.sending()).toEqual([]);
+    expect(await sender.sending()).toBeUndefined();
     const state = await sender.propagated(current, new Date(0), new Date());
     expect(state.done).toBe(false);
     expect(state.detail).toMatch(/cannot confirm the Konnect Config Store value \(written outside origin-guard/);

@@ -12,12 +12,14 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetWebACLCommand } from '@aws-sdk/client-wafv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAccount, type SeededAccount } from '../../cli/seed.ts';
-import { makeRetireCommand, makeRotateCommand } from '../../cli/rotate.ts';
+import { makeAdoptCommand, makeRetireCommand, makeRotateCommand } from '../../cli/rotate.ts';
 import { makeStatusCommand } from '../../cli/status.ts';
 import type { CliContext } from '../../cli/context.ts';
 import type { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { acceptedValuesOfRule } from '../../lambdas/core/waf-rule.ts';
+import { rotationView } from '../../lambdas/core/rotation-state.ts';
+import { SecretsManagerStore } from '../../lambdas/adapters/secrets-manager.ts';
 import { emulatorClientConfig } from '../support/aws.ts';
 import { injectFault, serviceError } from '../support/faults.ts';
 import { startFakeKong, type FakeKong } from '../support/fake-kong.ts';
@@ -214,4 +216,33 @@ describe('rotation against the emulator', () => {
       expect(await wafAccepts(w)).toEqual([after]);
     });
   }
+
+  it('onboarding: refuses to rotate from a value senders do not send, adopts the one in use, then rotates', async () => {
+    const secretName = w.seeded.config.secrets[0].secretName;
+    const inUse = await gatewayOriginSends(w);
+    // What `cdk deploy` does: the new secret starts with a random value that no target knows.
+    // (Moved with UpdateSecretVersionStage, as AWS does: moto's PutSecretValue can leave two AWSCURRENT labels.)
+    const store = new SecretsManagerStore(w.clients.secretsManager(), secretName);
+    const currentId = rotationView(await store.describe()).currentVersionId;
+    const initialToken = globalThis.crypto.randomUUID();
+    await store.putPending(initialToken, 'random-value-from-cdk-deploy-0000000000000');
+    await store.moveStage('AWSCURRENT', initialToken, currentId);
+    await store.moveStage('AWSPENDING', undefined, initialToken);
+
+    const refused = capture();
+    const refusedCode = await makeRotateCommand({ clients: w.clients })(['--local', '--json', '--secret', 'cdn-to-gateway', '--config', w.configPath], refused.ctx);
+    expect(refusedCode, refused.out.join('\n') + refused.err.join('\n')).toBe(1);
+    expect(refused.json().secrets[0].error).toMatch(/refusing to rotate.*origin-guard adopt --secret cdn-to-gateway/);
+    expect(await wafAccepts(w)).toEqual([inUse]);
+
+    const adopted = capture();
+    expect(await makeAdoptCommand({ clients: w.clients })(['--json', '--secret', 'cdn-to-gateway', '--config', w.configPath], adopted.ctx)).toBe(0);
+    expect(adopted.json().secrets[0]).toMatchObject({ status: 'adopted' });
+    expect(await currentValue(w, secretName)).toBe(inUse);
+    expect(adopted.out.join('\n')).not.toContain(inUse);
+
+    expect(await makeRotateCommand({ clients: w.clients })(['--local', '--secret', 'cdn-to-gateway', '--config', w.configPath], capture().ctx)).toBe(0);
+    expect((await wafAccepts(w)).sort()).toEqual([inUse, await currentValue(w, secretName)].sort());
+    expect(await makeRetireCommand({ clients: w.clients })(['--config', w.configPath], capture().ctx)).toBe(0);
+  });
 });

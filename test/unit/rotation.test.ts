@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RotationFailedError, RotationStateError } from '../../lambdas/core/errors.ts';
 import { STAGE, TAG, type LogPort } from '../../lambdas/core/ports.ts';
-import { retire, rotateInProcess, runRotationStep, waitAndRetire, type RotationDeps, type RotationSettings } from '../../lambdas/core/rotation.ts';
+import { adopt, retire, rotateInProcess, runRotationStep, waitAndRetire, type RotationDeps, type RotationSettings } from '../../lambdas/core/rotation.ts';
 import { FakeClock, Failure, MemoryAlerts, MemorySecretStore, MemorySender, MemoryValidator, unsafePairs } from '../support/memory-targets.ts';
 
 const OLD = 'old-value-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -257,5 +257,53 @@ describe('rotation core', () => {
     expect(values.length).toBeGreaterThanOrEqual(3);
     for (const value of values) expect(everything).not.toContain(value);
     expect(everything).toMatch(/[0-9a-f]{8}/); // fingerprints are there instead
+  });
+});
+
+describe('onboarding guard and adopt', () => {
+  it('refuses to start a rotation when a sender does not send the current value, and changes nothing', async () => {
+    const w = world();
+    w.senders[1].configured = 'hand-configured-value-DDDDDDDDDDDDDDDDDDDDDDDDDDD';
+
+    const error = await runRotationStep('createSecret', 't1', w.settings, w.deps).catch((e) => e);
+
+    expect(error).toBeInstanceOf(RotationStateError);
+    expect(error.message).toMatch(/cloudfront:E2 sends [0-9a-f]{8}, not the current value/);
+    expect(error.message).toContain('origin-guard adopt --secret cdn-to-gateway');
+    expect(error.message).not.toContain('hand-configured-value');
+    expect(w.store.versions.has('t1')).toBe(false);
+    expect(w.validators.map((v) => v.acceptCalls.length)).toEqual([0, 0]);
+  });
+
+  it('refuses when a sender sends no header at all (the first rotation would block every request)', async () => {
+    const w = world();
+    w.senders[0].sending = async () => [];
+    await expect(runRotationStep('createSecret', 't1', w.settings, w.deps)).rejects.toThrow(/cloudfront:E1 sends no X-Origin-Verify header/);
+  });
+
+  it('adopts the value senders send when every validator accepts it, then rotates from it safely', async () => {
+    const w = world();
+    const inUse = 'value-set-by-hand-EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE';
+    for (const s of w.senders) (s.configured = inUse), s.finishDeploying();
+    for (const v of w.validators) await v.accept([inUse]);
+    w.clock.advance(120_000);
+
+    expect(await adopt(w.settings, w.deps, 'adopted')).toMatchObject({ status: 'adopted' });
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(inUse);
+    expect(await adopt(w.settings, w.deps)).toMatchObject({ status: 'already-current' });
+
+    await rotateInProcess(w.settings, w.deps, { token: 't1' });
+    expect(w.validators[0].configured).toEqual([inUse, NEW]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('will not adopt when senders disagree or a validator refuses their value', async () => {
+    const w = world();
+    w.senders[0].configured = 'one-value-FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF';
+    await expect(adopt(w.settings, w.deps)).rejects.toThrow(/senders disagree/);
+
+    w.senders[1].configured = w.senders[0].configured;
+    await expect(adopt(w.settings, w.deps)).rejects.toThrow(/does not accept [0-9a-f]{8}, the value senders send/);
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(OLD);
   });
 });
