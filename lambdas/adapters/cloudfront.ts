@@ -15,6 +15,7 @@ import {
 import { ConcurrentModificationError, TargetError } from '../core/errors.ts';
 import { fingerprint, sameValue } from '../core/fingerprint.ts';
 import type { SenderPort, SenderPropagation } from '../core/ports.ts';
+import { retryReadModifyWrite, type WriteRetryOptions } from './retry.ts';
 
 export interface CloudFrontSenderOptions {
   distributionId: string;
@@ -22,15 +23,8 @@ export interface CloudFrontSenderOptions {
   originIds?: string[];
   /** Kept in this spelling when written; matched case-insensitively, as CloudFront does. */
   headerName: string;
-  retry?: {
-    /** Attempts in all, first one included (default 5). */
-    attempts?: number;
-    /** Backoff before retry n is about baseDelayMs × 2^(n-1), jittered (default 200). */
-    baseDelayMs?: number;
-    /** The loop gives up once this much time has gone (default 60 000). */
-    maxElapsedMs?: number;
-    sleep?: (ms: number) => Promise<void>;
-  };
+  /** Retries of the read-modify-write (defaults: 5 attempts, 200 ms base backoff, 60 s in all). */
+  retry?: WriteRetryOptions;
 }
 
 export class CloudFrontSender implements SenderPort {
@@ -45,27 +39,11 @@ export class CloudFrontSender implements SenderPort {
 
   async send(value: string): Promise<void> {
     if (value === '') throw new TargetError(this.id, 'refusing to send an empty header value; check the secret.');
-    const { attempts = 5, baseDelayMs = 200, maxElapsedMs = 60_000, sleep = defaultSleep } = this.options.retry ?? {};
-    const startedAt = Date.now();
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.sendOnce(value);
-        return;
-      } catch (error) {
-        const outOfBudget = attempt >= attempts || Date.now() - startedAt >= maxElapsedMs;
-        if (!(error instanceof TargetError) || !error.retryable || outOfBudget) {
-          if (error instanceof ConcurrentModificationError && outOfBudget) {
-            throw new ConcurrentModificationError(
-              this.id,
-              `the distribution kept changing under us (${attempt} attempts); someone else is editing it. Retry when they are done.`,
-              { cause: error, retryable: true },
-            );
-          }
-          throw error;
-        }
-        await sleep(jitteredBackoff(baseDelayMs, attempt));
-      }
-    }
+    await retryReadModifyWrite(this.id, 'distribution', () => this.sendOnce(value), {
+      baseDelayMs: 200,
+      maxElapsedMs: 60_000,
+      ...this.options.retry,
+    });
   }
 
   /** One read-modify-write; a stale ETag or throttling surfaces as a retryable TargetError. */
@@ -271,13 +249,6 @@ export async function getDistributionView(client: CloudFrontClient, distribution
 }
 
 // ---------- errors and retries ----------
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Full jitter, so that two writers that collided do not collide again in step. */
-function jitteredBackoff(baseDelayMs: number, attempt: number): number {
-  return Math.round(baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
-}
 
 /** CloudFront's InvalidArgument can quote the offending header value: replace it with its fingerprint. */
 function redactValues(text: string, values: string[]): string {

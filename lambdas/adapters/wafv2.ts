@@ -13,6 +13,7 @@ import {
 import { ConcurrentModificationError, TargetError } from '../core/errors.ts';
 import { fingerprint } from '../core/fingerprint.ts';
 import type { ValidatorPort } from '../core/ports.ts';
+import { retryReadModifyWrite, type WriteRetryOptions } from './retry.ts';
 import {
   acceptedValuesOfRule,
   buildOriginVerifyRule,
@@ -30,15 +31,7 @@ export interface WebAclRef {
 }
 
 /** Bounds of the read-modify-write loop on a lock conflict or throttling. */
-export interface WriteRetryOptions {
-  /** Attempts in all, first one included (default 5). */
-  attempts?: number;
-  /** Backoff before retry n is about baseDelayMs × 2^(n-1), jittered (default 100). */
-  baseDelayMs?: number;
-  /** The loop gives up once this much time has gone (default 30 000). */
-  maxElapsedMs?: number;
-  sleep?: (ms: number) => Promise<void>;
-}
+export type { WriteRetryOptions };
 
 export interface WafV2ValidatorOptions {
   scope: WafScope;
@@ -137,27 +130,11 @@ export class WafV2Validator implements ValidatorPort {
     const reason = invalidValuesReason(values);
     if (reason) throw new TargetError(this.id, `cannot build the origin-verify rule: ${reason}.`);
 
-    const { attempts = 5, baseDelayMs = 100, maxElapsedMs = 30_000, sleep = defaultSleep } = this.options.retry ?? {};
-    const startedAt = Date.now();
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.acceptOnce(distinctValues(values));
-        return;
-      } catch (error) {
-        const outOfBudget = attempt >= attempts || Date.now() - startedAt >= maxElapsedMs;
-        if (!(error instanceof TargetError) || !error.retryable || outOfBudget) {
-          if (error instanceof ConcurrentModificationError && outOfBudget) {
-            throw new ConcurrentModificationError(
-              this.id,
-              `the web ACL kept changing under us (${attempt} attempts); someone else is editing it. Retry when they are done.`,
-              { cause: error, retryable: true },
-            );
-          }
-          throw error;
-        }
-        await sleep(jitteredBackoff(baseDelayMs, attempt));
-      }
-    }
+    await retryReadModifyWrite(this.id, 'web ACL', () => this.acceptOnce(distinctValues(values)), {
+      baseDelayMs: 100,
+      maxElapsedMs: 30_000,
+      ...this.options.retry,
+    });
   }
 
   /** One read-modify-write; a lock conflict or throttling surfaces as a retryable TargetError. */
@@ -208,13 +185,6 @@ export class WafV2Validator implements ValidatorPort {
 
 function sameSet(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((value) => b.includes(value));
-}
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Full jitter, so that two writers that collided do not collide again in step. */
-function jitteredBackoff(baseDelayMs: number, attempt: number): number {
-  return Math.round(baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
 }
 
 const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded']);
