@@ -366,8 +366,12 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   }
   result.applied = true;
 
+  // A version that changes nothing for this target is not recorded: no write at all when nothing changes.
+  // Safe, because every version between the recorded one and this one yields the same set here, so a stale
+  // copy of any of them plans nothing either; the cost is that a repeated notice re-fetches the feed.
+  const changed = plan.status !== 'in-sync';
   const next: TargetState = {
-    syncToken: syncToken && (!previous.syncToken || compareSyncTokens(syncToken, previous.syncToken) > 0) ? syncToken : previous.syncToken,
+    syncToken: changed && syncToken && (!previous.syncToken || compareSyncTokens(syncToken, previous.syncToken) > 0) ? syncToken : previous.syncToken,
     held: plan.held && plan.desiredFingerprint ? { fingerprint: plan.desiredFingerprint, syncToken } : undefined,
   };
   try {
