@@ -3,28 +3,34 @@
  * the CLI and the Lambdas. Field names are a public contract: add fields, never rename them.
  */
 import { readFileSync } from 'node:fs';
-import * as z from 'zod';
+import './zod-english.ts';
+import * as z from 'zod/mini';
+
+/** `z.string().min(1)` */
+const nonEmpty = () => z.string().check(z.minLength(1));
+/** `z.array(item).min(1)` */
+const nonEmptyArray = <T extends z.core.SomeType>(item: T) => z.array(item).check(z.minLength(1));
 
 const name = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes (at most 63), starting with a letter or digit');
-const seconds = z.number().int().min(0);
-const minutes = z.number().int().min(0);
+  .check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lower-case letters, digits and dashes (at most 63), starting with a letter or digit'));
+const seconds = z.number().check(z.int(), z.gte(0));
+const minutes = z.number().check(z.int(), z.gte(0));
 const httpUrl = z.url({ protocol: /^https?$/ });
 /** Sources read from the network or, for offline use, from a local file. */
 const feedUrl = z.url({ protocol: /^(https?|file)$/ });
-const awsRegion = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-west-1');
+const awsRegion = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must be an AWS region such as eu-west-1'));
 const konnectRegion = z.enum(['us', 'eu', 'au', 'me', 'in', 'sg']);
-const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a valid HTTP header name');
-const secretName = z.string().min(1).max(512);
+const headerName = z.string().check(z.regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a valid HTTP header name'));
+const secretName = z.string().check(z.minLength(1), z.maxLength(512));
 
 // ---------- rotation: senders and validators ----------
 
 export const CloudFrontSenderSchema = z.strictObject({
   type: z.literal('cloudfront'),
-  distributionId: z.string().regex(/^[A-Z0-9]{8,20}$/, 'must be a CloudFront distribution id such as E2EXAMPLE1ABC'),
+  distributionId: z.string().check(z.regex(/^[A-Z0-9]{8,20}$/, 'must be a CloudFront distribution id such as E2EXAMPLE1ABC')),
   /** Origins that carry the header; all origins of the distribution when absent. */
-  originIds: z.array(z.string().min(1)).min(1).optional(),
+  originIds: z.optional(nonEmptyArray(nonEmpty())),
 });
 
 export const KongVaultSenderSchema = z
@@ -33,37 +39,39 @@ export const KongVaultSenderSchema = z
     /** `secretsmanager`: Kong's `aws` vault reads the secret itself; `konnect-config-store`: a Konnect Config Store secret. */
     store: z.enum(['secretsmanager', 'konnect-config-store']),
     /** Kong's vault cache TTL: a new value is in use at most this long after it is written. */
-    ttlSeconds: seconds.default(300),
+    ttlSeconds: z._default(seconds, 300),
     /** Kong re-resolves expired vault references on a 60 s timer; a new value may take ttlSeconds + this to be used. */
-    rotationCheckSeconds: seconds.default(60),
-    region: konnectRegion.optional(),
-    controlPlaneId: z.string().min(1).optional(),
-    configStoreId: z.string().min(1).optional(),
-    key: z.string().min(1).optional(),
-    tokenSecretName: secretName.optional(),
+    rotationCheckSeconds: z._default(seconds, 60),
+    region: z.optional(konnectRegion),
+    controlPlaneId: z.optional(nonEmpty()),
+    configStoreId: z.optional(nonEmpty()),
+    key: z.optional(nonEmpty()),
+    tokenSecretName: z.optional(secretName),
     /** Base URL override of the Konnect API (tests, proxies); default `https://{region}.api.konghq.com`. */
-    apiUrl: httpUrl.optional(),
+    apiUrl: z.optional(httpUrl),
   })
-  .superRefine((v, ctx) => {
-    if (v.store !== 'konnect-config-store') return;
-    for (const field of ['region', 'controlPlaneId', 'configStoreId', 'key', 'tokenSecretName'] as const) {
-      if (v[field] === undefined) {
-        ctx.addIssue({ code: 'custom', path: [field], message: `is required when store is "konnect-config-store"` });
+  .check(
+    z.superRefine((v, ctx) => {
+      if (v.store !== 'konnect-config-store') return;
+      for (const field of ['region', 'controlPlaneId', 'configStoreId', 'key', 'tokenSecretName'] as const) {
+        if (v[field] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [field], message: `is required when store is "konnect-config-store"` });
+        }
       }
-    }
-  });
+    }),
+  );
 
 export const SenderSchema = z.discriminatedUnion('type', [CloudFrontSenderSchema, KongVaultSenderSchema]);
 
 export const WafV2ValidatorSchema = z.strictObject({
   type: z.literal('wafv2'),
   scope: z.enum(['REGIONAL', 'CLOUDFRONT']),
-  webAclName: z.string().min(1).max(128),
-  webAclId: z.string().min(1),
-  ruleName: z.string().min(1).max(128).default('origin-verify'),
-  priority: z.number().int().min(0).default(0),
+  webAclName: z.string().check(z.minLength(1), z.maxLength(128)),
+  webAclId: nonEmpty(),
+  ruleName: z._default(z.string().check(z.minLength(1), z.maxLength(128)), 'origin-verify'),
+  priority: z._default(z.number().check(z.int(), z.gte(0)), 0),
   /** How long a web ACL change takes to reach every WAF node. */
-  propagationSeconds: seconds.default(60),
+  propagationSeconds: z._default(seconds, 60),
 });
 
 export const KongRouteValidatorSchema = z.strictObject({
@@ -73,18 +81,18 @@ export const KongRouteValidatorSchema = z.strictObject({
    * `/{workspace}`) or Konnect's `https://{region}.api.konghq.com/v2/control-planes/{id}/core-entities`.
    */
   adminUrl: httpUrl,
-  routes: z.array(z.string().min(1)).min(1),
-  tokenSecretName: secretName.optional(),
+  routes: nonEmptyArray(nonEmpty()),
+  tokenSecretName: z.optional(secretName),
   /** How the token is sent; default: `bearer` for Konnect (`*.api.konghq.com`), `kong-admin-token` otherwise. */
-  auth: z.enum(['kong-admin-token', 'bearer']).optional(),
+  auth: z.optional(z.enum(['kong-admin-token', 'bearer'])),
   /** Kong nodes pick up route changes after `db_update_frequency` (5 s by default). */
-  propagationSeconds: seconds.default(5),
+  propagationSeconds: z._default(seconds, 5),
 });
 
 export const SecretsManagerReadersValidatorSchema = z.strictObject({
   type: z.literal('secretsmanager-readers'),
   /** How long upstreams cache the secret (the verifier's `cacheTtlSeconds`). */
-  cacheTtlSeconds: seconds.default(300),
+  cacheTtlSeconds: z._default(seconds, 300),
 });
 
 export const ValidatorSchema = z.discriminatedUnion('type', [
@@ -97,50 +105,49 @@ export const SecretConfigSchema = z.strictObject({
   name,
   secretName,
   headerName,
-  rotationDays: z.number().int().min(1).max(1000).default(30),
-  overlapMinutes: minutes.default(30),
-  senders: z.array(SenderSchema).min(1),
-  validators: z.array(ValidatorSchema).min(1),
+  rotationDays: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 30),
+  overlapMinutes: z._default(minutes, 30),
+  senders: nonEmptyArray(SenderSchema),
+  validators: nonEmptyArray(ValidatorSchema),
   /** Optional origin URL: the test step sends the pending value (must pass) and a wrong one (must be refused). */
-  probeUrl: httpUrl.optional(),
+  probeUrl: z.optional(httpUrl),
 });
 
 // ---------- ip ranges ----------
 
 export const AwsSourceSchema = z.strictObject({
   type: z.literal('aws'),
-  services: z.array(z.string().regex(/^[A-Z0-9_]+$/, 'must be an ip-ranges.json service such as CLOUDFRONT_ORIGIN_FACING')).min(1),
-  regions: z.array(z.string().min(1)).min(1).optional(),
-  url: feedUrl.default('https://ip-ranges.amazonaws.com/ip-ranges.json'),
+  services: nonEmptyArray(z.string().check(z.regex(/^[A-Z0-9_]+$/, 'must be an ip-ranges.json service such as CLOUDFRONT_ORIGIN_FACING'))),
+  regions: z.optional(nonEmptyArray(nonEmpty())),
+  url: z._default(feedUrl, 'https://ip-ranges.amazonaws.com/ip-ranges.json'),
 });
 export const CloudflareSourceSchema = z.strictObject({
   type: z.literal('cloudflare'),
-  urlV4: feedUrl.default('https://www.cloudflare.com/ips-v4'),
-  urlV6: feedUrl.default('https://www.cloudflare.com/ips-v6'),
+  urlV4: z._default(feedUrl, 'https://www.cloudflare.com/ips-v4'),
+  urlV6: z._default(feedUrl, 'https://www.cloudflare.com/ips-v6'),
 });
 export const FastlySourceSchema = z.strictObject({
   type: z.literal('fastly'),
-  url: feedUrl.default('https://api.fastly.com/public-ip-list'),
+  url: z._default(feedUrl, 'https://api.fastly.com/public-ip-list'),
 });
 export const AzureFrontDoorSourceSchema = z.strictObject({
   type: z.literal('azure-frontdoor'),
   /** Azure publishes the service tags file under a weekly-changing URL: point this at a copy you refresh. */
   url: feedUrl,
-  serviceTag: z.string().min(1).default('AzureFrontDoor.Backend'),
+  serviceTag: z._default(nonEmpty(), 'AzureFrontDoor.Backend'),
 });
-export const KonnectSourceSchema = z
-  .strictObject({
-    type: z.literal('konnect'),
-    region: konnectRegion,
-    networkId: z.string().min(1).optional(),
-    controlPlaneId: z.string().min(1).optional(),
-    tokenSecretName: secretName,
-    /** Base URL override; default `https://global.api.konghq.com`. */
-    apiUrl: httpUrl.optional(),
-  });
+export const KonnectSourceSchema = z.strictObject({
+  type: z.literal('konnect'),
+  region: konnectRegion,
+  networkId: z.optional(nonEmpty()),
+  controlPlaneId: z.optional(nonEmpty()),
+  tokenSecretName: secretName,
+  /** Base URL override; default `https://global.api.konghq.com`. */
+  apiUrl: z.optional(httpUrl),
+});
 export const StaticSourceSchema = z.strictObject({
   type: z.literal('static'),
-  cidrs: z.array(z.string().min(1)).min(1),
+  cidrs: nonEmptyArray(nonEmpty()),
 });
 
 export const IpSourceSchema = z.discriminatedUnion('type', [
@@ -154,127 +161,130 @@ export const IpSourceSchema = z.discriminatedUnion('type', [
 
 export const IpRangeTargetSchema = z.strictObject({
   name,
-  securityGroupIds: z.array(z.string().regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0123abcd')).min(1),
-  ports: z.array(z.number().int().min(1).max(65535)).min(1),
-  protocol: z.enum(['tcp', 'udp']).default('tcp'),
-  ipVersions: z.array(z.enum(['ipv4', 'ipv6'])).min(1).default(['ipv4', 'ipv6']),
-  maxRulesPerGroup: z.number().int().min(1).max(1000).default(60),
-  maxRemovalFraction: z.number().min(0).max(1).default(0.3),
+  securityGroupIds: nonEmptyArray(z.string().check(z.regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0123abcd'))),
+  ports: nonEmptyArray(z.number().check(z.int(), z.gte(1), z.lte(65535))),
+  protocol: z._default(z.enum(['tcp', 'udp']), 'tcp'),
+  ipVersions: z._default(nonEmptyArray(z.enum(['ipv4', 'ipv6'])), ['ipv4', 'ipv6']),
+  maxRulesPerGroup: z._default(z.number().check(z.int(), z.gte(1), z.lte(1000)), 60),
+  maxRemovalFraction: z._default(z.number().check(z.gte(0), z.lte(1)), 0.3),
   /** `rules`: one ingress rule per CIDR × port; `prefix-list`: keep the set in customer-managed prefix lists. */
-  mode: z.enum(['rules', 'prefix-list']).default('rules'),
-  prefixListIds: z.array(z.string().regex(/^pl-[0-9a-f]+$/)).min(1).optional(),
-  sources: z.array(IpSourceSchema).min(1),
+  mode: z._default(z.enum(['rules', 'prefix-list']), 'rules'),
+  prefixListIds: z.optional(nonEmptyArray(z.string().check(z.regex(/^pl-[0-9a-f]+$/)))),
+  sources: nonEmptyArray(IpSourceSchema),
 });
 
 export const IpRangesSchema = z.strictObject({
-  scheduleMinutes: z.number().int().min(1).default(60),
-  targets: z.array(IpRangeTargetSchema).min(1),
+  scheduleMinutes: z._default(z.number().check(z.int(), z.gte(1)), 60),
+  targets: nonEmptyArray(IpRangeTargetSchema),
 });
 
 // ---------- audit ----------
 
 export const AuditSchema = z.strictObject({
-  scheduleMinutes: z.number().int().min(1).default(15),
+  scheduleMinutes: z._default(z.number().check(z.int(), z.gte(1)), 15),
   /** Extra time past a secret's rotationDays before its age is a finding. */
-  rotationGraceHours: z.number().int().min(0).default(24),
+  rotationGraceHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
   /** Extra time past a secret's overlapMinutes before a still-open overlap is a finding. */
-  overlapGraceMinutes: z.number().int().min(0).default(15),
-  webAcls: z
-    .array(
+  overlapGraceMinutes: z._default(z.number().check(z.int(), z.gte(0)), 15),
+  webAcls: z.optional(
+    z.array(
       z.strictObject({
         scope: z.enum(['REGIONAL', 'CLOUDFRONT']),
-        name: z.string().min(1),
-        id: z.string().min(1),
-        resourceArns: z.array(z.string().startsWith('arn:')).default([]),
-        requiredManagedRuleGroups: z.array(z.string().min(1)).default([]),
-        requireRateRule: z.boolean().default(false),
-        requireLogging: z.boolean().default(false),
+        name: nonEmpty(),
+        id: nonEmpty(),
+        resourceArns: z._default(z.array(z.string().check(z.startsWith('arn:'))), []),
+        requiredManagedRuleGroups: z._default(z.array(nonEmpty()), []),
+        requireRateRule: z._default(z.boolean(), false),
+        requireLogging: z._default(z.boolean(), false),
       }),
-    )
-    .optional(),
-  distributions: z.array(z.strictObject({ id: z.string().min(1), webAclName: z.string().min(1).optional() })).optional(),
-  peerings: z
-    .array(
+    ),
+  ),
+  distributions: z.optional(z.array(z.strictObject({ id: nonEmpty(), webAclName: z.optional(nonEmpty()) }))),
+  peerings: z.optional(
+    z.array(
       z.strictObject({
-        id: z.string().regex(/^pcx-[0-9a-f]+$/),
-        routeTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]+$/)).default([]),
-        allowedCidrs: z.array(z.string().min(1)).default([]),
+        id: z.string().check(z.regex(/^pcx-[0-9a-f]+$/)),
+        routeTableIds: z._default(z.array(z.string().check(z.regex(/^rtb-[0-9a-f]+$/))), []),
+        allowedCidrs: z._default(z.array(nonEmpty()), []),
       }),
-    )
-    .optional(),
-  transitGateways: z
-    .array(
+    ),
+  ),
+  transitGateways: z.optional(
+    z.array(
       z.strictObject({
-        attachmentId: z.string().regex(/^tgw-attach-[0-9a-f]+$/),
-        routeTableIds: z.array(z.string().regex(/^rtb-[0-9a-f]+$/)).default([]),
-        allowedCidrs: z.array(z.string().min(1)).default([]),
+        attachmentId: z.string().check(z.regex(/^tgw-attach-[0-9a-f]+$/)),
+        routeTableIds: z._default(z.array(z.string().check(z.regex(/^rtb-[0-9a-f]+$/))), []),
+        allowedCidrs: z._default(z.array(nonEmpty()), []),
       }),
-    )
-    .optional(),
-  konnect: z
-    .strictObject({
+    ),
+  ),
+  konnect: z.optional(
+    z.strictObject({
       region: konnectRegion,
-      networkIds: z.array(z.string().min(1)).min(1),
+      networkIds: nonEmptyArray(nonEmpty()),
       tokenSecretName: secretName,
-      apiUrl: httpUrl.optional(),
-    })
-    .optional(),
-  probes: z
-    .array(
+      apiUrl: z.optional(httpUrl),
+    }),
+  ),
+  probes: z.optional(
+    z.array(
       z.strictObject({
         name,
         originUrl: httpUrl,
-        cdnUrl: httpUrl.optional(),
+        cdnUrl: z.optional(httpUrl),
         headerName,
-        timeoutMs: z.number().int().min(100).max(30_000).default(5_000),
+        timeoutMs: z._default(z.number().check(z.int(), z.gte(100), z.lte(30_000)), 5_000),
       }),
-    )
-    .optional(),
+    ),
+  ),
 });
 
 // ---------- alerts ----------
 
 export const AlertsSchema = z.strictObject({
   /** Existing SNS topic for alerts; default: the stack's own topic. */
-  topicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'must be an SNS topic ARN').optional(),
+  topicArn: z.optional(z.string().check(z.regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'must be an SNS topic ARN'))),
   /** DynamoDB table that remembers which findings already alerted; default: the stack's own table. */
-  stateTableName: z.string().min(3).max(255).optional(),
-  emails: z.array(z.email()).default([]),
+  stateTableName: z.optional(z.string().check(z.minLength(3), z.maxLength(255))),
+  emails: z._default(z.array(z.email()), []),
   /** Send a reminder for a finding that stays failed this long; 0 disables reminders. */
-  reminderHours: z.number().int().min(0).default(24),
+  reminderHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
 });
 
 // ---------- the file ----------
 
 export const ConfigSchema = z
   .strictObject({
-    $schema: z.string().optional(),
+    $schema: z.optional(z.string()),
     region: awsRegion,
     /** CloudFormation stack name; the CLI reads the deployed stack's outputs from it. */
-    stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('OriginGuard'),
-    secrets: z.array(SecretConfigSchema).default([]),
-    ipRanges: IpRangesSchema.optional(),
-    audit: AuditSchema.optional(),
-    alerts: AlertsSchema.default({ emails: [], reminderHours: 24 }),
+    stackName: z._default(z.string().check(z.regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)), 'OriginGuard'),
+    secrets: z._default(z.array(SecretConfigSchema), []),
+    ipRanges: z.optional(IpRangesSchema),
+    audit: z.optional(AuditSchema),
+    // A default is used as is, not parsed: it must already be the parsed shape (no topicArn / stateTableName).
+    alerts: z._default(AlertsSchema, { emails: [], reminderHours: 24 }),
   })
-  .superRefine((config, ctx) => {
-    const duplicates = (values: string[]) => values.filter((v, i) => values.indexOf(v) !== i);
-    for (const dup of new Set(duplicates(config.secrets.map((s) => s.name)))) {
-      ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secret name "${dup}" is used more than once` });
-    }
-    for (const dup of new Set(duplicates(config.secrets.map((s) => s.secretName)))) {
-      ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secretName "${dup}" is used more than once` });
-    }
-    const targets = config.ipRanges?.targets ?? [];
-    for (const dup of new Set(duplicates(targets.map((t) => t.name)))) {
-      ctx.addIssue({ code: 'custom', path: ['ipRanges', 'targets'], message: `target name "${dup}" is used more than once` });
-    }
-    targets.forEach((t, i) => {
-      if (t.mode === 'prefix-list' && !t.prefixListIds) {
-        ctx.addIssue({ code: 'custom', path: ['ipRanges', 'targets', i, 'prefixListIds'], message: 'is required when mode is "prefix-list"' });
+  .check(
+    z.superRefine((config, ctx) => {
+      const duplicates = (values: string[]) => values.filter((v, i) => values.indexOf(v) !== i);
+      for (const dup of new Set(duplicates(config.secrets.map((s) => s.name)))) {
+        ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secret name "${dup}" is used more than once` });
       }
-    });
-  });
+      for (const dup of new Set(duplicates(config.secrets.map((s) => s.secretName)))) {
+        ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secretName "${dup}" is used more than once` });
+      }
+      const targets = config.ipRanges?.targets ?? [];
+      for (const dup of new Set(duplicates(targets.map((t) => t.name)))) {
+        ctx.addIssue({ code: 'custom', path: ['ipRanges', 'targets'], message: `target name "${dup}" is used more than once` });
+      }
+      targets.forEach((t, i) => {
+        if (t.mode === 'prefix-list' && !t.prefixListIds) {
+          ctx.addIssue({ code: 'custom', path: ['ipRanges', 'targets', i, 'prefixListIds'], message: 'is required when mode is "prefix-list"' });
+        }
+      });
+    }),
+  );
 
 export type Config = z.output<typeof ConfigSchema>;
 export type SecretConfig = Config['secrets'][number];

@@ -12,7 +12,7 @@ import type { Config } from '../lambdas/config.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../lambdas/core/audit-scope.ts';
 import { distributionArn, unique, webAclArn, type WafScope } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
-import { DEFAULT_HANDLERS_DIR, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
+import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
 export const CLOUDTRAIL_API_CALL = 'AWS API Call via CloudTrail';
@@ -84,6 +84,7 @@ export class Auditor extends Construct {
     this.function = new OriginGuardFunction(this, 'AuditFunction', {
       config,
       entry: join(props.handlersDir ?? DEFAULT_HANDLERS_DIR, 'audit.ts'),
+      bundledSdkClients: HANDLER_SDK_CLIENTS.audit,
       description: 'origin-guard: audits WAF, CloudFront, security groups, peering, transit gateways, secrets and Konnect; alerts on drift',
       serviceName: 'origin-guard-audit',
       alertTopic: props.alertTopic,

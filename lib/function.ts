@@ -16,15 +16,46 @@ import { throwIfProblems } from './errors.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
 /** The repository root: handler entries and package-lock.json are resolved from it. */
-/** AWS SDK clients taken from the Lambda runtime rather than bundled (see the bundling options below). */
-export const RUNTIME_PROVIDED_SDK_CLIENTS = [
+/** Every AWS SDK client origin-guard uses: a function bundles the ones it names in `bundledSdkClients`. */
+export const SDK_CLIENTS = [
   '@aws-sdk/client-cloudformation',
+  '@aws-sdk/client-cloudfront',
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
   '@aws-sdk/client-secrets-manager',
   '@aws-sdk/client-sns',
-];
+  '@aws-sdk/client-wafv2',
+] as const;
+export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
+
+/**
+ * Which SDK clients each handler bundles (see `bundledSdkClients`). A bundled client is tree-shaken and loads
+ * fast (the runtime's EC2 client alone takes about 200 ms to load), and runs the version the tests ran, which
+ * matters for CloudFront UpdateDistribution and WAFv2 UpdateWebACL: they replace the whole resource. The audit
+ * takes CloudFront, WAFv2 and DynamoDB from the runtime: it only reads the first two, and bundling them too
+ * would pass 1 MB.
+ */
+export const HANDLER_SDK_CLIENTS = {
+  rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+  retire: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+  reconcile: ['@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+  audit: ['@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+} as const satisfies Record<string, readonly SdkClientPackage[]>;
+
+/** The esbuild settings of every function, shared with the benchmark so that it measures what is deployed. */
+export function bundlingSettings(bundledSdkClients: readonly SdkClientPackage[]) {
+  return {
+    format: 'esm' as const,
+    minify: true,
+    sourcemap: false,
+    mainFields: ['module', 'main'],
+    external: SDK_CLIENTS.filter((c) => !bundledSdkClients.includes(c)),
+    alias: { '@aws-sdk/credential-provider-node': join(PROJECT_ROOT, 'lambdas', 'lambda-credentials.ts') },
+    // Some CommonJS dependencies call require() for Node built-ins, which an ESM bundle lacks.
+    banner: "import { createRequire as __ogCreateRequire } from 'node:module'; const require = __ogCreateRequire(import.meta.url);",
+  };
+}
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -88,6 +119,13 @@ export interface OriginGuardFunctionProps {
   readonly retryAttempts?: number;
   /** @default RemovalPolicy.RETAIN: logs outlive the stack for investigations */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * SDK clients bundled into this function; every other client comes from the Lambda runtime. Always bundle a
+   * client whose writes replace a whole resource (WAFv2 UpdateWebACL, CloudFront UpdateDistribution): an older
+   * SDK in the runtime would drop fields it does not know from what we read, and so reset them when we write.
+   * @default [] (all from the runtime)
+   */
+  readonly bundledSdkClients?: readonly SdkClientPackage[];
 }
 
 /**
@@ -140,6 +178,7 @@ export class OriginGuardFunction extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
+    const bundling = bundlingSettings(props.bundledSdkClients ?? []);
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -165,16 +204,12 @@ export class OriginGuardFunction extends Construct {
       },
       bundling: {
         format: nodejs.OutputFormat.ESM,
-        minify: true,
-        sourceMap: false,
-        mainFields: ['module', 'main'],
-        // WAFv2 UpdateWebACL and CloudFront UpdateDistribution replace the whole resource: an older SDK in the
-        // runtime would drop fields it does not know from what we read, and so reset them when we write. Those
-        // two clients are bundled (the versions the tests ran); every other client comes from the Lambda
-        // runtime, which keeps each bundle under 1 MB and the cold start short.
-        externalModules: RUNTIME_PROVIDED_SDK_CLIENTS,
-        // Some CommonJS dependencies call require() for Node built-ins, which an ESM bundle lacks.
-        banner: "import { createRequire as __ogCreateRequire } from 'node:module'; const require = __ogCreateRequire(import.meta.url);",
+        minify: bundling.minify,
+        sourceMap: bundling.sourcemap,
+        mainFields: bundling.mainFields,
+        externalModules: bundling.external,
+        esbuildArgs: Object.fromEntries(Object.entries(bundling.alias).map(([from, to]) => [`--alias:${from}`, to])),
+        banner: bundling.banner,
         define: { [EMBEDDED_CONFIG_EXPRESSION]: JSON.stringify(JSON.stringify(props.config)) },
       },
     });

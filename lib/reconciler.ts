@@ -11,7 +11,7 @@ import { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
 import { prefixListArn, securityGroupArn, unique } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
-import { DEFAULT_HANDLERS_DIR, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
+import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 
 /** AWS publishes every change of ip-ranges.json here (us-east-1, any account may subscribe a Lambda). */
@@ -73,6 +73,7 @@ export class Reconciler extends Construct {
     this.function = new OriginGuardFunction(this, 'ReconcileFunction', {
       config: props.config,
       entry: join(props.handlersDir ?? DEFAULT_HANDLERS_DIR, 'reconcile.ts'),
+      bundledSdkClients: HANDLER_SDK_CLIENTS.reconcile,
       description: 'origin-guard: reconciles security groups to CDN ranges and gateway egress IPs',
       serviceName: 'origin-guard-reconcile',
       alertTopic: props.alertTopic,

@@ -13,7 +13,7 @@ import type { Config, SecretConfig } from '../lambdas/config.ts';
 import { distributionArn, unique, webAclArn, wafReferencedResourceArns, type WafScope } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
-import { DEFAULT_HANDLERS_DIR, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
+import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
 
 export interface SecretRotationProps {
   /** The validated configuration; `secrets` must not be empty. Embedded into both functions. */
@@ -104,6 +104,7 @@ export class SecretRotation extends Construct {
     this.rotationFunction = new OriginGuardFunction(this, 'RotationFunction', {
       ...common,
       entry: join(handlersDir, 'rotate.ts'),
+      bundledSdkClients: HANDLER_SDK_CLIENTS.rotate,
       description: 'origin-guard: rotates origin-verify secrets (Secrets Manager createSecret/setSecret/testSecret/finishSecret)',
       serviceName: 'origin-guard-rotation',
       // setSecret waits out validator propagation (WAF about 60 s, Kong caches): allow the Lambda maximum.
@@ -112,6 +113,7 @@ export class SecretRotation extends Construct {
     this.retireFunction = new OriginGuardFunction(this, 'RetireFunction', {
       ...common,
       entry: join(handlersDir, 'retire.ts'),
+      bundledSdkClients: HANDLER_SDK_CLIENTS.retire,
       description: 'origin-guard: closes rotation overlaps once every sender has propagated',
       serviceName: 'origin-guard-retire',
       // Shorter than the interval, so one run ends before the next starts (reserved concurrency is 1).

@@ -12,7 +12,8 @@
  * - values are matched case-insensitively too, and a value starting with `~*` is a regex. Values must not
  *   start with `~*` (refused here); generate them in one case to keep their full entropy.
  */
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import { TargetError } from '../core/errors.ts';
 import { fingerprint, sameValue } from '../core/fingerprint.ts';
 import type { ValidatorPort } from '../core/ports.ts';
@@ -46,9 +47,9 @@ export interface KongRouteValidatorOptions {
 
 const RouteSchema = z.looseObject({
   id: z.string(),
-  name: z.string().nullable().optional(),
-  headers: z.record(z.string(), z.array(z.string())).nullable().optional(),
-  expression: z.string().nullable().optional(),
+  name: z.optional(z.nullable(z.string())),
+  headers: z.optional(z.nullable(z.record(z.string(), z.array(z.string())))),
+  expression: z.optional(z.nullable(z.string())),
 });
 type Route = z.infer<typeof RouteSchema>;
 

@@ -7,7 +7,8 @@
  * per base URL.
  */
 import { isIP } from 'node:net';
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import { TargetError } from '../core/errors.ts';
 import { defaultHttpSettings, HttpUnreachableError, requestJson, safeUrl, type HttpSettings, type JsonResponse } from './http-json.ts';
 
@@ -118,31 +119,31 @@ export class KonnectApiError extends TargetError {
 
 // ---------- response schemas (only what we use; unknown fields pass) ----------
 
-const ipOrCidr = z.string().refine((s) => isIP(s.split('/')[0]) !== 0, 'must be an IP address or CIDR');
-const stateMetadata = z.looseObject({ reported_status: z.string().optional(), reason: z.string().optional() }).optional().nullable();
+const ipOrCidr = z.string().check(z.refine((s) => isIP(s.split('/')[0]) !== 0, 'must be an IP address or CIDR'));
+const stateMetadata = z.nullable(z.optional(z.looseObject({ reported_status: z.optional(z.string()), reason: z.optional(z.string()) })));
 
 const ConfigStoreSecretSchema = z.looseObject({
   key: z.string(),
-  value: z.string().optional(),
-  created_at: z.string().optional(),
-  updated_at: z.string().optional(),
+  value: z.optional(z.string()),
+  created_at: z.optional(z.string()),
+  updated_at: z.optional(z.string()),
 });
 
 const DataPlaneGroupSchema = z.looseObject({
-  id: z.string().optional(),
+  id: z.optional(z.string()),
   provider: z.string(),
   region: z.string(),
-  cloud_gateway_network_id: z.string().optional().nullable(),
+  cloud_gateway_network_id: z.nullable(z.optional(z.string())),
   state: z.string(),
-  egress_ip_addresses: z.array(ipOrCidr).optional().nullable(),
-  private_ip_addresses: z.array(z.string()).optional().nullable(),
+  egress_ip_addresses: z.nullable(z.optional(z.array(ipOrCidr))),
+  private_ip_addresses: z.nullable(z.optional(z.array(z.string()))),
 });
 
 const ConfigurationSchema = z.looseObject({
   id: z.string(),
   control_plane_id: z.string(),
   control_plane_geo: z.string(),
-  kind: z.string().optional(),
+  kind: z.optional(z.string()),
   dataplane_groups: z.array(DataPlaneGroupSchema),
 });
 
@@ -155,10 +156,10 @@ const NetworkSchema = z.looseObject({
   name: z.string(),
   state: z.string(),
   region: z.string(),
-  cidr_block: z.string().optional(),
+  cidr_block: z.optional(z.string()),
   state_metadata: stateMetadata,
-  transit_gateway_count: z.number().optional(),
-  provider_metadata: z.looseObject({ vpc_id: z.string().optional().nullable() }).optional().nullable(),
+  transit_gateway_count: z.optional(z.number()),
+  provider_metadata: z.nullable(z.optional(z.looseObject({ vpc_id: z.nullable(z.optional(z.string())) }))),
 });
 
 const TransitGatewaySchema = z.looseObject({
@@ -166,23 +167,24 @@ const TransitGatewaySchema = z.looseObject({
   name: z.string(),
   state: z.string(),
   state_metadata: stateMetadata,
-  cidr_blocks: z.array(z.string()).optional().nullable(),
-  transit_gateway_attachment_config: z
-    .looseObject({
-      kind: z.string().optional(),
-      transit_gateway_id: z.string().optional(),
-      attachment_id: z.string().optional(),
-    })
-    .optional()
-    .nullable(),
+  cidr_blocks: z.nullable(z.optional(z.array(z.string()))),
+  transit_gateway_attachment_config: z.nullable(
+    z.optional(
+      z.looseObject({
+        kind: z.optional(z.string()),
+        transit_gateway_id: z.optional(z.string()),
+        attachment_id: z.optional(z.string()),
+      }),
+    ),
+  ),
 });
 
 const ListTransitGatewaysSchema = z.looseObject({ meta: PageMetaSchema, data: z.array(TransitGatewaySchema) });
 
 const ProblemSchema = z.looseObject({
-  title: z.string().optional(),
-  detail: z.string().optional(),
-  message: z.string().optional(),
+  title: z.optional(z.string()),
+  detail: z.optional(z.string()),
+  message: z.optional(z.string()),
 });
 
 // ---------- the client ----------
@@ -332,7 +334,7 @@ export class KonnectClient {
     path: string,
     query: URLSearchParams,
     endpoint: string,
-    schema: z.ZodType<{ meta: { page: { total: number } }; data: T[] }>,
+    schema: z.ZodMiniType<{ meta: { page: { total: number } }; data: T[] }>,
   ): Promise<T[]> {
     const items: T[] = [];
     for (let page = 1; page <= MAX_PAGES; page++) {
@@ -414,7 +416,7 @@ export class KonnectClient {
     });
   }
 
-  private parse<T>(endpoint: string, schema: z.ZodType<T>, body: unknown): T {
+  private parse<T>(endpoint: string, schema: z.ZodMiniType<T>, body: unknown): T {
     const result = schema.safeParse(body);
     if (result.success) return result.data;
     const issues = result.error.issues

@@ -4,7 +4,8 @@
  * empty or truncated list would otherwise remove every rule that admits the CDN.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import type { IpSourceConfig } from '../config.ts';
 import { SourceError } from './errors.ts';
 import { CidrSyntaxError, cidrFamily, parseCidr, type IpFamily } from './cidr.ts';
@@ -85,7 +86,7 @@ function parseJson(source: string, text: string): unknown {
   }
 }
 
-function checkShape<T>(source: string, schema: z.ZodType<T>, value: unknown, what: string): T {
+function checkShape<T>(source: string, schema: z.ZodMiniType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
@@ -95,11 +96,11 @@ function checkShape<T>(source: string, schema: z.ZodType<T>, value: unknown, wha
 
 // ---------- AWS ip-ranges.json ----------
 
-const syncTokenText = z.string().regex(/^\d{1,20}$/, 'must be a decimal number');
+const syncTokenText = z.string().check(z.regex(/^\d{1,20}$/, 'must be a decimal number'));
 
 const AwsIpRangesFile = z.looseObject({
   syncToken: syncTokenText,
-  createDate: z.string().min(1),
+  createDate: z.string().check(z.minLength(1)),
   prefixes: z.array(z.looseObject({ ip_prefix: z.string(), region: z.string(), service: z.string() })),
   ipv6_prefixes: z.array(z.looseObject({ ipv6_prefix: z.string(), region: z.string(), service: z.string() })),
 });
@@ -140,9 +141,9 @@ export interface IpSpaceChangedNotice {
 }
 
 const IpSpaceChangedMessage = z.looseObject({
-  'create-time': z.string().min(1),
+  'create-time': z.string().check(z.minLength(1)),
   synctoken: syncTokenText,
-  md5: z.string().regex(/^[0-9a-fA-F]{32}$/, 'must be an md5 hex digest'),
+  md5: z.string().check(z.regex(/^[0-9a-fA-F]{32}$/, 'must be an md5 hex digest')),
   url: z.url({ protocol: /^https$/ }),
 });
 

@@ -296,6 +296,8 @@ async function finishSecret(token: string, settings: RotationSettings, deps: Rot
     const value = await valueOf(deps, token);
     for (const sender of deps.senders) await sender.send(value);
     if (stagesOf(pair.secret, token).includes(STAGE.PENDING)) await deps.store.moveStage(STAGE.PENDING, undefined, token);
+    // A crash after AWSCURRENT moved can leave this step's last write undone (unless a newer rotation owns the tag).
+    if (!pair.view.rotating && pair.secret.tags[TAG.VALIDATORS_SET_AT] !== undefined) await deps.store.removeTags([TAG.VALIDATORS_SET_AT]);
     return;
   }
   for (const sender of deps.senders) {

@@ -9,7 +9,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
 import { AwsAuditCollector } from '../adapters/audit-collector.ts';
 import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
@@ -26,14 +27,14 @@ export const ScheduledEventSchema = z.looseObject({
 
 export const CloudTrailEventSchema = z.looseObject({
   'detail-type': z.literal('AWS API Call via CloudTrail'),
-  source: z.string().startsWith('aws.'),
+  source: z.string().check(z.startsWith('aws.')),
   detail: z.looseObject({
-    eventSource: z.string().min(1),
-    eventName: z.string().min(1),
+    eventSource: z.string().check(z.minLength(1)),
+    eventName: z.string().check(z.minLength(1)),
     /** Present when the call failed: nothing changed, nothing to audit. */
-    errorCode: z.string().optional(),
-    requestParameters: z.unknown().optional(),
-    responseElements: z.unknown().optional(),
+    errorCode: z.optional(z.string()),
+    requestParameters: z.optional(z.unknown()),
+    responseElements: z.optional(z.unknown()),
   }),
 });
 

@@ -7,7 +7,8 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import type { IpRangesConfig } from '../config.ts';
 import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
@@ -28,11 +29,10 @@ export const SnsEventSchema = z.looseObject({
     .array(
       z.looseObject({
         EventSource: z.literal('aws:sns'),
-        Sns: z.looseObject({ Message: z.string().min(1), TopicArn: z.string().optional() }),
+        Sns: z.looseObject({ Message: z.string().check(z.minLength(1)), TopicArn: z.optional(z.string()) }),
       }),
     )
-    .min(1)
-    .max(100),
+    .check(z.minLength(1), z.maxLength(100)),
 });
 
 export const ReconcileEventSchema = z.union([ScheduledEventSchema, SnsEventSchema]);

@@ -6,16 +6,17 @@ import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import * as z from 'zod';
+import '../zod-english.ts';
+import * as z from 'zod/mini';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
 
 export const RotationEventSchema = z.object({
   Step: z.enum(ROTATION_STEPS),
-  SecretId: z.string().min(1),
-  ClientRequestToken: z.string().min(1),
-  RotationToken: z.string().optional(),
+  SecretId: z.string().check(z.minLength(1)),
+  ClientRequestToken: z.string().check(z.minLength(1)),
+  RotationToken: z.optional(z.string()),
 });
 
 export const handler = async (event: unknown): Promise<void> => {

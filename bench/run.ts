@@ -1,0 +1,109 @@
+/**
+ * `npm run bench`: API calls, time and cold start of origin-guard, side by side with the naive approach
+ * (issue 8). Sections run in this order: planner scale and Lambda packages (CPU only, before the emulator
+ * takes memory), then the reconcile replay and the rotation against one moto_server on 127.0.0.1, stopped at
+ * the end, also on error or Ctrl-C. Writes bench/results/latest.json and latest.md, prints the Markdown,
+ * and exits 1 when a goal fails.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startLocalEmulator, type LocalEmulator } from '../cli/local-emulator.ts';
+import { runLambdaPackages } from './lambda-packages.ts';
+import { loadHistory } from './lib/fixtures.ts';
+import { runPlannerScale } from './planner-scale.ts';
+import { runReconcileReplays } from './reconcile-replay.ts';
+import { doneWhenChecks, renderMarkdown, type BenchResults } from './report.ts';
+import { runRotationBench } from './rotation.ts';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const load = () => Math.round(loadavg()[0] * 100) / 100;
+
+/** Read-only: the commit and the uncommitted files the figures describe. */
+function gitState(): { gitHead?: string; dirtyPaths?: string[] } {
+  try {
+    const gitHead = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
+    const status = execFileSync('git', ['status', '--porcelain', '--', 'lambdas', 'lib', 'bench'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const dirtyPaths = status.split('\n').filter(Boolean).map((l) => l.slice(3));
+    return { gitHead, dirtyPaths };
+  } catch {
+    return {};
+  }
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const loadStart = load();
+  const git = gitState();
+  const tmp = mkdtempSync(join(tmpdir(), 'origin-guard-bench-'));
+  let emulator: LocalEmulator | undefined;
+  const stop = async () => {
+    const running = emulator;
+    emulator = undefined;
+    await running?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping moto_server`);
+      void stop().finally(() => process.exit(130));
+    });
+  }
+
+  let partial: Omit<BenchResults, 'doneWhen' | 'durationS' | 'environment' | 'generatedAt' | 'command'>;
+  try {
+    const planner = runPlannerScale(log);
+    mkdirSync(join(tmp, 'packages'));
+    const packages = await runLambdaPackages(join(tmp, 'packages'), log);
+
+    log('starting moto_server');
+    emulator = await startLocalEmulator();
+    mkdirSync(join(tmp, 'feeds'));
+    const reconcile = await runReconcileReplays({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
+    const rotation = await runRotationBench({ endpoint: emulator.endpoint, log });
+    partial = { reconcile, planner, rotation, packages };
+  } finally {
+    await stop();
+  }
+
+  const base = {
+    generatedAt: new Date().toISOString(),
+    command: 'npm run bench',
+    durationS: Math.round((Date.now() - started) / 100) / 10,
+    environment: {
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      loadAverage: { start: loadStart, end: load() },
+      ...git,
+    },
+    ...partial,
+  };
+  const results: BenchResults = { ...base, doneWhen: doneWhenChecks(base) };
+  const markdown = renderMarkdown(results);
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(RESULTS_DIR, 'latest.md'), markdown);
+  process.stdout.write(`${markdown}\n`);
+
+  const failed = results.doneWhen.filter((c) => !c.pass);
+  for (const c of failed) log(`FAIL ${c.goal}: ${c.why ?? c.measured}`);
+  log(`${failed.length === 0 ? 'all goals PASS' : `${failed.length} check(s) FAIL`}; results in bench/results/latest.json and latest.md (${results.durationS} s)`);
+  return failed.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(2);
+  },
+);
