@@ -308,6 +308,8 @@ async function finishSecret(token: string, settings: RotationSettings, deps: Rot
   await deps.store.setTags({ [TAG.OVERLAP_OPENED_AT]: deps.clock.now().toISOString(), [TAG.OVERLAP_VERSION]: pair.view.currentVersionId! });
   await deps.store.moveStage(STAGE.CURRENT, token, pair.view.currentVersionId);
   await deps.store.moveStage(STAGE.PENDING, undefined, token);
+  // The vault sender switched with the stage move just now: its TTL counts from here, not from the tag above.
+  await deps.store.setTags({ [TAG.OVERLAP_OPENED_AT]: deps.clock.now().toISOString() });
   await deps.store.removeTags([TAG.VALIDATORS_SET_AT]);
 }
 
@@ -511,6 +513,8 @@ export interface RotateOptions {
   emergency?: boolean;
   /** How long an emergency rotation waits for senders to propagate before giving up (the overlap stays open). */
   propagationTimeoutMs?: number;
+  /** How often an emergency rotation checks whether the senders have propagated (default 5 s). */
+  pollMs?: number;
   token?: string;
 }
 
@@ -532,7 +536,7 @@ export async function rotateInProcess(settings: RotationSettings, deps: Rotation
   if (options.emergency) await deps.store.setTags({ [TAG.EMERGENCY]: 'true' });
   for (const step of ROTATION_STEPS) await runRotationStep(step, token, settings, deps);
   if (!options.emergency) return { token, resumed };
-  const result = await waitAndRetire(settings, deps, { timeoutMs: options.propagationTimeoutMs ?? 30 * 60_000 });
+  const result = await waitAndRetire(settings, deps, { timeoutMs: options.propagationTimeoutMs ?? 30 * 60_000, pollMs: options.pollMs });
   return { token, resumed, retire: result };
 }
 

@@ -307,3 +307,37 @@ describe('onboarding guard and adopt', () => {
     expect(w.store.stageValue(STAGE.CURRENT)).toBe(OLD);
   });
 });
+
+describe('crash inside finishSecret', () => {
+  it('a retry after AWSCURRENT moved finishes the step: senders on the new value, no pending label, no stale validators-set tag', async () => {
+    const w = world();
+    await allSteps(w, 't1');
+    // The process died after the stage moved, before the step's last writes.
+    w.store.tags[TAG.VALIDATORS_SET_AT] = w.clock.now().toISOString();
+    w.store.versions.get('t1')!.stages.add(STAGE.PENDING);
+
+    await runRotationStep('finishSecret', 't1', w.settings, w.deps);
+
+    expect(w.store.tags[TAG.VALIDATORS_SET_AT]).toBeUndefined();
+    expect(w.store.stageValue(STAGE.PENDING)).toBeUndefined();
+    expect(w.senders.map((s) => s.configured)).toEqual([NEW, NEW]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('dates the overlap from the stage move, which is when a vault-reading sender switches', async () => {
+    const w = world();
+    const moveStage = w.store.moveStage.bind(w.store);
+    w.store.moveStage = async (stage, to, from) => {
+      w.clock.advance(1_000); // a slow Secrets Manager call
+      return moveStage(stage, to, from);
+    };
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+    await runRotationStep('setSecret', 't1', w.settings, w.deps);
+    await runRotationStep('testSecret', 't1', w.settings, w.deps);
+    const beforeFinish = w.clock.now().getTime();
+
+    await runRotationStep('finishSecret', 't1', w.settings, w.deps);
+
+    expect(Date.parse(w.store.tags[TAG.OVERLAP_OPENED_AT])).toBeGreaterThanOrEqual(beforeFinish + 2_000);
+  });
+});

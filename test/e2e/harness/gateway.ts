@@ -1,0 +1,184 @@
+/**
+ * The gateway: an ALB with its security groups and a regional WAF in front of Kong nodes.
+ *
+ * - Security groups (only when a scenario sets `sourceCheck`): the edge's source address must be allowed.
+ * - WAF: several nodes, each with its own view of the web ACL (GetWebACL on moto, read with
+ *   `acceptedValuesOfRule`), refreshed on the node's own schedule: every 40-80 % of the configured WAF
+ *   propagation delay, random phase; no request sees a view older than 90 % of that delay (see
+ *   PeriodicView; the run records the oldest view served). A request is blocked unless its
+ *   `X-Origin-Verify` exactly matches an accepted value.
+ * - Kong: several nodes, each with its own copy of the route (read from the fake Kong's store, as a node
+ *   polls its database every `db_update_frequency`, modelled like the WAF nodes against Kong's configured
+ *   propagation). A request matches the route only when the header is one of the route's values (names and
+ *   values case-insensitive, as Kong's router); otherwise Kong answers 404.
+ * - Vault: each Kong node resolves `{vault://aws/...}` to the gateway-to-upstream secret's AWSCURRENT and
+ *   caches it for the vault `ttl`; a timer every `rotationCheck` re-reads values whose TTL ran out, as Kong's
+ *   vault rotation timer does. That value goes upstream in `x-kong-origin-verify`.
+ */
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetWebACLCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
+import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
+import { acceptedValuesOfRule } from '../../../lambdas/core/waf-rule.ts';
+import type { FakeKong, KongRoute } from '../../support/fake-kong.ts';
+import { get, headerValue, keepAliveAgent, reject, relay, SOURCE_HEADER, startLoopbackServer, type LoopbackServer } from './http.ts';
+import { PeriodicView, uniform } from './periodic.ts';
+
+export interface GatewayOptions {
+  waf: { client: WAFV2Client; scope: 'REGIONAL'; name: string; id: string; ruleName: string; nodes: number; propagationMs: number };
+  kong: { fake: FakeKong; route: string; nodes: number; propagationMs: number };
+  vault: { client: SecretsManagerClient; secretId: string; ttlMs: number; rotationCheckMs: number };
+  /** The header checked at the gateway (`X-Origin-Verify`) and the one sent upstream (`x-kong-origin-verify`). */
+  headerName: string;
+  upstreamHeaderName: string;
+  upstreamUrls: string[];
+}
+
+type WafView = { kind: 'values'; values: string[] } | { kind: 'no-rule' } | { kind: 'unreadable-rule' };
+
+interface KongNode {
+  route: PeriodicView<KongRoute | undefined>;
+  vault: PeriodicView<string>;
+}
+
+/** Node refresh intervals: a random fraction of the propagation delay, so the view is never older than it. */
+const nodeInterval = (propagationMs: number) => () => uniform(0.4, 0.8) * propagationMs;
+
+export class Gateway {
+  private server?: LoopbackServer;
+  private readonly agent: Agent = keepAliveAgent();
+  readonly wafNodes: Array<PeriodicView<WafView>> = [];
+  readonly kongNodes: KongNode[] = [];
+  /** Set by range scenarios: whether the gateway's security groups let this source address in. */
+  sourceCheck?: (address: string) => boolean;
+  private next = 0;
+
+  constructor(private readonly options: GatewayOptions) {}
+
+  async start(): Promise<void> {
+    const { waf, kong, vault } = this.options;
+    for (let i = 0; i < waf.nodes; i++) {
+      this.wafNodes.push(
+        new PeriodicView({
+          name: `waf-node-${i}`,
+          load: () => this.readWebAcl(),
+          intervalMs: nodeInterval(waf.propagationMs),
+          phaseMs: uniform(0, 0.8 * waf.propagationMs),
+          maxAgeMs: 0.9 * waf.propagationMs,
+        }),
+      );
+    }
+    for (let i = 0; i < kong.nodes; i++) {
+      this.kongNodes.push({
+        route: new PeriodicView({
+          name: `kong-node-${i}/route`,
+          load: async () => structuredClone(kong.fake.route(kong.route)),
+          intervalMs: nodeInterval(kong.propagationMs),
+          phaseMs: uniform(0, 0.8 * kong.propagationMs),
+          maxAgeMs: 0.9 * kong.propagationMs,
+        }),
+        vault: new PeriodicView({
+          name: `kong-node-${i}/vault`,
+          load: () => this.readVault(),
+          intervalMs: () => vault.rotationCheckMs,
+          phaseMs: uniform(0, vault.rotationCheckMs),
+          due: (loadedAt, now) => now - loadedAt >= vault.ttlMs,
+          maxAgeMs: vault.ttlMs + vault.rotationCheckMs,
+        }),
+      });
+    }
+    await Promise.all([...this.wafNodes.map((n) => n.start()), ...this.kongNodes.flatMap((n) => [n.route.start(), n.vault.start()])]);
+    this.server = await startLoopbackServer('gateway', (req, res) => this.handle(req, res));
+  }
+
+  get url(): string {
+    if (!this.server) throw new Error('gateway not started');
+    return this.server.url;
+  }
+
+  private async readWebAcl(): Promise<WafView> {
+    const { client, scope, name, id, ruleName } = this.options.waf;
+    const res = await client.send(new GetWebACLCommand({ Scope: scope, Name: name, Id: id }));
+    const rule = res.WebACL?.Rules?.find((r) => r.Name === ruleName);
+    if (!rule) return { kind: 'no-rule' };
+    const values = acceptedValuesOfRule(rule, this.options.headerName);
+    return values ? { kind: 'values', values } : { kind: 'unreadable-rule' };
+  }
+
+  private async readVault(): Promise<string> {
+    const { client, secretId } = this.options.vault;
+    const res = await client.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+    if (!res.SecretString) throw new Error('vault: AWSCURRENT has no string');
+    return res.SecretString;
+  }
+
+  private pick<T>(items: T[]): T {
+    return items[Math.floor(Math.random() * items.length)];
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = req.url ?? '/';
+    if (this.sourceCheck) {
+      const source = headerValue(req.headers, SOURCE_HEADER) ?? '';
+      if (!this.sourceCheck(source)) return reject(res, 403, 'alb-sg', 'source address not allowed by the security groups');
+    }
+
+    const presented = headerValue(req.headers, this.options.headerName);
+    const waf = await this.pick(this.wafNodes).fresh();
+    if (waf.kind === 'unreadable-rule') return reject(res, 403, 'waf', 'origin-verify rule not in the expected shape');
+    if (waf.kind === 'values' && (presented === undefined || !waf.values.includes(presented))) {
+      return reject(res, 403, 'waf', presented === undefined ? 'no header' : 'value not accepted');
+    }
+
+    const node = this.pick(this.kongNodes);
+    const route = await node.route.fresh();
+    if (!route || !routeMatches(route, path, this.options.headerName, presented)) return reject(res, 404, 'kong', 'no Route matched');
+
+    const upstream = this.options.upstreamUrls[this.next++ % this.options.upstreamUrls.length];
+    const reply = await get(this.agent, `${upstream}${path}`, { [this.options.upstreamHeaderName]: await node.vault.fresh() });
+    relay(res, reply, 'gateway');
+  }
+
+  /** Oldest view any node answered a request with, per kind, for the report's sanity line. */
+  maxAges(): { wafMs: number; kongRouteMs: number; vaultMs: number } {
+    return {
+      wafMs: Math.max(0, ...this.wafNodes.map((n) => n.maxServedAgeMs)),
+      kongRouteMs: Math.max(0, ...this.kongNodes.map((n) => n.route.maxServedAgeMs)),
+      vaultMs: Math.max(0, ...this.kongNodes.map((n) => n.vault.maxServedAgeMs)),
+    };
+  }
+
+  /** What the nodes hold now (for convergence checks): WAF values, route values, vault values. */
+  views(): { waf: WafView[]; routes: Array<string[] | undefined>; vault: string[] } {
+    const wanted = this.options.headerName.toLowerCase();
+    return {
+      waf: this.wafNodes.map((n) => n.value),
+      routes: this.kongNodes.map((n) => {
+        const headers = n.route.value?.headers ?? {};
+        const key = Object.keys(headers).find((k) => k.toLowerCase() === wanted);
+        return key ? headers[key] : undefined;
+      }),
+      vault: this.kongNodes.map((n) => n.vault.value),
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const node of this.wafNodes) node.stop();
+    for (const node of this.kongNodes) {
+      node.route.stop();
+      node.vault.stop();
+    }
+    await this.server?.close();
+    this.agent.destroy();
+  }
+}
+
+/** Kong's router, for what this harness needs: a path prefix and header values (case-insensitive). */
+function routeMatches(route: KongRoute, path: string, headerName: string, presented: string | undefined): boolean {
+  if (route.paths && !route.paths.some((prefix) => path.startsWith(prefix))) return false;
+  for (const [name, values] of Object.entries(route.headers ?? {})) {
+    // The harness sends no other header the route could ask for: only the origin-verify one can match.
+    if (name.toLowerCase() !== headerName.toLowerCase()) return false;
+    if (presented === undefined || !values.some((v) => v.toLowerCase() === presented.toLowerCase())) return false;
+  }
+  return true;
+}

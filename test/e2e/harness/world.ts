@@ -1,0 +1,475 @@
+/**
+ * One end-to-end world: a seeded account in the run's moto_server (a distribution, web ACLs, the two
+ * secrets, security groups, an SNS topic...), a fake Kong Admin API holding the `api` route, and real HTTP
+ * servers on 127.0.0.1: CloudFront edges → gateway (security groups, WAF nodes, Kong nodes with their vault)
+ * → upstreams running the shipped verifier. The product runs against it unchanged: the real rotation core
+ * and adapters built from the config by `rotationDeps`, the real system clock, short delays from the config.
+ *
+ * Two sets of SDK clients: `rotationClients` belong to the product (faults are injected there, and the
+ * edge fleet's deployment state is reported through its CloudFront client); `clients` belong to the world
+ * (edges, nodes, upstreams, assertions), so a fault meant for the product never blinds the world.
+ */
+import { randomBytes } from 'node:crypto';
+import { GetDistributionConfigCommand, type DistributionConfig } from '@aws-sdk/client-cloudfront';
+import { DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import type { AwsClients } from '../../../lambdas/adapters/aws-clients.ts';
+import { allAwsClients } from '../../../lambdas/adapters/all-clients.ts';
+import { rotationDeps } from '../../../lambdas/adapters/rotation-targets.ts';
+import { SnsAlertPublisher } from '../../../lambdas/adapters/sns-alerts.ts';
+import { parseConfig, type Config, type SecretConfig } from '../../../lambdas/config.ts';
+import { fingerprint } from '../../../lambdas/core/fingerprint.ts';
+import { TAG, type AlertEvent, type AlertPort, type LogPort } from '../../../lambdas/core/ports.ts';
+import type { RotationDeps } from '../../../lambdas/core/rotation.ts';
+import { acceptedValuesOfRule } from '../../../lambdas/core/waf-rule.ts';
+import { seedAccount, type SeededAccount } from '../../../cli/seed.ts';
+import { emulatorClientConfig } from '../../support/aws.ts';
+import { startFakeKong, type FakeKong } from '../../support/fake-kong.ts';
+import { EdgeFleet, originHeaderValue, reportFleetStatus } from './edges.ts';
+import { Gateway } from './gateway.ts';
+import { SOURCE_HEADER } from './http.ts';
+import { RequestStream, type StreamLimits } from './load.ts';
+import { Semaphore, sleep } from './periodic.ts';
+import { Upstream } from './upstreams.ts';
+
+/** Delays the product is configured with; the world's nodes honour exactly these. */
+export interface Timing {
+  wafPropagationSeconds: number;
+  kongPropagationSeconds: number;
+  vaultTtlSeconds: number;
+  vaultRotationCheckSeconds: number;
+  readerCacheTtlSeconds: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  wafPropagationSeconds: 1,
+  kongPropagationSeconds: 1,
+  vaultTtlSeconds: 1,
+  vaultRotationCheckSeconds: 1,
+  readerCacheTtlSeconds: 1,
+};
+
+export interface WorldOptions {
+  edges?: number;
+  /** Each edge switches at a random moment in this window after a change (default 0-1000 ms). */
+  edgeSwitchDelay?: { minMs: number; maxMs: number };
+  /** CloudFront slow to deploy: `InProgress` at least this long after a change (default 0). */
+  minDeployMs?: number;
+  wafNodes?: number;
+  kongNodes?: number;
+  upstreams?: number;
+  timing?: Partial<Timing>;
+  /** An account seeded beforehand (see `seedAccounts`); seeded now when absent. */
+  seeded?: SeededAccount;
+}
+
+/**
+ * Worlds alive at once in one test process: each costs about a third of a core (its servers at 200 requests/s
+ * plus its share of moto_server); `describe.concurrent` scenarios queue for a slot. `E2E_CONCURRENCY` overrides.
+ */
+const slots = new Semaphore(Math.max(1, Number(process.env.E2E_CONCURRENCY ?? 2) || 2));
+
+/** Fingerprint for assertions: a failing comparison prints this, never the value. */
+export const fp = (value: string | undefined): string => (value === undefined ? '(none)' : fingerprint(value));
+
+export const CDN = 'cdn-to-gateway';
+export const UPSTREAM = 'gateway-to-upstream';
+export type Hop = typeof CDN | typeof UPSTREAM;
+
+const KONG_PLACEHOLDER = 'http://127.0.0.1:9';
+
+function emulatorClients(maxAttempts?: number): AwsClients {
+  const settings = emulatorClientConfig();
+  return allAwsClients({ region: settings.region, endpoint: settings.endpoint, credentials: settings.credentials, ...(maxAttempts ? { maxAttempts } : {}) });
+}
+
+/**
+ * Seeds `count` accounts one after the other, before any traffic flows: moto_server is one Python process,
+ * and seeding (VPCs, a load balancer, a transit gateway...) holds it for up to a second per call, which would
+ * stall the verifiers and nodes of worlds already under traffic.
+ */
+export async function seedAccounts(count: number): Promise<SeededAccount[]> {
+  const clients = emulatorClients(3);
+  const seeded: SeededAccount[] = [];
+  try {
+    for (let i = 0; i < count; i++) seeded.push(await seedAccount(clients, { kongAdminUrl: KONG_PLACEHOLDER, fast: true }));
+  } finally {
+    for (const client of [clients.secretsManager(), clients.cloudFront(), clients.wafv2('REGIONAL'), clients.wafv2('CLOUDFRONT'), clients.ec2(), clients.elbv2(), clients.sns(), clients.dynamoDb()]) {
+      client.destroy();
+    }
+  }
+  return seeded;
+}
+
+/** Margin on top of a propagation delay before a narrowed validator must refuse everywhere (timer slack). */
+const SETTLE_MARGIN_MS = 500;
+
+/** Records log lines as JSON text, so a scenario can prove no secret value was ever logged. */
+export class CapturingLog implements LogPort {
+  readonly lines: string[] = [];
+  private write(level: string, message: string, extra: Array<Record<string, unknown>>) {
+    this.lines.push(JSON.stringify({ level, message, extra }, (_k, v) => (v instanceof Error ? { name: v.name, message: v.message } : v)));
+  }
+  debug(message: string, ...extra: Array<Record<string, unknown>>) {
+    this.write('debug', message, extra);
+  }
+  info(message: string, ...extra: Array<Record<string, unknown>>) {
+    this.write('info', message, extra);
+  }
+  warn(message: string, ...extra: Array<Record<string, unknown>>) {
+    this.write('warn', message, extra);
+  }
+  error(message: string, ...extra: Array<Record<string, unknown>>) {
+    this.write('error', message, extra);
+  }
+}
+
+/** The SNS publisher, plus a copy of every event (the alert text is checked for secret values too). */
+class RecordingAlerts implements AlertPort {
+  readonly events: AlertEvent[] = [];
+  constructor(private readonly inner: AlertPort) {}
+  async publish(event: AlertEvent): Promise<void> {
+    this.events.push(event);
+    await this.inner.publish(event);
+  }
+}
+
+export interface Retired {
+  hop: Hop;
+  value: string;
+  /** From this moment every validator of the hop must refuse it (retire + propagation + margin). */
+  refusedFrom: number;
+}
+
+export class World {
+  readonly clients: AwsClients;
+  readonly rotationClients: AwsClients;
+  readonly log = new CapturingLog();
+  readonly alerts: RecordingAlerts;
+  readonly timing: Timing;
+  readonly secrets: Record<Hop, SecretConfig>;
+  /** Values the forger presents as retired, once their hop has refused them long enough. */
+  readonly retired: Retired[] = [];
+  private streams: RequestStream[] = [];
+  /** The legitimate client stream of the scenario under way (sweeps add requests to it). */
+  legit?: RequestStream;
+  /**
+   * Where forged requests to the gateway come from: by default an address the security groups do not check;
+   * range scenarios pick an allowed one (another CloudFront distribution reaches the origin from the same
+   * ranges, which is why the header exists).
+   */
+  forgedSource: () => string = () => '0.0.0.0';
+  private closers: Array<() => Promise<void> | void> = [];
+  private closed = false;
+
+  private constructor(
+    readonly seeded: SeededAccount,
+    readonly config: Config,
+    readonly kong: FakeKong,
+    readonly fleet: EdgeFleet,
+    readonly gateway: Gateway,
+    readonly upstreams: Upstream[],
+    clients: { world: AwsClients; rotation: AwsClients },
+    timing: Timing,
+    readonly initial: { distribution: DistributionConfig; rules: Rule[] },
+  ) {
+    this.clients = clients.world;
+    this.rotationClients = clients.rotation;
+    this.timing = timing;
+    this.alerts = new RecordingAlerts(new SnsAlertPublisher(this.rotationClients.sns(), seeded.topicArn));
+    this.secrets = {
+      [CDN]: config.secrets.find((s) => s.name === CDN)!,
+      [UPSTREAM]: config.secrets.find((s) => s.name === UPSTREAM)!,
+    };
+  }
+
+  static async start(options: WorldOptions = {}): Promise<World> {
+    const timing = { ...DEFAULT_TIMING, ...options.timing };
+    const worldClients = emulatorClients(3);
+    // The product's own retry settings (AwsClients' default attempts), as the Lambdas and the CLI use them.
+    const rotationClients = emulatorClients();
+    const release = await slots.acquire();
+    const cleanup: Array<() => Promise<void> | void> = [release];
+    try {
+      const seeded = options.seeded ?? (await seedAccount(worldClients, { kongAdminUrl: KONG_PLACEHOLDER, fast: true }));
+      const kong = await startFakeKong({ adminToken: seeded.kongAdminToken });
+      cleanup.push(() => kong.close());
+      const config = parseConfig(
+        {
+          ...seeded.config,
+          secrets: seeded.config.secrets.map((secret) => ({
+            ...secret,
+            overlapMinutes: 0,
+            senders: secret.senders.map((sender) =>
+              sender.type === 'kong-vault' ? { ...sender, ttlSeconds: timing.vaultTtlSeconds, rotationCheckSeconds: timing.vaultRotationCheckSeconds } : sender,
+            ),
+            validators: secret.validators.map((validator) => {
+              switch (validator.type) {
+                case 'wafv2':
+                  return { ...validator, propagationSeconds: timing.wafPropagationSeconds };
+                case 'kong-route':
+                  return { ...validator, adminUrl: kong.url, propagationSeconds: timing.kongPropagationSeconds };
+                case 'secretsmanager-readers':
+                  return { ...validator, cacheTtlSeconds: timing.readerCacheTtlSeconds };
+              }
+            }),
+          })),
+        },
+        'the e2e world',
+      );
+      const cdn = config.secrets.find((s) => s.name === CDN)!;
+      const upstreamSecret = config.secrets.find((s) => s.name === UPSTREAM)!;
+      kong.addRoute({ name: 'api', paths: ['/api'], headers: { [cdn.headerName]: [seeded.initialValues.cdnToGateway] }, tags: ['team-platform'] });
+
+      const upstreams: Upstream[] = [];
+      for (let i = 0; i < (options.upstreams ?? 2); i++) {
+        const upstream = new Upstream(i, {
+          client: worldClients.secretsManager(),
+          secretId: upstreamSecret.secretName,
+          headerName: upstreamSecret.headerName,
+          cacheTtlSeconds: timing.readerCacheTtlSeconds,
+        });
+        await upstream.start();
+        cleanup.push(() => upstream.close());
+        upstreams.push(upstream);
+      }
+
+      const waf = cdn.validators.find((v) => v.type === 'wafv2')!;
+      const gateway = new Gateway({
+        waf: {
+          client: worldClients.wafv2('REGIONAL'),
+          scope: 'REGIONAL',
+          name: seeded.gatewayAcl.name,
+          id: seeded.gatewayAcl.id,
+          ruleName: waf.type === 'wafv2' ? waf.ruleName : 'origin-verify',
+          nodes: options.wafNodes ?? 3,
+          propagationMs: timing.wafPropagationSeconds * 1000,
+        },
+        kong: { fake: kong, route: 'api', nodes: options.kongNodes ?? 3, propagationMs: timing.kongPropagationSeconds * 1000 },
+        vault: {
+          client: worldClients.secretsManager(),
+          secretId: upstreamSecret.secretName,
+          ttlMs: timing.vaultTtlSeconds * 1000,
+          rotationCheckMs: timing.vaultRotationCheckSeconds * 1000,
+        },
+        headerName: cdn.headerName,
+        upstreamHeaderName: upstreamSecret.headerName,
+        upstreamUrls: upstreams.map((u) => u.url),
+      });
+      cleanup.push(() => gateway.close());
+      await gateway.start();
+
+      const fleet = new EdgeFleet({
+        client: worldClients.cloudFront(),
+        distributionId: seeded.distributionId,
+        originId: 'gateway-alb',
+        headerName: cdn.headerName,
+        gatewayUrl: gateway.url,
+        edges: options.edges ?? 4,
+        switchDelay: options.edgeSwitchDelay ?? { minMs: 0, maxMs: 1000 },
+        pollMs: 200,
+        minDeployMs: options.minDeployMs ?? 0,
+      });
+      cleanup.push(() => fleet.close());
+      await fleet.start();
+      reportFleetStatus(rotationClients.cloudFront(), fleet, 'gateway-alb', cdn.headerName);
+
+      const distribution = (await worldClients.cloudFront().send(new GetDistributionConfigCommand({ Id: seeded.distributionId }))).DistributionConfig!;
+      const acl = await worldClients.wafv2('REGIONAL').send(new GetWebACLCommand({ Scope: 'REGIONAL', Name: seeded.gatewayAcl.name, Id: seeded.gatewayAcl.id }));
+      const world = new World(seeded, config, kong, fleet, gateway, upstreams, { world: worldClients, rotation: rotationClients }, timing, {
+        distribution,
+        rules: acl.WebACL!.Rules ?? [],
+      });
+      world.closers = cleanup;
+      return world;
+    } catch (error) {
+      for (const close of cleanup.reverse()) await close();
+      throw error;
+    }
+  }
+
+  /** Everything the rotation core needs for `hop`, built from the config as the Lambdas and the CLI do. */
+  deps(hop: Hop, extra: Partial<RotationDeps> = {}): RotationDeps {
+    return rotationDeps(this.secrets[hop], { clients: this.rotationClients, logger: this.log, alerts: this.alerts, fetch: globalThis.fetch }, extra);
+  }
+
+  async value(hop: Hop, stage = 'AWSCURRENT'): Promise<string | undefined> {
+    try {
+      const res = await this.clients.secretsManager().send(new GetSecretValueCommand({ SecretId: this.secrets[hop].secretName, VersionStage: stage }));
+      return res.SecretString;
+    } catch (error) {
+      if ((error as Error).name === 'ResourceNotFoundException') return undefined;
+      throw error;
+    }
+  }
+
+  async describe(hop: Hop) {
+    return this.clients.secretsManager().send(new DescribeSecretCommand({ SecretId: this.secrets[hop].secretName }));
+  }
+
+  /** The longest a validator of `hop` may keep accepting a value after retire narrowed it. */
+  validatorPropagationMs(hop: Hop): number {
+    return hop === CDN ? Math.max(this.timing.wafPropagationSeconds, this.timing.kongPropagationSeconds) * 1000 : this.timing.readerCacheTtlSeconds * 1000;
+  }
+
+  /** The longest a sender of `hop` may keep sending the previous value (vault TTL + rotation check). */
+  vaultPropagationMs(): number {
+    return (this.timing.vaultTtlSeconds + this.timing.vaultRotationCheckSeconds) * 1000;
+  }
+
+  /** `value` was retired just now: the forger presents it once every validator of the hop must refuse it. */
+  markRetired(hop: Hop, value: string): void {
+    this.retired.push({ hop, value, refusedFrom: Date.now() + this.validatorPropagationMs(hop) + SETTLE_MARGIN_MS });
+  }
+
+  /** Legitimate clients: requests through the edges, round robin. */
+  clientStream(limits: Partial<StreamLimits> = {}): RequestStream {
+    const urls = this.fleet.urls;
+    let n = 0;
+    const stream = new RequestStream({ ratePerSecond: 200, maxRequests: 12_000, maxDurationMs: 60_000, maxInFlight: 1_000, ...limits }, () => ({
+      url: `${urls[n++ % urls.length]}/api/items/${n}`,
+      headers: {},
+    }));
+    this.streams.push(stream);
+    this.legit = stream;
+    return stream.start();
+  }
+
+  /**
+   * Forged requests straight to the gateway and to the upstreams: no header, a wrong value, and values
+   * retired long enough ago that every validator must refuse them. Any 2xx is a forged acceptance.
+   */
+  forgedStream(limits: Partial<StreamLimits> = {}): RequestStream {
+    const gatewayHeader = this.secrets[CDN].headerName;
+    const upstreamHeader = this.secrets[UPSTREAM].headerName;
+    const kinds = ['no-header', 'wrong-value', 'retired-value'] as const;
+    let n = 0;
+    const stream = new RequestStream(
+      { ratePerSecond: 40, maxRequests: 3_000, maxDurationMs: 60_000, maxInFlight: 500, ...limits },
+      () => {
+        n += 1;
+        const toGateway = n % 2 === 0;
+        const kind = kinds[Math.floor(n / 2) % kinds.length];
+        const url = toGateway ? `${this.gateway.url}/api/forged/${n}` : `${this.upstreams[n % this.upstreams.length].url}/api/forged/${n}`;
+        const header = toGateway ? gatewayHeader : upstreamHeader;
+        const label = `${toGateway ? 'gateway' : 'upstream'}/${kind}`;
+        const base: Record<string, string> = toGateway ? { [SOURCE_HEADER]: this.forgedSource() } : {};
+        if (kind === 'no-header') return { url, headers: base, label };
+        if (kind === 'wrong-value') return { url, headers: { ...base, [header]: randomBytes(32).toString('base64url') }, label };
+        const now = Date.now();
+        const candidates = this.retired.filter((r) => r.hop === (toGateway ? CDN : UPSTREAM) && r.refusedFrom <= now);
+        if (candidates.length === 0) return { url, headers: { ...base, [header]: randomBytes(32).toString('base64url') }, label: `${label}(none yet: wrong value)` };
+        return { url, headers: { ...base, [header]: candidates[n % candidates.length].value }, label };
+      },
+      { recordAccepted: true },
+    );
+    this.streams.push(stream);
+    return stream.start();
+  }
+
+  /** Every value any version of the two secrets ever held (for the no-secret-in-output checks). */
+  async allSecretValues(): Promise<string[]> {
+    const values = new Set<string>([this.seeded.initialValues.cdnToGateway, this.seeded.initialValues.gatewayToUpstream]);
+    for (const hop of [CDN, UPSTREAM] as const) {
+      const secretId = this.secrets[hop].secretName;
+      const listed = await this.clients.secretsManager().send(new ListSecretVersionIdsCommand({ SecretId: secretId, IncludeDeprecated: true }));
+      for (const version of listed.Versions ?? []) {
+        try {
+          const res = await this.clients.secretsManager().send(new GetSecretValueCommand({ SecretId: secretId, VersionId: version.VersionId }));
+          if (res.SecretString) values.add(res.SecretString);
+        } catch {
+          // A deprecated version may be gone already.
+        }
+      }
+    }
+    return [...values];
+  }
+
+  /** Whether any secret value appears in what the product logged or alerted (fingerprints of the leaks). */
+  async leakedValues(extraText: string[] = []): Promise<string[]> {
+    const text = [...this.log.lines, ...this.alerts.events.map((e) => JSON.stringify(e)), ...extraText].join('\n');
+    return (await this.allSecretValues()).filter((v) => text.includes(v)).map(fingerprint);
+  }
+
+  /** What AWS and Kong hold now for the cdn hop (for final-state assertions). */
+  async cdnState() {
+    const distribution = (await this.clients.cloudFront().send(new GetDistributionConfigCommand({ Id: this.seeded.distributionId }))).DistributionConfig!;
+    const acl = (await this.clients.wafv2('REGIONAL').send(new GetWebACLCommand({ Scope: 'REGIONAL', Name: this.seeded.gatewayAcl.name, Id: this.seeded.gatewayAcl.id })))
+      .WebACL!;
+    const rule = acl.Rules?.find((r) => r.Name === 'origin-verify');
+    const header = this.secrets[CDN].headerName;
+    const route = this.kong.route('api');
+    const routeKey = Object.keys(route?.headers ?? {}).find((k) => k.toLowerCase() === header.toLowerCase());
+    return {
+      distribution,
+      sends: originHeaderValue(distribution, 'gateway-alb', header),
+      otherRules: (acl.Rules ?? []).filter((r) => r.Name !== 'origin-verify'),
+      wafAccepts: rule ? acceptedValuesOfRule(rule, header) : undefined,
+      kongAccepts: routeKey ? route!.headers![routeKey] : undefined,
+    };
+  }
+
+  /** Stage and tag facts of a hop's secret. */
+  async rotationFacts(hop: Hop) {
+    const secret = await this.describe(hop);
+    const stages = secret.VersionIdsToStages ?? {};
+    const tags = Object.fromEntries((secret.Tags ?? []).map((t) => [t.Key!, t.Value!]));
+    const holders = (stage: string) => Object.entries(stages).filter(([, s]) => s.includes(stage)).map(([id]) => id);
+    return {
+      current: holders('AWSCURRENT'),
+      pendingElsewhere: holders('AWSPENDING').filter((id) => !holders('AWSCURRENT').includes(id)),
+      overlapOpen: tags[TAG.OVERLAP_OPENED_AT] !== undefined,
+      validatorsSetTag: tags[TAG.VALIDATORS_SET_AT] !== undefined,
+      emergencyTag: tags[TAG.EMERGENCY] !== undefined,
+    };
+  }
+
+  /**
+   * An SQS queue subscribed to the alerts topic: what reached SNS, read without moto's whole-state dump
+   * (`/moto-api/data.json` holds moto_server for about a second once the shared emulator is full, which
+   * would stall every world's nodes).
+   */
+  async subscribeToAlerts(): Promise<{ received(waitSeconds?: number): Promise<Array<{ subject?: string; message: string }>> }> {
+    const settings = emulatorClientConfig();
+    const sqs = new SQSClient({ region: settings.region, endpoint: settings.endpoint, credentials: settings.credentials });
+    this.closers.push(() => sqs.destroy());
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `og-e2e-alerts-${randomBytes(4).toString('hex')}` }));
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    await this.clients.sns().send(new SubscribeCommand({ TopicArn: this.seeded.topicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
+    return {
+      async received(waitSeconds = 2) {
+        const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
+        return (out.Messages ?? []).map((m) => {
+          const envelope = JSON.parse(m.Body ?? '{}') as { Subject?: string; Message?: string };
+          return { subject: envelope.Subject ?? undefined, message: envelope.Message ?? '' };
+        });
+      },
+    };
+  }
+
+  /** Waits (bounded) until `check` holds; returns whether it did. */
+  async until(check: () => boolean | Promise<boolean>, timeoutMs: number, pollMs = 50): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; i < Math.ceil(timeoutMs / pollMs) + 1; i++) {
+      if (await check()) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(pollMs);
+    }
+    return check();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.streams.map((s) => s.stop()));
+    for (const close of this.closers.reverse()) await close();
+    this.closers = [];
+    for (const clients of [this.clients, this.rotationClients]) {
+      for (const client of [clients.cloudFront(), clients.wafv2('REGIONAL'), clients.wafv2('CLOUDFRONT'), clients.secretsManager(), clients.sns(), clients.ec2()]) {
+        client.destroy();
+      }
+    }
+  }
+}
