@@ -156,6 +156,8 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
       LoggingConfiguration: {
         ResourceArn: gatewayAclArn,
         LogDestinationConfigs: [`arn:aws:logs:${region}:123456789012:log-group:aws-waf-logs-gateway-${suffix}`],
+        // WAF logs carry every header: never the origin-verify secret.
+        RedactedFields: [{ SingleHeader: { Name: 'x-origin-verify' } }],
       },
     }),
   );

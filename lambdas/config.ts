@@ -253,6 +253,9 @@ export const AlertsSchema = z.strictObject({
 
 // ---------- the file ----------
 
+/** The longest validator propagation a rotation can wait out in its testSecret invocation. */
+export const MAX_VALIDATOR_WAIT_SECONDS = 840;
+
 export const ConfigSchema = z
   .strictObject({
     $schema: z.optional(z.string()),
@@ -283,6 +286,24 @@ export const ConfigSchema = z
           ctx.addIssue({ code: 'custom', path: ['ipRanges', 'targets', i, 'prefixListIds'], message: 'is required when mode is "prefix-list"' });
         }
       });
+      // testSecret waits out the slowest validator inside one Lambda invocation (15 minutes at most).
+      config.secrets.forEach((secret, i) => {
+        secret.validators.forEach((v, j) => {
+          const [field, wait] = v.type === 'secretsmanager-readers' ? ['cacheTtlSeconds', v.cacheTtlSeconds] : ['propagationSeconds', v.propagationSeconds];
+          if (wait > MAX_VALIDATOR_WAIT_SECONDS) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['secrets', i, 'validators', j, field],
+              message: `must be at most ${MAX_VALIDATOR_WAIT_SECONDS}: the rotation waits this long inside one Lambda invocation, which AWS stops after 15 minutes`,
+            });
+          }
+        });
+      });
+      // CloudWatch alarms can only notify a topic in their own region.
+      const topicRegion = config.alerts.topicArn?.split(':')[3];
+      if (topicRegion && topicRegion !== config.region) {
+        ctx.addIssue({ code: 'custom', path: ['alerts', 'topicArn'], message: `must be a topic in ${config.region} (the stack's region), not ${topicRegion}: CloudWatch alarms only notify topics in their own region` });
+      }
     }),
   );
 

@@ -17,7 +17,7 @@ import {
   type RouteTable,
   type SecurityGroupRule,
 } from '@aws-sdk/client-ec2';
-import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type WebACL } from '@aws-sdk/client-wafv2';
+import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type LoggingConfiguration, type WebACL } from '@aws-sdk/client-wafv2';
 import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
   DEFAULT_AUDIT_SETTINGS,
@@ -185,31 +185,44 @@ class CollectorRun {
       configured.map(async (config): Promise<ObservedWebAcl | undefined> => {
         const ref: WebAclRef = { scope: config.scope, name: config.name, id: config.id };
         const resource = webAclResource(ref);
+        // WAF logs carry every request header: the origin-verify headers this web ACL checks must be redacted.
+        const secretHeaders = [
+          ...new Set(
+            this.config.secrets.flatMap((s) =>
+              s.validators.some((v) => v.type === 'wafv2' && v.scope === config.scope && v.webAclName === config.name) ? [s.headerName.toLowerCase()] : [],
+            ),
+          ),
+        ];
         const read = await this.webAcl(ref);
         if (!read.ok) return undefined;
         const webAcl = read.value;
-        if (!webAcl?.ARN) return { config, resource, associations: [] };
+        if (!webAcl?.ARN) return { config, resource, secretHeaders, associations: [] };
         const arn = webAcl.ARN;
         const client = this.options.clients.wafv2(config.scope);
         const [logging, associations] = await Promise.all([
-          config.requireLogging
+          config.requireLogging || secretHeaders.length > 0
             ? this.attempt(resource, 'GetLoggingConfiguration', async () => {
                 try {
                   const response = await client.send(new GetLoggingConfigurationCommand({ ResourceArn: arn }));
-                  return response.LoggingConfiguration !== undefined;
+                  return response.LoggingConfiguration;
                 } catch (error) {
-                  if (isNotFound(error)) return false;
+                  if (isNotFound(error)) return null;
                   throw error;
                 }
               })
-            : Promise.resolve<Read<boolean | undefined>>({ ok: true, value: undefined }),
+            : Promise.resolve<Read<LoggingConfiguration | null | undefined>>({ ok: true, value: undefined }),
           Promise.all(config.resourceArns.map((resourceArn) => this.associationOf(resourceArn, config.scope))),
         ]);
+        const loggingRead = logging.ok && logging.value !== undefined;
         return {
           config,
           resource,
+          secretHeaders,
           webAcl: { arn, rules: webAcl.Rules ?? [] },
-          loggingEnabled: logging.ok ? logging.value : undefined,
+          loggingEnabled: loggingRead ? Boolean(logging.value) : undefined,
+          redactedHeaders: loggingRead
+            ? (logging.value?.RedactedFields ?? []).flatMap((f) => (f.SingleHeader?.Name ? [f.SingleHeader.Name.toLowerCase()] : []))
+            : undefined,
           associations: associations.filter((a) => a !== undefined),
         };
       }),

@@ -27,6 +27,10 @@ export interface ObservedWebAcl {
   };
   /** Whether a logging configuration exists; undefined when it was not read. */
   loggingEnabled?: boolean;
+  /** Header names (lower-case) the logging configuration redacts; undefined when logging was not read. */
+  redactedHeaders?: string[];
+  /** Origin-verify headers this web ACL checks (from the `wafv2` validators on it): its logs must redact them. */
+  secretHeaders: string[];
   /** For each configured resource: the ARN of the web ACL associated with it, or undefined for none. */
   associations: Array<{ resourceArn: string; webAclArn?: string }>;
 }

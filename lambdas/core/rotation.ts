@@ -140,6 +140,8 @@ export async function runRotationStep(step: RotationStep, token: string, setting
     if (error instanceof RotationStateError || error instanceof RotationFailedError) {
       log.error('rotation step refused or failed', { secret: settings.name, step, token, error: describeError(error) });
       progress(deps, { secret: settings.name, step, phase: 'fail', message: error.message });
+      // A refusal changed nothing, but the secret is not rotating: the operator must hear about it.
+      if (error instanceof RotationStateError) await publishFailure(deps, settings, step, undefined, `Rotation of ${settings.name} refused in ${step}: ${error.message}`, true);
       throw error;
     }
     throw await rollBack(step, token, settings, deps, error);
@@ -169,20 +171,31 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
         `Resume it with "origin-guard rotate --secret ${settings.name} --local", which completes it safely.`,
     );
   }
-  if (view.overlapOpenedAt) {
-    const result = await retire(settings, deps);
-    if (result.status !== 'retired') {
-      throw new RotationStateError(
-        `${settings.name}: the overlap of the previous rotation is still open (${result.reason}); ` +
-          `a new rotation starts only after "origin-guard retire" has closed it`,
-      );
+  // Secrets Manager's RotateSecret labels an empty version `token` AWSPENDING before it calls createSecret, and
+  // unlabelled versions are not listed by DescribeSecret: ask for the token's value directly.
+  const existing = await deps.store.value({ versionId: token });
+  if (view.pendingVersionId === token && existing !== undefined) return; // created already
+  try {
+    if (view.overlapOpenedAt) {
+      const result = await retire(settings, deps, { rotationToken: token, keepEmergency: true });
+      if (result.status !== 'retired') {
+        throw new RotationStateError(
+          `${settings.name}: the overlap of the previous rotation is still open (${result.reason}); ` +
+            `a new rotation starts only after "origin-guard retire" has closed it`,
+        );
+      }
+      ({ secret, view } = await snapshot(deps));
     }
-    ({ secret, view } = await snapshot(deps));
+    await requireSendersOnCurrent(settings, deps, view);
+  } catch (error) {
+    // Refused before anything changed: take AWSPENDING off Secrets Manager's empty placeholder, which would
+    // otherwise block every later rotation of the secret.
+    if (existing === undefined && view.pendingVersionId === token) {
+      await deps.store.moveStage(STAGE.PENDING, undefined, token).catch(() => undefined);
+    }
+    throw error;
   }
-  if (view.pendingVersionId === token) return; // created already
-  await requireSendersOnCurrent(settings, deps, view);
-  // Unlabelled versions are not listed by DescribeSecret, so ask for the token's value directly.
-  if (hasVersion(secret, token) || (await deps.store.value({ versionId: token })) !== undefined) {
+  if (existing !== undefined) {
     // A rolled-back attempt retried with the same token: reuse its value.
     await deps.store.moveStage(STAGE.PENDING, token, undefined);
   } else {
@@ -280,7 +293,8 @@ async function testSecret(token: string, settings: RotationSettings, deps: Rotat
 async function probeOrigin(settings: RotationSettings, deps: RotationDeps, pending: string): Promise<void> {
   const url = settings.probeUrl!;
   const good = await deps.probe!.request(url, { [settings.headerName]: pending });
-  if (good.status === undefined || good.status === 403 || good.status >= 500) {
+  // 2xx or 3xx only: a 404 is Kong saying no route matched, i.e. the route does not accept the value yet.
+  if (good.status === undefined || good.status >= 400) {
     throw new TargetError(`probe:${url}`, `a request with the pending value was refused (${good.status ?? good.error}); a validator does not accept it yet`);
   }
   const forged = await deps.probe!.request(url, { [settings.headerName]: generateHeaderValue() });
@@ -299,6 +313,15 @@ async function finishSecret(token: string, settings: RotationSettings, deps: Rot
     // A crash after AWSCURRENT moved can leave this step's last write undone (unless a newer rotation owns the tag).
     if (!pair.view.rotating && pair.secret.tags[TAG.VALIDATORS_SET_AT] !== undefined) await deps.store.removeTags([TAG.VALIDATORS_SET_AT]);
     return;
+  }
+  // Someone (a concurrent retire, a config sync) may have narrowed a validator since testSecret: check again
+  // right before the switch, so that senders never move to a value a validator would refuse.
+  for (const validator of deps.validators) {
+    if (validator.followsSecret) continue;
+    const accepted = await validator.accepted();
+    if (!accepted.includes(pair.pending) || !accepted.includes(pair.current)) {
+      throw new TargetError(validator.id, `no longer accepts both the current and the pending value (it accepts [${accepted.map(fingerprint).join(', ')}]); senders were not switched`);
+    }
   }
   for (const sender of deps.senders) {
     await sender.send(pair.pending);
@@ -409,10 +432,18 @@ export type RetireResult =
  * Ends the overlap when it is safe: the overlap window has passed (skipped for an emergency rotation) and
  * every sender has propagated the current value. Never waits: returns `waiting` with the reason instead.
  */
-export async function retire(settings: RotationSettings, deps: RotationDeps): Promise<RetireResult> {
+export interface RetireOptions {
+  /** createSecret retiring the previous overlap for this rotation: its own (empty) pending version is no obstacle. */
+  rotationToken?: string;
+  /** Keep the emergency flag: it belongs to the rotation that is starting, not to the overlap being closed. */
+  keepEmergency?: boolean;
+}
+
+export async function retire(settings: RotationSettings, deps: RotationDeps, options: RetireOptions = {}): Promise<RetireResult> {
   const { view } = await snapshot(deps);
+  const rotationUnderWay = (v: RotationView) => v.rotating && v.pendingVersionId !== options.rotationToken;
   if (!view.overlapOpenedAt) return { status: 'nothing-to-retire', reason: 'no overlap is open' };
-  if (view.rotating) return { status: 'waiting', reason: 'a rotation is under way' };
+  if (rotationUnderWay(view)) return { status: 'waiting', reason: 'a rotation is under way' };
   const now = deps.clock.now();
   const windowEnds = new Date(view.overlapOpenedAt.getTime() + settings.overlapMinutes * 60_000);
   if (!view.emergency && now < windowEnds) {
@@ -423,11 +454,13 @@ export async function retire(settings: RotationSettings, deps: RotationDeps): Pr
     const state = await sender.propagated(current, view.overlapOpenedAt, now);
     if (!state.done) return { status: 'waiting', reason: `${sender.id} has not propagated the current value (${state.detail})` };
   }
+  // The checks above took a while: a rotation that started meanwhile needs its pending value accepted.
+  if (rotationUnderWay((await snapshot(deps)).view)) return { status: 'waiting', reason: 'a rotation started' };
   for (const validator of deps.validators) {
     await validator.accept([current]);
     deps.log.info('validator accepts only current', { secret: settings.name, validator: validator.id, fingerprint: fingerprint(current) });
   }
-  await deps.store.removeTags([TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION, TAG.EMERGENCY]);
+  await deps.store.removeTags(options.keepEmergency ? [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION] : [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION, TAG.EMERGENCY]);
   deps.log.info('overlap retired', { secret: settings.name, fingerprint: fingerprint(current) });
   progress(deps, { secret: settings.name, step: 'retire', phase: 'done', message: 'validators accept only the current value' });
   return { status: 'retired', reason: view.emergency ? 'senders propagated (emergency)' : 'overlap passed and senders propagated' };
@@ -534,7 +567,13 @@ export async function rotateInProcess(settings: RotationSettings, deps: Rotation
   const resumed = view.pendingVersionId !== undefined;
   const token = view.pendingVersionId ?? options.token ?? globalThis.crypto.randomUUID();
   if (options.emergency) await deps.store.setTags({ [TAG.EMERGENCY]: 'true' });
-  for (const step of ROTATION_STEPS) await runRotationStep(step, token, settings, deps);
+  try {
+    for (const step of ROTATION_STEPS) await runRotationStep(step, token, settings, deps);
+  } catch (error) {
+    // The flag belongs to this run only: left behind, it would make the next ordinary rotation an emergency one.
+    if (options.emergency) await deps.store.removeTags([TAG.EMERGENCY]).catch(() => undefined);
+    throw error;
+  }
   if (!options.emergency) return { token, resumed };
   const result = await waitAndRetire(settings, deps, { timeoutMs: options.propagationTimeoutMs ?? 30 * 60_000, pollMs: options.pollMs });
   return { token, resumed, retire: result };

@@ -38,7 +38,13 @@ export const CloudTrailEventSchema = z.looseObject({
   }),
 });
 
-export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema]);
+/** Secrets Manager's RotationFailed / RotationAbandoned / TestRotationFailed, routed here by the stack. */
+export const ServiceEventSchema = z.looseObject({
+  'detail-type': z.literal('AWS Service Event via CloudTrail'),
+  source: z.string().check(z.startsWith('aws.')),
+});
+
+export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema]);
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 export interface AuditSummary {
@@ -55,7 +61,8 @@ export interface AuditSummary {
 
 /** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
 export function scopeOfEvent(event: AuditEvent): AuditScope | undefined | 'skip' {
-  if (event['detail-type'] === 'Scheduled Event') return undefined;
+  // A schedule tick, or a service event (a failed rotation) that names no resource to scope to: audit everything.
+  if (event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
   const detail = (event as z.infer<typeof CloudTrailEventSchema>).detail;
   if (detail.errorCode) return 'skip';
   const identifiers = identifiersOfApiCall(detail.eventSource, detail.requestParameters, detail.responseElements);

@@ -97,7 +97,8 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
       tags: Object.fromEntries((described.Tags ?? []).map((t) => [t.Key ?? '', t.Value ?? ''])),
       rotationEnabled: described.RotationEnabled ?? false,
     };
-    const ids = acceptedVersionIds(rotationView(secret));
+    const view = rotationView(secret);
+    const ids = acceptedVersionIds(view);
     const values: string[] = [];
     for (const versionId of ids) {
       let value = valueByVersion.get(versionId);
@@ -106,6 +107,10 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
           const got = await client.send(new GetSecretValueCommand({ SecretId: options.secretId, VersionId: versionId }));
           value = got.SecretString ?? '';
         } catch (error) {
+          // A pending version has no value for a moment at the start of every deployed rotation (RotateSecret
+          // labels an empty version first), and an old overlap version may be gone: neither is fatal.
+          const missing = (error as Error)?.name === 'ResourceNotFoundException';
+          if (missing && versionId !== view.currentVersionId) continue;
           throw new OriginVerifierError(`cannot read version ${versionId} of secret ${options.secretId}: ${(error as Error)?.name ?? 'error'}`, { cause: error });
         }
         valueByVersion.set(versionId, value);

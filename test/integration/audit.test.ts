@@ -147,6 +147,7 @@ function startOrigin(): Server {
 
 // ---------- building the account ----------
 
+const loggingOf = (arn: string) => ({ ResourceArn: arn, LogDestinationConfigs: ['arn:aws:logs:eu-west-1:123456789012:log-group:aws-waf-logs-x'] });
 const visibility = (name: string) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name });
 const commonRuleSet = (count = false): Rule => ({
   Name: 'common',
@@ -222,7 +223,13 @@ async function buildCompliantAccount(): Promise<Account> {
   const webAcl = { scope: 'REGIONAL' as const, name: aclName, id: created.Summary!.Id!, arn: created.Summary!.ARN! };
   await validator(webAcl).accept([CURRENT]);
   await regional.send(
-    new PutLoggingConfigurationCommand({ LoggingConfiguration: { ResourceArn: webAcl.arn, LogDestinationConfigs: [`arn:aws:logs:eu-west-1:123456789012:log-group:aws-waf-logs-${aclName}`] } }),
+    new PutLoggingConfigurationCommand({
+      LoggingConfiguration: {
+        ResourceArn: webAcl.arn,
+        LogDestinationConfigs: [`arn:aws:logs:eu-west-1:123456789012:log-group:aws-waf-logs-${aclName}`],
+        RedactedFields: [{ SingleHeader: { Name: 'x-origin-verify' } }],
+      },
+    }),
   );
   const albArn = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${uniqueName('alb')}/${randomBytes(8).toString('hex')}`;
   await regional.send(new AssociateWebACLCommand({ WebACLArn: webAcl.arn, ResourceArn: albArn }));
@@ -438,7 +445,17 @@ const driftCases: DriftCase[] = [
     breakIt: async () => void (await clients.wafv2('REGIONAL').send(new DeleteLoggingConfigurationCommand({ ResourceArn: account.webAcl.arn }))),
     repair: async () =>
       void (await clients.wafv2('REGIONAL').send(
-        new PutLoggingConfigurationCommand({ LoggingConfiguration: { ResourceArn: account.webAcl.arn, LogDestinationConfigs: ['arn:aws:logs:eu-west-1:123456789012:log-group:aws-waf-logs-x'] } }),
+        new PutLoggingConfigurationCommand({ LoggingConfiguration: { ...loggingOf(account.webAcl.arn), RedactedFields: [{ SingleHeader: { Name: 'x-origin-verify' } }] } }),
+      )),
+  },
+  {
+    checkId: 'waf.log-redaction',
+    drift: 'the WAF logs stop redacting the origin-verify header',
+    failingId: () => `waf.log-redaction:wafv2:REGIONAL/${account.webAcl.name}`,
+    breakIt: async () => void (await clients.wafv2('REGIONAL').send(new PutLoggingConfigurationCommand({ LoggingConfiguration: loggingOf(account.webAcl.arn) }))),
+    repair: async () =>
+      void (await clients.wafv2('REGIONAL').send(
+        new PutLoggingConfigurationCommand({ LoggingConfiguration: { ...loggingOf(account.webAcl.arn), RedactedFields: [{ SingleHeader: { Name: 'x-origin-verify' } }] } }),
       )),
   },
   {
@@ -750,6 +767,9 @@ describe('audit Lambda handler', () => {
     const handler = await loadHandler();
 
     expect(await handler(cloudTrailEvent('AuthorizeSecurityGroupIngress', { groupId: account.groupId }, 'Client.UnauthorizedOperation'))).toMatchObject({ findings: 0, skipped: expect.any(String) });
+    // Secrets Manager's RotationFailed (the stack routes it here): a full audit, not a crash.
+    const rotationFailed = { version: '0', 'detail-type': 'AWS Service Event via CloudTrail', source: 'aws.secretsmanager', detail: { eventName: 'RotationFailed', eventSource: 'secretsmanager.amazonaws.com' } };
+    expect((await handler(rotationFailed)).trigger).toBe('all');
     await expect(handler({ Records: [] })).rejects.toThrow(/Not an EventBridge schedule or CloudTrail/);
   });
 });

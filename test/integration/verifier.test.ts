@@ -85,6 +85,24 @@ describe('createOriginVerifier against Secrets Manager', () => {
     expect(await verifier.verify(secret.current)).toBe(true);
   });
 
+  it('starts and keeps working while the pending version has no value yet (the start of a deployed rotation)', async () => {
+    const secret = await arrangeSecret();
+    const token = await secret.startRotation(value());
+    // RotateSecret labels an empty version AWSPENDING before the rotation function fills it.
+    const fault = injectFault(faultable(sm), {
+      command: 'GetSecretValueCommand',
+      error: () => serviceError('ResourceNotFoundException', "Secrets Manager can't find the specified secret value for VersionId"),
+      after: 1, // the current version is read first; the pending one fails
+      times: 1,
+    });
+    const verifier = verifierFor(secret.name);
+
+    expect(await verifier.verify(secret.current)).toBe(true);
+    expect(fault.failures).toBe(1);
+    fault.remove();
+    expect(token).toBeTruthy();
+  });
+
   it('accepts the previous value only while the overlap tag is present', async () => {
     const secret = await arrangeSecret();
     const verifier = verifierFor(secret.name);

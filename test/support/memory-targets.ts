@@ -63,7 +63,8 @@ class FaultPlan {
 
 interface Version {
   id: string;
-  value: string;
+  /** undefined: the empty version RotateSecret labels AWSPENDING before it invokes createSecret. */
+  value: string | undefined;
   stages: Set<string>;
   createdAt: Date;
 }
@@ -104,7 +105,7 @@ export class MemorySecretStore implements SecretStorePort {
   async putPending(token: string, value: string) {
     this.op('putPending');
     const existing = this.versions.get(token);
-    if (existing && existing.value !== value) throw new Error('ResourceExistsException: token reused with another value');
+    if (existing && existing.value !== undefined && existing.value !== value) throw new Error('ResourceExistsException: token reused with another value');
     for (const v of this.versions.values()) v.stages.delete(STAGE.PENDING);
     this.versions.set(token, { id: token, value, stages: new Set([STAGE.PENDING]), createdAt: this.clock.now() });
   }
@@ -133,6 +134,11 @@ export class MemorySecretStore implements SecretStorePort {
   async removeTags(keys: string[]) {
     this.op('removeTags');
     for (const k of keys) delete this.tags[k];
+  }
+  /** What RotateSecret does before invoking the rotation function: an empty version labelled AWSPENDING. */
+  labelEmptyPending(token: string) {
+    for (const v of this.versions.values()) v.stages.delete(STAGE.PENDING);
+    this.versions.set(token, { id: token, value: undefined, stages: new Set([STAGE.PENDING]), createdAt: this.clock.now() });
   }
   stageValue(stage: string) {
     return [...this.versions.values()].find((v) => v.stages.has(stage))?.value;

@@ -70,6 +70,8 @@ function compliantAccount(): ObservedAccount {
     resource: 'wafv2:REGIONAL/gateway-acl',
     webAcl: { arn: ACL_ARN, rules: [managedRule('AWSManagedRulesCommonRuleSet'), rateRule({ Block: {} })] },
     loggingEnabled: true,
+    redactedHeaders: ['x-origin-verify'],
+    secretHeaders: ['x-origin-verify'],
     associations: [{ resourceArn: ALB_ARN, webAclArn: ACL_ARN }],
   });
   observed.secrets.push({
@@ -168,6 +170,7 @@ const cases: Case[] = [
     failingId: 'waf.managed-rules:wafv2:REGIONAL/gateway-acl',
   },
   { check: checks.wafRateRule, breaks: 'the rate rule is deleted', change: (o) => o.webAcls[0].webAcl!.rules.pop(), failingId: 'waf.rate-rule:wafv2:REGIONAL/gateway-acl' },
+  { check: checks.wafLogRedaction, breaks: 'the logs carry the secret header', change: (o) => (o.webAcls[0].redactedHeaders = ['authorization']), failingId: 'waf.log-redaction:wafv2:REGIONAL/gateway-acl' },
   { check: checks.wafLogging, breaks: 'logging is off', change: (o) => (o.webAcls[0].loggingEnabled = false), failingId: 'waf.logging:wafv2:REGIONAL/gateway-acl' },
   {
     check: checks.wafOriginVerify,

@@ -80,3 +80,18 @@ describe('config', () => {
     expect(() => parseConfigText('{"region":', 'my.json')).toThrow(/my\.json[\s\S]*not valid JSON/);
   });
 });
+
+describe('config limits that protect a deployment', () => {
+  it('refuses a validator wait the rotation Lambda could not sit out', () => {
+    const problems = problemsOf({
+      ...minimal,
+      secrets: [{ ...minimal.secrets[0], validators: [{ type: 'secretsmanager-readers', cacheTtlSeconds: 3600 }] }],
+    });
+    expect(problems.join('\n')).toMatch(/secrets\[0\]\.validators\[0\]\.cacheTtlSeconds: must be at most 840/);
+  });
+
+  it('refuses an alert topic in another region (CloudWatch alarms cannot notify it)', () => {
+    const problems = problemsOf({ ...minimal, alerts: { topicArn: 'arn:aws:sns:us-east-1:123456789012:alerts' } });
+    expect(problems.join('\n')).toMatch(/alerts\.topicArn: must be a topic in eu-west-1/);
+  });
+});

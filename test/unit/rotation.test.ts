@@ -341,3 +341,87 @@ describe('crash inside finishSecret', () => {
     expect(Date.parse(w.store.tags[TAG.OVERLAP_OPENED_AT])).toBeGreaterThanOrEqual(beforeFinish + 2_000);
   });
 });
+
+describe('the deployed path: Secrets Manager labels an empty version AWSPENDING before createSecret', () => {
+  it('fills the empty pending version and rotates', async () => {
+    const w = world();
+    w.store.labelEmptyPending('t1');
+
+    await allSteps(w, 't1');
+
+    expect(w.store.stageValue(STAGE.CURRENT)).toBe(NEW);
+    expect(w.senders.map((s) => s.configured)).toEqual([NEW, NEW]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('retires a due overlap first, even though its own empty pending version is there', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await rotateInProcess(w.settings, w.deps, { token: 't1' });
+    w.senders.forEach((s) => s.finishDeploying());
+    w.store.labelEmptyPending('t2');
+
+    await allSteps(w, 't2');
+
+    expect(w.store.stageValue(STAGE.CURRENT)).not.toBe(NEW);
+    expect(w.validators[0].configured).toEqual([NEW, w.store.stageValue(STAGE.CURRENT)]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('when it refuses, takes AWSPENDING off the empty version so later rotations are not blocked, and alerts', async () => {
+    const w = world();
+    await allSteps(w, 't1'); // overlap open, window not passed
+    w.store.labelEmptyPending('t2');
+
+    await expect(runRotationStep('createSecret', 't2', w.settings, w.deps)).rejects.toThrow(/overlap of the previous rotation is still open/);
+
+    expect(w.store.versions.get('t2')!.stages.size).toBe(0);
+    expect(w.alerts.events.at(-1)).toMatchObject({ kind: 'FAILURE', finding: { checkId: 'rotation.failed' } });
+    expect(w.validators[0].configured).toEqual([OLD, NEW]); // the open overlap is untouched
+  });
+});
+
+describe('races and emergencies', () => {
+  it('finishSecret re-checks validators and does not switch senders when one was narrowed after testSecret', async () => {
+    const w = world();
+    await runRotationStep('createSecret', 't1', w.settings, w.deps);
+    await runRotationStep('setSecret', 't1', w.settings, w.deps);
+    await runRotationStep('testSecret', 't1', w.settings, w.deps);
+    await w.validators[1].accept([OLD]); // a concurrent retire or config sync
+
+    await expect(runRotationStep('finishSecret', 't1', w.settings, w.deps)).rejects.toThrow(/kong-route:api: no longer accepts both/);
+
+    expect(w.senders[0].sendCalls).toBe(1); // only the rollback's no-op send of the current value
+    expect(w.senders.map((s) => s.configured)).toEqual([OLD, OLD]);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('an emergency rotation started while an overlap is open keeps its emergency flag and retires at once', async () => {
+    const w = world({ overlapMinutes: 30 });
+    await rotateInProcess(w.settings, w.deps, { token: 't1' }); // the scheduled rotation; the leak is found now
+    w.senders.forEach((s) => s.finishDeploying());
+    let polls = 0;
+    const sleep = w.clock.sleep.bind(w.clock);
+    w.clock.sleep = async (ms: number) => {
+      await sleep(ms);
+      // The edges finish deploying a few polls after the senders switched to the emergency value.
+      if (w.senders.every((s) => s.configured !== NEW) && ++polls === 3) w.senders.forEach((s) => s.finishDeploying());
+    };
+
+    const result = await rotateInProcess(w.settings, w.deps, { emergency: true, token: 't2' });
+
+    expect(result.retire?.status).toBe('retired');
+    const current = w.store.stageValue(STAGE.CURRENT)!;
+    expect(w.validators.map((v) => v.configured)).toEqual([[current], [current]]);
+    expect(w.clock.now().getTime() - Date.parse('2026-01-01T00:00:00Z')).toBeLessThan(30 * 60_000);
+    expect(w.violations).toEqual([]);
+  });
+
+  it('a refused emergency rotation leaves no emergency flag behind for the next ordinary rotation', async () => {
+    const w = world();
+    w.senders[0].configured = 'hand-configured-value-GGGGGGGGGGGGGGGGGGGGGGGGGG';
+
+    await expect(rotateInProcess(w.settings, w.deps, { emergency: true, token: 't1' })).rejects.toThrow(/refusing to rotate/);
+
+    expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
+  });
+});

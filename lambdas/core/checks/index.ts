@@ -29,6 +29,7 @@ import { transitGatewayRoutes } from './tgw-routes.ts';
 import { wafAssociated } from './waf-associated.ts';
 import { wafExists } from './waf-exists.ts';
 import { wafLogging } from './waf-logging.ts';
+import { wafLogRedaction } from './waf-log-redaction.ts';
 import { wafManagedRules } from './waf-managed-rules.ts';
 import { wafOriginVerify } from './waf-origin-verify.ts';
 import { wafRateRule } from './waf-rate-rule.ts';
@@ -39,6 +40,7 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   wafManagedRules,
   wafRateRule,
   wafLogging,
+  wafLogRedaction,
   wafOriginVerify,
   cloudFrontWebAcl,
   cloudFrontOriginTls,
@@ -105,6 +107,7 @@ export {
   wafAssociated,
   wafExists,
   wafLogging,
+  wafLogRedaction,
   wafManagedRules,
   wafOriginVerify,
   wafRateRule,
