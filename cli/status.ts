@@ -52,7 +52,7 @@ export async function secretStatus(
   };
   let described;
   try {
-    described = await store.describe();
+    described = await store.describe({ versionDates: true });
   } catch (error) {
     return { ...base, error: describeError(error) };
   }

@@ -482,7 +482,7 @@ class CollectorRun {
         const read = await this.attempt(secret.secretName, 'DescribeSecret', async () => {
           let description;
           try {
-            description = await store.describe();
+            description = await store.describe({ versionDates: true });
           } catch (error) {
             if (isNotFound(error)) return { description: undefined, fingerprints: {} };
             throw error;

@@ -31,11 +31,12 @@ export class SecretsManagerStore implements SecretStorePort {
     this.target = `secretsmanager:${secretId}`;
   }
 
-  async describe(): Promise<SecretDescription> {
+  async describe(options: { versionDates?: boolean } = {}): Promise<SecretDescription> {
     const secret = await this.call('describing the secret (DescribeSecret)', 'DescribeSecret', () =>
       this.client.send(new DescribeSecretCommand({ SecretId: this.secretId })),
     );
-    const listed = await this.listVersions();
+    // Only status and the audit need version ages: the rotation's many snapshots skip the extra call.
+    const listed = options.versionDates ? await this.listVersions() : [];
     const createdAt = new Map(listed.map((entry) => [entry.VersionId, entry.CreatedDate]));
 
     // Staged versions come from DescribeSecret; ListSecretVersionIds adds creation dates.

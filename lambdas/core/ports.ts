@@ -100,7 +100,8 @@ export interface SecretDescription {
 export interface SecretStorePort {
   /** The secret's name or ARN as configured. */
   readonly secretId: string;
-  describe(): Promise<SecretDescription>;
+  /** `versionDates`: also each version's creation date (one more call). */
+  describe(options?: { versionDates?: boolean }): Promise<SecretDescription>;
   /** The value of one version, by id or stage; undefined when there is no such version. */
   value(ref: { versionId: string } | { stage: string }): Promise<string | undefined>;
   /** Creates version `token` holding `value`, labelled AWSPENDING. Idempotent for the same token and value. */
