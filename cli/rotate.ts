@@ -152,7 +152,7 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
             ? `${secret.name}: rotated${outcome.resumed ? ' (resumed an unfinished rotation)' : ''}; overlap ${outcome.overlap}` +
                 (outcome.overlap === 'open'
                   ? values.emergency
-                    ? ` (${outcome.retire?.reason}; run "origin-guard retire --secret ${secret.name} --wait")`
+                    ? ` (still waiting for ${outcome.retire?.reason}; run "origin-guard retire --secret ${secret.name} --wait")`
                     : `: old and new values accepted until "origin-guard retire" (after ${secret.overlapMinutes} min and sender propagation)`
                   : ': only the new value is accepted')
             : `${secret.name}: FAILED: ${outcome.error}`,
@@ -190,7 +190,7 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
       }
     }
     if (values.json) ctx.stdout(JSON.stringify({ secrets: results }, null, 2));
-    else for (const r of results) ctx.stdout(`${r.name}: ${r.status} (${r.reason})`);
+    else for (const r of results) ctx.stdout(`${r.name}: ${r.status === 'waiting' ? `waiting for ${r.reason}` : `${r.status} (${r.reason})`}`);
     return results.some((r) => r.status === 'error') ? 1 : 0;
   };
 }

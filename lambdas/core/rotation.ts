@@ -180,7 +180,7 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
       const result = await retire(settings, deps, { rotationToken: token, keepEmergency: true });
       if (result.status !== 'retired') {
         throw new RotationStateError(
-          `${settings.name}: the overlap of the previous rotation is still open (${result.reason}); ` +
+          `${settings.name}: the overlap of the previous rotation is still open (waiting for ${result.reason}); ` +
             `a new rotation starts only after "origin-guard retire" has closed it`,
         );
       }
@@ -443,19 +443,19 @@ export async function retire(settings: RotationSettings, deps: RotationDeps, opt
   const { view } = await snapshot(deps);
   const rotationUnderWay = (v: RotationView) => v.rotating && v.pendingVersionId !== options.rotationToken;
   if (!view.overlapOpenedAt) return { status: 'nothing-to-retire', reason: 'no overlap is open' };
-  if (rotationUnderWay(view)) return { status: 'waiting', reason: 'a rotation is under way' };
+  if (rotationUnderWay(view)) return { status: 'waiting', reason: 'the rotation under way to finish' };
   const now = deps.clock.now();
   const windowEnds = new Date(view.overlapOpenedAt.getTime() + settings.overlapMinutes * 60_000);
   if (!view.emergency && now < windowEnds) {
-    return { status: 'waiting', reason: `overlap window open until ${windowEnds.toISOString()}`, until: windowEnds };
+    return { status: 'waiting', reason: `the overlap window to end at ${windowEnds.toISOString()}`, until: windowEnds };
   }
   const current = await valueOf(deps, view.currentVersionId!);
   for (const sender of deps.senders) {
     const state = await sender.propagated(current, view.overlapOpenedAt, now);
-    if (!state.done) return { status: 'waiting', reason: `${sender.id} has not propagated the current value (${state.detail})` };
+    if (!state.done) return { status: 'waiting', reason: `${sender.id} to propagate the current value (${state.detail})` };
   }
   // The checks above took a while: a rotation that started meanwhile needs its pending value accepted.
-  if (rotationUnderWay((await snapshot(deps)).view)) return { status: 'waiting', reason: 'a rotation started' };
+  if (rotationUnderWay((await snapshot(deps)).view)) return { status: 'waiting', reason: 'the rotation that just started to finish' };
   for (const validator of deps.validators) {
     await validator.accept([current]);
     deps.log.info('validator accepts only current', { secret: settings.name, validator: validator.id, fingerprint: fingerprint(current) });
