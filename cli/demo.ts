@@ -8,6 +8,7 @@
  * Waits are real but short: the demo config sets propagation delays and TTLs of a second or two.
  * No credentials and no network: everything listens on 127.0.0.1 and is stopped at the end.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -82,7 +83,8 @@ export const demoCommand: Command = async (argv, ctx) => {
 
   say('origin-guard demo: the whole product against a local emulated AWS account (no credentials, no network)');
   const emulator = await startLocalEmulator();
-  const kong = await startFakeKong();
+  const kongAdminToken = randomBytes(16).toString('hex');
+  const kong = await startFakeKong({ adminToken: kongAdminToken });
   const konnect = await startFakeKonnect({ token: 'kpat_demo_token' });
   const workDir = mkdtempSync(join(tmpdir(), 'origin-guard-demo-'));
   const summary: DemoSummary = { emulator: emulator.endpoint, steps: [], alertsPublished: 0, alertSubjects: [], ok: false };
@@ -107,6 +109,7 @@ export const demoCommand: Command = async (argv, ctx) => {
       ]);
       const seeded = await seedAccount(clients, {
         kongAdminUrl: kong.url,
+        kongAdminToken,
         konnectUrl: konnect.url,
         konnectNetworkId: networkId,
         fast: true,
@@ -129,12 +132,6 @@ export const demoCommand: Command = async (argv, ctx) => {
         }
       }
       kong.addRoute({ name: 'api', paths: ['/api'], hosts: ['api.example.com'], headers: { 'X-Origin-Verify': [seeded.initialValues.cdnToGateway] } });
-      await kong.close();
-      const guardedKong = await startFakeKong({ adminToken: seeded.kongAdminToken });
-      guardedKong.addRoute({ name: 'api', paths: ['/api'], hosts: ['api.example.com'], headers: { 'X-Origin-Verify': [seeded.initialValues.cdnToGateway] } });
-      for (const secret of config.secrets) {
-        for (const v of secret.validators) if (v.type === 'kong-route') v.adminUrl = guardedKong.url;
-      }
       const configPath = join(workDir, 'origin-guard.config.json');
       writeFileSync(configPath, JSON.stringify(config, null, 2));
       say(`  config        ${configPath}`);
@@ -147,55 +144,51 @@ export const demoCommand: Command = async (argv, ctx) => {
         return code;
       };
 
-      try {
-        heading(1, 'Rotate both secrets (validators accept old+new, then senders switch)');
-        await run('rotate', ['rotate', '--local']);
+      heading(1, 'Rotate both secrets (validators accept old+new, then senders switch)');
+      await run('rotate', ['rotate', '--local']);
 
-        heading(2, 'Retire: once senders have propagated, validators accept only the new value');
-        await run('retire', ['retire', '--wait', '--timeout', '2']);
+      heading(2, 'Retire: once senders have propagated, validators accept only the new value');
+      await run('retire', ['retire', '--wait', '--timeout', '2']);
 
-        heading(3, 'Reconcile security groups to CloudFront origin-facing ranges + Konnect egress + static');
-        await run('reconcile plan', ['reconcile', '--dry-run']);
-        await run('reconcile', ['reconcile']);
-        await run('reconcile again (no changes)', ['reconcile']);
+      heading(3, 'Reconcile security groups to CloudFront origin-facing ranges + Konnect egress + static');
+      await run('reconcile plan', ['reconcile', '--dry-run']);
+      await run('reconcile', ['reconcile']);
+      await run('reconcile again (no changes)', ['reconcile']);
 
-        heading(4, 'Audit a compliant account');
-        await run('audit (clean)', ['audit', '--alert']);
+      heading(4, 'Audit a compliant account');
+      await run('audit (clean)', ['audit', '--alert']);
 
-        heading(5, 'Drift: someone opens a group to the world and detaches the gateway web ACL');
-        const ec2 = clients.ec2();
-        const waf = clients.wafv2('REGIONAL');
-        const openWorld = { GroupId: seeded.securityGroupIds[1], IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] };
-        await ec2.send(new AuthorizeSecurityGroupIngressCommand(openWorld));
-        await waf.send(new DisassociateWebACLCommand({ ResourceArn: seeded.loadBalancerArn }));
-        say('  (console) AuthorizeSecurityGroupIngress 0.0.0.0/0:443 on ' + seeded.securityGroupIds[1]);
-        say('  (console) DisassociateWebACL ' + seeded.gatewayAcl.name + ' from the ALB');
-        await run('audit (drift)', ['audit', '--alert'], 1);
-        await run('audit again (no new alerts)', ['audit', '--alert'], 1);
+      heading(5, 'Drift: someone opens a group to the world and detaches the gateway web ACL');
+      const ec2 = clients.ec2();
+      const waf = clients.wafv2('REGIONAL');
+      const openWorld = { GroupId: seeded.securityGroupIds[1], IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] };
+      await ec2.send(new AuthorizeSecurityGroupIngressCommand(openWorld));
+      await waf.send(new DisassociateWebACLCommand({ ResourceArn: seeded.loadBalancerArn }));
+      say('  (console) AuthorizeSecurityGroupIngress 0.0.0.0/0:443 on ' + seeded.securityGroupIds[1]);
+      say('  (console) DisassociateWebACL ' + seeded.gatewayAcl.name + ' from the ALB');
+      await run('audit (drift)', ['audit', '--alert'], 1);
+      await run('audit again (no new alerts)', ['audit', '--alert'], 1);
 
-        const drifts = await sentNotifications(emulator.endpoint, seeded.topicArn);
-        say('\n  The SNS alert an operator receives:');
-        const first = drifts.find((n) => /sg|0\.0\.0\.0|world/i.test(`${n.subject} ${n.message}`)) ?? drifts[0];
-        if (first) {
-          say(`  ┌ Subject: ${first.subject ?? '(none)'}`);
-          for (const line of first.message.split('\n').slice(0, 18)) say(`  │ ${line}`);
-          say('  └');
-        }
-
-        heading(6, 'Repair, and hear that it is resolved');
-        await ec2.send(new RevokeSecurityGroupIngressCommand(openWorld));
-        await waf.send(new AssociateWebACLCommand({ WebACLArn: seeded.gatewayAcl.arn, ResourceArn: seeded.loadBalancerArn }));
-        await run('audit (repaired)', ['audit', '--alert']);
-
-        heading(7, 'Status');
-        await run('status', ['status']);
-
-        const notifications = await sentNotifications(emulator.endpoint, seeded.topicArn);
-        summary.alertsPublished = notifications.length;
-        summary.alertSubjects = notifications.map((n) => n.subject ?? '');
-      } finally {
-        await guardedKong.close();
+      const drifts = await sentNotifications(emulator.endpoint, seeded.topicArn);
+      say('\n  The SNS alert an operator receives:');
+      const first = drifts.find((n) => /sg|0\.0\.0\.0|world/i.test(`${n.subject} ${n.message}`)) ?? drifts[0];
+      if (first) {
+        say(`  ┌ Subject: ${first.subject ?? '(none)'}`);
+        for (const line of first.message.split('\n').slice(0, 18)) say(`  │ ${line}`);
+        say('  └');
       }
+
+      heading(6, 'Repair, and hear that it is resolved');
+      await ec2.send(new RevokeSecurityGroupIngressCommand(openWorld));
+      await waf.send(new AssociateWebACLCommand({ WebACLArn: seeded.gatewayAcl.arn, ResourceArn: seeded.loadBalancerArn }));
+      await run('audit (repaired)', ['audit', '--alert']);
+
+      heading(7, 'Status');
+      await run('status', ['status']);
+
+      const notifications = await sentNotifications(emulator.endpoint, seeded.topicArn);
+      summary.alertsPublished = notifications.length;
+      summary.alertSubjects = notifications.map((n) => n.subject ?? '');
     });
   } finally {
     await Promise.allSettled([emulator.stop(), kong.close(), konnect.close()]);

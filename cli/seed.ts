@@ -39,6 +39,8 @@ export interface SeedOptions {
   suffix?: string;
   /** Kong Admin API base URL (a local fake in the demo and tests). */
   kongAdminUrl: string;
+  /** The Kong admin token to store in Secrets Manager (default: a random one, returned as kongAdminToken). */
+  kongAdminToken?: string;
   /** Konnect API base URL (a local fake); enables the konnect source and audit section when given. */
   konnectUrl?: string;
   konnectNetworkId?: string;
@@ -74,7 +76,7 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
   const region = clients.settings.region;
   const cdnToGateway = randomBytes(32).toString('base64url');
   const gatewayToUpstream = randomBytes(32).toString('base64url');
-  const kongAdminToken = randomBytes(16).toString('hex');
+  const kongAdminToken = options.kongAdminToken ?? randomBytes(16).toString('hex');
 
   // Secrets: the two origin-verify values and the API tokens.
   const sm = clients.secretsManager();

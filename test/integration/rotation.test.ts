@@ -4,6 +4,7 @@
  * route accept old+new until retire, then only new; nothing unrelated changes; a failure injected at each
  * step leaves every validator accepting what the senders send, and the next rotation succeeds.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,18 +42,11 @@ interface World {
 async function makeWorld(): Promise<World> {
   const settings = emulatorClientConfig();
   const clients = allAwsClients({ region: settings.region, endpoint: settings.endpoint, credentials: settings.credentials, maxAttempts: 2 });
-  const kong = await startFakeKong();
-  const seeded = await seedAccount(clients, { kongAdminUrl: kong.url, fast: true });
   // Kong's admin token lives in Secrets Manager (seeded); the fake checks it.
-  await kong.close();
-  const guarded = await startFakeKong({ adminToken: seeded.kongAdminToken });
-  const config = {
-    ...seeded.config,
-    secrets: seeded.config.secrets.map((s) => ({
-      ...s,
-      validators: s.validators.map((v) => (v.type === 'kong-route' ? { ...v, adminUrl: guarded.url } : v)),
-    })),
-  };
+  const kongAdminToken = randomBytes(16).toString('hex');
+  const guarded = await startFakeKong({ adminToken: kongAdminToken });
+  const seeded = await seedAccount(clients, { kongAdminUrl: guarded.url, kongAdminToken, fast: true });
+  const config = seeded.config;
   guarded.addRoute({
     name: 'api',
     paths: ['/api'],
