@@ -71,7 +71,8 @@ export const EMBEDDED_CONFIG_EXPRESSION = 'process.env.ORIGIN_GUARD_CONFIG_JSON'
  */
 export function latestNodeRuntime(): lambda.Runtime {
   const version = (r: lambda.Runtime) => Number(/^nodejs(\d+)\.x$/.exec(r.name)?.[1] ?? -1);
-  const candidates = lambda.Runtime.ALL.filter((r) => r.family === lambda.RuntimeFamily.NODEJS && version(r) > 0);
+  // A pinned runtime, never the variable NODEJS_LATEST: bundles are built for one Node version, and CDK warns otherwise.
+  const candidates = lambda.Runtime.ALL.filter((r) => r.family === lambda.RuntimeFamily.NODEJS && version(r) > 0 && !r.isVariable);
   return candidates.reduce((best, r) => (version(r) > version(best) ? r : best));
 }
 
