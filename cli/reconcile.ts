@@ -22,7 +22,10 @@ whose description starts with origin-guard:<target>: are changed; other rules ar
   --force     apply removals even above the target's maxRemovalFraction
   --json      print {"targets":[{"name","groups":[{"groupId","add":[...],"remove":[...],"rulesAfter"}],"held","error"?}]}
 
-Exit status: 0 when every target was reconciled (or planned), 1 when a source failed or a change could not be made.`;
+Exit status: 0 when every target was reconciled (or planned), 1 when a source failed or a change could not be made.
+
+A target whose every AWS version fails as "older than the applied" recorded a version from the future (a broken
+ip-ranges.json): delete the origin-guard:<target>:syncToken tag from the target's first security group and run again.`;
 
 /** At most this many rules listed per group and direction in the table (the JSON lists all). */
 const LIST_LIMIT = 20;
@@ -76,7 +79,9 @@ function statusText(t: TargetResult): string {
     case 'held':
       return `${t.applied ? 'applied' : t.dryRun ? 'would apply' : 'not applied'} +${adds} -${removes}${t.held ? ' (removals held by maxRemovalFraction)' : ''}`;
     case 'insufficient-capacity':
-      return `does not fit: ${t.groupsNeeded} more group${t.groupsNeeded === 1 ? '' : 's'} needed, nothing changed`;
+      return t.groupsNeeded
+        ? `does not fit: ${t.groupsNeeded} more group${t.groupsNeeded === 1 ? '' : 's'} needed, nothing changed`
+        : 'does not fit the quota (see the notes), nothing changed';
     case 'skipped':
       return 'skipped (version already applied)';
     case 'failed':

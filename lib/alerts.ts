@@ -111,9 +111,4 @@ export class Alerts extends Construct {
       description: 'DynamoDB table of alert states (the CLI reads it)',
     });
   }
-
-  /** Lets `grantee` publish alerts (and use the topic key when it is the stack's own). */
-  grantPublish(grantee: iam.IGrantable): iam.Grant {
-    return this.topic.grantPublish(grantee);
-  }
 }

@@ -10,7 +10,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../lambdas/core/audit-scope.ts';
-import { distributionArn, unique, webAclArn, type WafScope } from './arns.ts';
+import { distributionArn, prefixListArn, unique, webAclArn, type WafScope } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
 import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
@@ -165,6 +165,12 @@ export class Auditor extends Construct {
     // Alert state: only the audit deduplicates alerts (lambdas/adapters/alert-state-dynamodb.ts).
     this.alertStateTable.grant(fn.grantPrincipal, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:DescribeTable');
 
+    // Prefix-list targets: the reconcile dry run reads the lists' entries. Every audit describes the lists that
+    // rules reference (a reference counts as the list's MaxEntries against the group's quota).
+    const prefixLists = unique((config.ipRanges?.targets ?? []).flatMap((t) => t.prefixListIds ?? [])).map((id) => prefixListArn(this, id));
+    if (prefixLists.length > 0) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:GetManagedPrefixListEntries'], resources: prefixLists }));
+    }
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: [
@@ -174,6 +180,7 @@ export class Auditor extends Construct {
           'ec2:DescribeRouteTables',
           'ec2:DescribeTransitGateways',
           'ec2:DescribeTransitGatewayAttachments',
+          'ec2:DescribeManagedPrefixLists',
         ],
         resources: ['*'],
       }),
@@ -184,7 +191,9 @@ export class Auditor extends Construct {
       acknowledgeWildcardResource(
         policy,
         '*',
-        'Only EC2 Describe* actions (security groups and their rules, peering connections, route tables, transit gateways and attachments), which support no resource-level permissions; they are read-only.',
+        'Only EC2 Describe* actions (security groups and their rules, peering connections, route tables, transit gateways and attachments, ' +
+          'and DescribeManagedPrefixLists: the size of referenced prefix lists), which support no resource-level permissions; they are read-only. ' +
+          'GetManagedPrefixListEntries is limited to the configured prefix-list ARNs.',
       );
     }
   }

@@ -111,7 +111,8 @@ export class Reconciler extends Construct {
     }
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['ec2:DescribeSecurityGroups', 'ec2:DescribeSecurityGroupRules', ...(prefixLists.length > 0 ? ['ec2:DescribeManagedPrefixLists'] : [])],
+        // DescribeManagedPrefixLists: a rule referencing a prefix list counts as its MaxEntries against the quota.
+        actions: ['ec2:DescribeSecurityGroups', 'ec2:DescribeSecurityGroupRules', 'ec2:DescribeManagedPrefixLists'],
         resources: ['*'],
       }),
     );
@@ -123,7 +124,7 @@ export class Reconciler extends Construct {
       acknowledgeWildcardResource(
         policy,
         '*',
-        'Only ec2:DescribeSecurityGroups and DescribeSecurityGroupRules (and DescribeManagedPrefixLists in prefix-list mode), which support no resource-level permissions; every write is limited to the configured group and prefix-list ARNs.',
+        'Only ec2:DescribeSecurityGroups, DescribeSecurityGroupRules and DescribeManagedPrefixLists (the size of referenced prefix lists, which count as their MaxEntries against the quota), which support no resource-level permissions; every write is limited to the configured group and prefix-list ARNs.',
       );
     }
 

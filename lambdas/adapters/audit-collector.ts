@@ -40,7 +40,7 @@ import { acceptedVersionIds, rotationView } from '../core/rotation-state.ts';
 import { acceptedValuesOfRule } from '../core/waf-rule.ts';
 import type { AwsClients } from './aws-clients.ts';
 import { getDistributionView } from './cloudfront.ts';
-import { Ec2SecurityGroupStore } from './ec2-security-groups.ts';
+import { Ec2SecurityGroupStore, prefixListSizes } from './ec2-security-groups.ts';
 import { httpProbe } from './http-probe.ts';
 import { HttpIpFeeds } from './ip-feeds.ts';
 import { KONNECT_GLOBAL_API_URL, KonnectClient } from './konnect.ts';
@@ -336,7 +336,8 @@ class CollectorRun {
   // ---------- security groups ----------
 
   private async collectSecurityGroups(): Promise<void> {
-    const targets = (this.config.ipRanges?.targets ?? []).filter((t) => inScope(this.scope, ...t.securityGroupIds));
+    // A prefix-list target is named by its lists too (ModifyManagedPrefixList, RestoreManagedPrefixListVersion).
+    const targets = (this.config.ipRanges?.targets ?? []).filter((t) => inScope(this.scope, ...t.securityGroupIds, ...(t.prefixListIds ?? [])));
     if (targets.length === 0) return;
     const groupIds = [...new Set(targets.flatMap((t) => t.securityGroupIds))];
     const resource = `security-groups:${groupIds.join(',')}`;
@@ -396,6 +397,13 @@ class CollectorRun {
       }
       nextToken = response.NextToken || undefined;
       if (!nextToken) break;
+    }
+    // A rule referencing a prefix list counts as the list's MaxEntries against the quota.
+    const rules = [...byGroup.values()].flat();
+    const sizes = await prefixListSizes(ec2, rules.flatMap((r) => (r.prefixListId ? [r.prefixListId] : [])));
+    for (const rule of rules) {
+      const size = rule.prefixListId ? sizes.get(rule.prefixListId) : undefined;
+      if (size !== undefined) rule.weight = size;
     }
     return byGroup;
   }

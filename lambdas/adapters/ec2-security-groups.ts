@@ -73,6 +73,26 @@ function toObserved(rule: SecurityGroupRule): ObservedRule {
   };
 }
 
+type Sender = <T>(what: string, call: () => Promise<T>) => Promise<T>;
+
+/**
+ * MaxEntries of the given prefix lists: what a rule referencing one counts as against a security group's
+ * quota (AWS counts the list's maximum size, not its current entries). Lists EC2 does not return are left out.
+ */
+export async function prefixListSizes(ec2: EC2Client, ids: Iterable<string>, send: Sender = (_what, call) => call()): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  const wanted = [...new Set(ids)];
+  if (wanted.length === 0) return sizes;
+  let nextToken: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const out = await send('DescribeManagedPrefixLists', () => ec2.send(new DescribeManagedPrefixListsCommand({ PrefixListIds: wanted, NextToken: nextToken })));
+    for (const list of out.PrefixLists ?? []) if (list.PrefixListId && list.MaxEntries !== undefined) sizes.set(list.PrefixListId, list.MaxEntries);
+    nextToken = out.NextToken;
+    if (!nextToken) return sizes;
+  }
+  throw new TargetError(`ec2:${wanted.join(',')}`, 'DescribeManagedPrefixLists did not finish within 50 pages');
+}
+
 function key(r: { protocol: string; fromPort: number; toPort: number; cidr?: string }): string {
   return `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`;
 }
@@ -168,13 +188,29 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
       const rules = await this.ingressRules(groupIds);
       const keys = stateTagKeys(target.name);
       const state = { syncToken: tags[keys.syncToken] || undefined, held: decodeHeld(tags[keys.held]) };
-      if (target.mode !== 'prefix-list' || !target.prefixListIds?.length) return { rules, state };
+      if (target.mode !== 'prefix-list' || !target.prefixListIds?.length) return { rules: await this.weighReferences(rules, []), state };
       const { lists, entries } = await this.readPrefixLists(target.prefixListIds);
-      return { rules: [...entries, ...rules], state, prefixLists: lists };
+      return { rules: [...entries, ...(await this.weighReferences(rules, lists))], state, prefixLists: lists };
     } catch (error) {
       if (error instanceof TargetError) throw error;
       throw new TargetError(`ec2:${groupIds.join(',')}`, `cannot read the security groups of target "${target.name}": ${describeError(error)}`, { cause: error });
     }
+  }
+
+  /** Sets each prefix-list reference's weight to the list's MaxEntries (`known` lists are not described again). */
+  private async weighReferences(rules: ObservedRule[], known: readonly PrefixListInfo[]): Promise<ObservedRule[]> {
+    const sizes = new Map(known.map((l) => [l.id, l.maxEntries]));
+    const unknown = rules.flatMap((r) => (r.cidr !== undefined && isPrefixListId(r.cidr) && !sizes.has(r.cidr) ? [r.cidr] : []));
+    for (const [id, size] of await prefixListSizes(this.ec2, unknown, (what, call) => this.send(what, call))) sizes.set(id, size);
+    return rules.map((r) => {
+      if (r.cidr === undefined || !isPrefixListId(r.cidr)) return r;
+      const size = sizes.get(r.cidr);
+      if (size === undefined) {
+        this.log.warn('prefix list not described; its reference counts as 1 rule', { groupId: r.groupId, prefixListId: r.cidr });
+        return r;
+      }
+      return { ...r, weight: size };
+    });
   }
 
   async apply(target: IpRangeTargetConfig, plan: RulePlan): Promise<ApplyReport> {

@@ -1,7 +1,9 @@
 /**
- * Reads IP range feeds: `https://` (and `http://`, for local fakes) with a timeout and a size limit, or
- * `file://` for offline use; Konnect cloud-gateway configurations through KonnectClient with a token from
- * Secrets Manager. Every failure becomes a SourceError naming the source, so reconcile changes nothing.
+ * Reads IP range feeds: `https://` (and `http://` on loopback hosts only, for local fakes) with a timeout and
+ * a size limit, or `file://` for offline use; Konnect cloud-gateway configurations through KonnectClient with
+ * a token from Secrets Manager. Every failure becomes a SourceError naming the source, so reconcile changes
+ * nothing. A feed decides what the security groups admit: it is read only over TLS from the configured URL
+ * (no redirects), so nobody on the path can change it.
  */
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,9 @@ import type { IpFeedPort, KonnectSourceConfig } from '../core/reconcile.ts';
 import { KONNECT_GLOBAL_API_URL, KonnectClient } from './konnect.ts';
 import { safeUrl } from './http-json.ts';
 import { TokenReader } from './tokens.ts';
+
+/** Hosts where plain `http://` is accepted: the traffic never leaves the machine. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 export interface IpFeedsOptions {
   /** Per request (default 10 000 ms). */
@@ -46,6 +51,12 @@ export class HttpIpFeeds implements IpFeedPort {
       throw new SourceError(source, `"${safeUrl(url)}" is not a URL`, { cause: error });
     }
     if (parsed.protocol === 'file:') return this.readFile(parsed, source);
+    if (parsed.protocol === 'http:' && !LOOPBACK_HOSTS.has(parsed.hostname)) {
+      throw new SourceError(
+        source,
+        `plain http:// is refused for ${safeUrl(url)} (anyone on the path could change the ranges): use https:// (http:// is accepted only on 127.0.0.1, localhost and ::1); nothing was changed`,
+      );
+    }
     if (parsed.protocol === 'https:' || parsed.protocol === 'http:') return this.fetchHttp(url, source);
     throw new SourceError(source, `unsupported URL scheme ${parsed.protocol} (use https:// or file://)`);
   }
@@ -70,10 +81,20 @@ export class HttpIpFeeds implements IpFeedPort {
     const where = safeUrl(url);
     let response: Response;
     try {
-      response = await this.fetchFn(url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'follow', headers: { 'user-agent': 'origin-guard' } });
+      // Redirects are not followed: a hop could leave TLS or the publisher's host (see below).
+      response = await this.fetchFn(url, { signal: AbortSignal.timeout(this.timeoutMs), redirect: 'manual', headers: { 'user-agent': 'origin-guard' } });
     } catch (error) {
       const reason = (error as Error).name === 'TimeoutError' ? `timed out after ${this.timeoutMs} ms` : describeError(error);
       throw new SourceError(source, `GET ${where} failed: ${reason}; nothing was changed`, { cause: error });
+    }
+    if ((response.status >= 300 && response.status < 400) || response.type === 'opaqueredirect') {
+      await response.body?.cancel().catch(() => {});
+      let location = response.headers.get('location');
+      if (location) location = safeUrl(URL.canParse(location, url) ? new URL(location, url).href : location);
+      throw new SourceError(
+        source,
+        `GET ${where} answered a redirect (HTTP ${response.status})${location ? ` to ${location}` : ''}; redirects are refused so the feed is read only from the configured URL: configure the final https:// URL; nothing was changed`,
+      );
     }
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});

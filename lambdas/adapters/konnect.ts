@@ -334,7 +334,7 @@ export class KonnectClient {
     path: string,
     query: URLSearchParams,
     endpoint: string,
-    schema: z.ZodMiniType<{ meta: { page: { total: number } }; data: T[] }>,
+    schema: z.ZodMiniType<{ meta: { page: { size: number; total: number } }; data: T[] }>,
   ): Promise<T[]> {
     const items: T[] = [];
     for (let page = 1; page <= MAX_PAGES; page++) {
@@ -344,7 +344,18 @@ export class KonnectClient {
       const res = await this.call('GET', `${path}?${q.toString()}`, endpoint, { idempotent: true });
       const body = this.parse(endpoint, schema, this.expectOk(endpoint, res));
       items.push(...body.data);
-      if (body.data.length === 0 || items.length >= body.meta.page.total) return items;
+      if (items.length >= body.meta.page.total) return items;
+      // A page shorter than its size before the announced total is a truncated answer: fail closed rather than
+      // return part of the list (a missing egress IP would be revoked). A server may use a smaller size than asked.
+      const size = Math.min(PAGE_SIZE, body.meta.page.size);
+      if (body.data.length === 0 || body.data.length < size) {
+        throw new KonnectApiError(
+          this.target,
+          endpoint,
+          res.status,
+          `${endpoint}: page ${page} returned ${body.data.length} items (page size ${size}) with only ${items.length} read of a total of ${body.meta.page.total}: the answer is truncated; refusing it`,
+        );
+      }
     }
     throw new KonnectApiError(this.target, endpoint, undefined, `${endpoint} returned more than ${MAX_PAGES} pages; refusing to read further`);
   }

@@ -89,6 +89,8 @@ export interface ObservedIngressRule {
   prefixListId?: string;
   referencedGroupId?: string;
   description?: string;
+  /** What the rule counts as against the group's quota: a prefix-list reference counts as the list's MaxEntries. Default 1. */
+  weight?: number;
 }
 
 export interface ObservedSecurityGroup {

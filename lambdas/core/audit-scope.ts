@@ -28,7 +28,12 @@ export const AUDIT_TRIGGER_EVENTS = {
     'AuthorizeSecurityGroupIngress',
     'RevokeSecurityGroupIngress',
     'ModifySecurityGroupRules',
+    // A description edit moves a rule in or out of origin-guard's ownership (`origin-guard:<target>:...`).
+    'UpdateSecurityGroupRuleDescriptionsIngress',
     'DeleteSecurityGroup',
+    // A prefix list's entries are what a group admits through a reference (names the list: pl-...).
+    'ModifyManagedPrefixList',
+    'RestoreManagedPrefixListVersion',
     'DeleteVpcPeeringConnection',
     'RejectVpcPeeringConnection',
     'CreateRoute',

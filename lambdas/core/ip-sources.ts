@@ -46,6 +46,12 @@ export function sourceLabel(source: IpSourceConfig): string {
   return source.type;
 }
 
+/**
+ * The broadest range a source may publish: /8 for IPv4, /16 for IPv6. No CDN or gateway publishes wider
+ * ranges (the widest real ones are around /11 and /29): a wider one is a broken or poisoned feed.
+ */
+export const BROADEST_PREFIX: Readonly<Record<IpFamily, number>> = { ipv4: 8, ipv6: 16 };
+
 /** Parses every entry, naming the first bad one; de-duplicates; refuses an empty result. */
 function collectCidrs(
   source: string,
@@ -69,6 +75,13 @@ function collectCidrs(
       // A feed that admits the whole internet is broken or hostile, never a CDN's range.
       throw new SourceError(source, `entry ${index} ("${entry}") admits every address; refusing it, nothing was changed`);
     }
+    const family = cidrFamily(text);
+    if (Number(text.slice(text.lastIndexOf('/') + 1)) < BROADEST_PREFIX[family]) {
+      throw new SourceError(
+        source,
+        `entry ${index} ("${text}") is broader than /${BROADEST_PREFIX[family]}, wider than any CDN or gateway range: a broken or poisoned feed; refusing it, nothing was changed`,
+      );
+    }
     seen.add(text);
     index += 1;
   }
@@ -76,6 +89,20 @@ function collectCidrs(
     throw new SourceError(source, `${options.what ?? 'the list'} is empty; refusing to remove every range, nothing was changed`);
   }
   return [...seen];
+}
+
+/**
+ * A source must give the target at least one CIDR in the target's IP versions. The empty-list check of each
+ * parser runs before the target's family filter, so an AWS selection left with IPv6 prefixes only would
+ * otherwise make an IPv4 target's desired set empty for this source, and remove all of its rules.
+ */
+export function requireFamilies(ranges: Pick<SourceRanges, 'source' | 'cidrs'>, families: readonly IpFamily[]): void {
+  if (ranges.cidrs.some((c) => families.includes(cidrFamily(c)))) return;
+  const names = families.map((f) => (f === 'ipv4' ? 'IPv4' : 'IPv6')).join(' or ');
+  throw new SourceError(
+    ranges.source,
+    `no ${names} CIDR among the ${ranges.cidrs.length} it lists, and the target admits ${names} only: refusing to remove every range of this source, nothing was changed`,
+  );
 }
 
 function parseJson(source: string, text: string): unknown {
@@ -129,6 +156,24 @@ export function compareSyncTokens(a: string, b: string): number {
   const y = b.replace(/^0+(?=\d)/, '');
   if (x.length !== y.length) return x.length < y.length ? -1 : 1;
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** How far a syncToken may be ahead of the clock (skew, a file published while we read it): 1 day. */
+export const MAX_SYNC_TOKEN_AHEAD_SECONDS = 86_400;
+
+/** Whether a syncToken (seconds since the epoch) is more than MAX_SYNC_TOKEN_AHEAD_SECONDS ahead of `now`. */
+export function isSyncTokenAhead(syncToken: string, now: Date): boolean {
+  return compareSyncTokens(syncToken, String(Math.floor(now.getTime() / 1000) + MAX_SYNC_TOKEN_AHEAD_SECONDS)) > 0;
+}
+
+/**
+ * Refuses a version from the future: once applied, every real version would be "older" and the target would
+ * never change again (until its syncToken tag is deleted).
+ */
+export function checkSyncTokenNotAhead(syncToken: string, now: Date, source: string): void {
+  if (isSyncTokenAhead(syncToken, now)) {
+    throw new SourceError(source, `version ${syncToken} is more than 1 day ahead of the clock (${now.toISOString()}): a broken or forged file; nothing was changed`);
+  }
 }
 
 // ---------- SNS AmazonIpSpaceChanged ----------

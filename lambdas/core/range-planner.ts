@@ -31,6 +31,8 @@ export interface RuleShape {
 
 export interface DesiredRule extends RuleShape {
   description: string;
+  /** What the rule counts as against the quota (see ObservedRule.weight); default 1. */
+  weight?: number;
 }
 
 /** An ingress rule read from a group (egress rules are not passed in). */
@@ -47,6 +49,16 @@ export interface ObservedRule {
    */
   cidr?: string;
   description?: string;
+  /**
+   * What the rule counts as against the group's quota: AWS counts a rule that references a prefix list as the
+   * list's MaxEntries. Default 1.
+   */
+  weight?: number;
+}
+
+/** A rule's cost against the quota. */
+export function ruleWeight(rule: { weight?: number }): number {
+  return rule.weight ?? 1;
 }
 
 export interface PlannedRule extends RuleShape {
@@ -59,11 +71,11 @@ export interface GroupPlan {
   groupId: string;
   add: PlannedRule[];
   remove: PlannedRule[];
-  /** Ingress rules in the group now, owned or not. */
+  /** Ingress rules in the group now, owned or not, as they count against the quota (a prefix-list reference as its MaxEntries). */
   rulesBefore: number;
-  /** Ingress rules in the group once the plan is applied (what counts against `maxRulesPerGroup`). */
+  /** Ingress rules in the group once the plan is applied, as they count against `maxRulesPerGroup`. */
   rulesAfter: number;
-  /** Rules origin-guard does not own: never touched, but they use the quota. */
+  /** Rules origin-guard does not own, as they count against the quota: never touched, but they use it. */
   unowned: number;
   /** The group's quota: `maxRulesPerGroup`, or a prefix list's MaxEntries. */
   quota: number;
@@ -90,6 +102,11 @@ export interface RulePlan {
   staleCount: number;
   /** staleCount / ownedCount. */
   removalFraction: number;
+  /**
+   * Set when the removal guard fires: what lost more than `maxRemovalFraction`, the target's owned rules
+   * and/or one source's own rules (by the source label of their descriptions), e.g. `source konnect: 1 of its 2 rules (50%)`.
+   */
+  guardReason?: string;
   /** Rules the groups can hold for this target (quota minus unowned rules). */
   capacity: number;
   /** When status is `insufficient-capacity`: how many more groups of `maxRulesPerGroup` the set needs. */
@@ -193,15 +210,18 @@ class RuleIndex {
   }
 }
 
+/** Quantities below are in quota units: a rule counts as its weight (1, or a referenced list's MaxEntries). */
 interface GroupState {
   groupId: string;
   unowned: number;
   owned: ObservedRule[];
   /** The index entry of each owned rule (undefined for a rule without a CIDR), looked up once. */
   ownedEntries: Array<Entry | undefined>;
+  ownedWeight: number;
   kept: number;
   capacity: number;
   add: PlannedRule[];
+  addWeight: number;
   remove: PlannedRule[];
   removeFirst: boolean;
 }
@@ -229,18 +249,23 @@ export function planRuleChanges(input: PlanInput): RulePlan {
   const byId = new Map<string, GroupState>();
   for (const groupId of input.groupIds) {
     if (byId.has(groupId)) continue;
-    const state: GroupState = { groupId, unowned: 0, owned: [], ownedEntries: [], kept: 0, capacity: 0, add: [], remove: [], removeFirst: false };
+    const state: GroupState = { groupId, unowned: 0, owned: [], ownedEntries: [], ownedWeight: 0, kept: 0, capacity: 0, add: [], addWeight: 0, remove: [], removeFirst: false };
     groups.push(state);
     byId.set(groupId, state);
   }
-  // The guard looks at distinct owned rules that are no longer desired.
+  // The guard looks at distinct owned rules that are no longer desired, for the target and per source: a
+  // small source (a few egress IPs) could otherwise vanish unnoticed inside a target of hundreds of rules.
+  // Per source it guards only a source that would lose every rule (a feed gone empty or truncated): a gateway
+  // dropping one of its egress IPs is an ordinary change, and a per-source hold would last until the next
+  // AWS version.
   let ownedCount = 0;
   let stale = 0;
+  const bySource = new Map<string, { owned: number; stale: number }>();
   for (const rule of input.observed) {
     const group = byId.get(rule.groupId);
     if (!group) continue;
     if (!rule.description?.startsWith(prefix)) {
-      group.unowned += 1;
+      group.unowned += ruleWeight(rule);
       continue;
     }
     let entry: Entry | undefined;
@@ -250,27 +275,40 @@ export function planRuleChanges(input: PlanInput): RulePlan {
         entry.owned = true;
         ownedCount += 1;
         if (!entry.desired) stale += 1;
+        const label = rule.description.slice(prefix.length);
+        let counts = bySource.get(label);
+        if (!counts) bySource.set(label, (counts = { owned: 0, stale: 0 }));
+        counts.owned += 1;
+        if (!entry.desired) counts.stale += 1;
       }
     }
     group.owned.push(rule);
     group.ownedEntries.push(entry);
+    group.ownedWeight += ruleWeight(rule);
   }
   const removalFraction = ownedCount === 0 ? 0 : stale / ownedCount;
   const notes: string[] = [];
 
   let held = false;
   let fingerprint: string | undefined;
-  if (removalFraction > input.maxRemovalFraction) {
+  const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
+  const breaches: string[] = [];
+  if (removalFraction > input.maxRemovalFraction) breaches.push(`${stale} of ${ownedCount} owned rules (${pct(removalFraction)})`);
+  for (const label of [...bySource.keys()].sort()) {
+    const c = bySource.get(label)!;
+    if (c.stale === c.owned && c.stale / c.owned > input.maxRemovalFraction) breaches.push(`source ${label}: all ${c.owned} of its rules`);
+  }
+  const guardReason = breaches.length > 0 ? breaches.join('; ') : undefined;
+  if (guardReason) {
     fingerprint = fingerprintRules(index.entries.filter((e) => e.desired).map((e) => ruleKey(e.rule)));
-    const pct = (x: number) => `${Math.round(x * 1000) / 10}%`;
     if (input.force) {
-      notes.push(`removes ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}), above maxRemovalFraction ${input.maxRemovalFraction}: applied because of --force`);
+      notes.push(`removes ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: applied because of --force`);
     } else if (input.heldFingerprint !== undefined && input.heldFingerprint === fingerprint) {
-      notes.push(`removes ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}): applied because the same shrunken set was seen in two consecutive versions`);
+      notes.push(`removes ${guardReason}: applied because the same shrunken set was seen in two consecutive versions`);
     } else {
       held = true;
       notes.push(
-        `would remove ${stale} of ${ownedCount} owned rules (${pct(removalFraction)}), above maxRemovalFraction ${input.maxRemovalFraction}: removals held, additions applied. ` +
+        `would remove ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: removals held, additions applied. ` +
           `They are applied with --force or when the next version has the same set.`,
       );
     }
@@ -283,9 +321,10 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     g.capacity = Math.max(0, (input.capacities?.[g.groupId] ?? input.maxRulesPerGroup) - g.unowned);
     for (let i = 0; i < g.owned.length; i++) {
       const entry = g.ownedEntries[i];
-      if (entry !== undefined && wanted(entry) && !entry.placed && g.kept < g.capacity) {
+      const weight = ruleWeight(g.owned[i]);
+      if (entry !== undefined && wanted(entry) && !entry.placed && g.kept + weight <= g.capacity) {
         entry.placed = true;
-        g.kept += 1;
+        g.kept += weight;
       } else {
         g.remove.push(toPlanned(g.owned[i]));
       }
@@ -308,27 +347,30 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     ? (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: pending.filter((r) => cidrFamily(r.cidr) === family) }))
     : [{ rules: pending }];
   let missing = 0;
+  let missingWeight = 0;
   const missingByFamily: Partial<Record<IpFamily, number>> = {};
   for (const queue of queues) {
     const eligible = queue.family ? groups.filter((g) => families![g.groupId] === queue.family) : groups;
+    const rules = queue.rules;
     let next = 0;
-    for (const g of eligible) {
-      let room = g.capacity - g.owned.length;
-      while (room > 0 && next < queue.rules.length) {
-        g.add.push(queue.rules[next++]);
-        room -= 1;
+    // Fills `g` from the cursor while the next rule fits in `room` (quota units).
+    const fill = (g: GroupState, room: number) => {
+      while (next < rules.length && ruleWeight(rules[next]) <= room) {
+        const weight = ruleWeight(rules[next]);
+        g.add.push(rules[next++]);
+        g.addWeight += weight;
+        room -= weight;
       }
-    }
+    };
+    for (const g of eligible) fill(g, g.capacity - g.ownedWeight - g.addWeight);
     for (const g of eligible) {
-      let room = g.capacity - g.kept - g.add.length;
-      if (room > 0 && next < queue.rules.length) g.removeFirst = g.remove.length > 0;
-      while (room > 0 && next < queue.rules.length) {
-        g.add.push(queue.rules[next++]);
-        room -= 1;
-      }
+      const room = g.capacity - g.kept - g.addWeight;
+      if (next < rules.length && ruleWeight(rules[next]) <= room) g.removeFirst = g.remove.length > 0;
+      fill(g, room);
     }
-    missing += queue.rules.length - next;
-    if (queue.family && next < queue.rules.length) missingByFamily[queue.family] = queue.rules.length - next;
+    missing += rules.length - next;
+    for (let i = next; i < rules.length; i++) missingWeight += ruleWeight(rules[i]);
+    if (queue.family && next < rules.length) missingByFamily[queue.family] = rules.length - next;
   }
 
   const capacity = groups.reduce((sum, g) => sum + g.capacity, 0);
@@ -339,17 +381,26 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     ownedCount,
     staleCount: stale,
     removalFraction,
+    ...(guardReason ? { guardReason } : {}),
     capacity,
     ...(fingerprint ? { desiredFingerprint: fingerprint } : {}),
     notes,
   };
+
+  if (missing > 0 && held) {
+    // The guard keeps the old rules for now, so the old and the new set together do not fit. That is no
+    // reason to refuse the version: judge the capacity on the new set alone, and meanwhile add what fits.
+    const unguarded = planRuleChanges({ ...input, maxRemovalFraction: 1, force: false, heldFingerprint: undefined });
+    if (unguarded.status === 'insufficient-capacity') return unguarded;
+    return heldWithinFreeRoom(input, groups, index.entries, wantedCount, { ...base, status: 'held', groupsNeeded: 0, groups: [] });
+  }
 
   if (missing > 0) {
     const noun = input.groupNoun ?? 'security group';
     const byFamily = Object.entries(missingByFamily) as Array<[IpFamily, number]>;
     const groupsNeeded = byFamily.length
       ? byFamily.reduce((n, [, m]) => n + Math.ceil(m / input.maxRulesPerGroup), 0)
-      : Math.ceil(missing / input.maxRulesPerGroup);
+      : Math.ceil(missingWeight / input.maxRulesPerGroup);
     const which = byFamily.length ? ` (${byFamily.map(([f, m]) => `${m} ${f === 'ipv4' ? 'IPv4' : 'IPv6'}`).join(', ')} missing)` : '';
     notes.push(
       `${wantedCount} rules do not fit: the ${groups.length} ${noun}s hold ${capacity} after their unowned entries (quota ${input.maxRulesPerGroup} each)${which}. ` +
@@ -363,8 +414,8 @@ export function planRuleChanges(input: PlanInput): RulePlan {
         groupId: g.groupId,
         add: [],
         remove: [],
-        rulesBefore: g.unowned + g.owned.length,
-        rulesAfter: g.unowned + g.owned.length,
+        rulesBefore: g.unowned + g.ownedWeight,
+        rulesAfter: g.unowned + g.ownedWeight,
         unowned: g.unowned,
         quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
         removeFirst: false,
@@ -381,12 +432,61 @@ export function planRuleChanges(input: PlanInput): RulePlan {
       groupId: g.groupId,
       add: g.add,
       remove: g.remove,
-      rulesBefore: g.unowned + g.owned.length,
-      rulesAfter: g.unowned + g.kept + g.add.length,
+      rulesBefore: g.unowned + g.ownedWeight,
+      rulesAfter: g.unowned + g.kept + g.addWeight,
       unowned: g.unowned,
       quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
       removeFirst: g.removeFirst,
     })),
+  };
+}
+
+/**
+ * A held shrink whose union with the old set does not fit: nothing is removed (the guard holds every owned
+ * rule), and the new rules go only into the room the groups have now; the rest follow once the shrink is applied.
+ */
+function heldWithinFreeRoom(input: PlanInput, groups: GroupState[], entries: readonly Entry[], unionCount: number, plan: RulePlan): RulePlan {
+  const fresh = entries.filter((e) => e.desired && !e.owned).map((e) => e.rule).sort(compareRules);
+  const families = input.families;
+  const queues = families ? (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: fresh.filter((r) => cidrFamily(r.cidr) === family) })) : [{ family: undefined, rules: fresh }];
+  const adds = new Map<string, { rules: PlannedRule[]; weight: number }>(groups.map((g) => [g.groupId, { rules: [], weight: 0 }]));
+  let added = 0;
+  for (const queue of queues) {
+    let next = 0;
+    for (const g of groups) {
+      if (queue.family && families![g.groupId] !== queue.family) continue;
+      const add = adds.get(g.groupId)!;
+      let room = g.capacity - g.ownedWeight - add.weight;
+      while (next < queue.rules.length && ruleWeight(queue.rules[next]) <= room) {
+        const weight = ruleWeight(queue.rules[next]);
+        add.rules.push(queue.rules[next++]);
+        add.weight += weight;
+        room -= weight;
+      }
+    }
+    added += next;
+  }
+  const noun = input.groupNoun ?? 'security group';
+  const rest = fresh.length - added;
+  plan.notes.push(
+    `the old and the new set together (${unionCount} rules) do not fit the ${groups.length} ${noun}s (${plan.capacity} after their unowned entries); the new set alone fits. ` +
+      `${added} of the ${fresh.length} new rules fit the free room and are added${rest > 0 ? `; the other ${rest} are added once the shrink is applied` : ''}; nothing is removed.`,
+  );
+  return {
+    ...plan,
+    groups: groups.map((g) => {
+      const add = adds.get(g.groupId)!;
+      return {
+        groupId: g.groupId,
+        add: add.rules,
+        remove: [],
+        rulesBefore: g.unowned + g.ownedWeight,
+        rulesAfter: g.unowned + g.ownedWeight + add.weight,
+        unowned: g.unowned,
+        quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
+        removeFirst: false,
+      };
+    }),
   };
 }
 
@@ -528,18 +628,37 @@ export function planPrefixListTarget(
   // A reference to one of the target's own lists without a description is the target's too (moto drops
   // descriptions of prefix-list references; and nobody else should reference a list origin-guard rewrites).
   const listIds = new Set(target.prefixListIds ?? []);
-  const groupRules = normalized.map((r) => (!r.description && r.cidr !== undefined && listIds.has(r.cidr) ? { ...r, description } : r));
-  const groupPlans = target.securityGroupIds.map((groupId) =>
-    planRuleChanges({
+  // A reference counts as its list's MaxEntries against the group's quota (as AWS counts it).
+  const sizes = new Map(lists.map((l) => [l.id, l.maxEntries]));
+  const groupRules = normalized.map((r) => {
+    if (r.cidr === undefined || !listIds.has(r.cidr)) return r;
+    return { ...r, ...(r.description ? {} : { description }), ...(sizes.has(r.cidr) ? { weight: sizes.get(r.cidr)! } : {}) };
+  });
+  const groupPlans = target.securityGroupIds.map((groupId) => {
+    const plan = planRuleChanges({
       target: target.name,
       groupIds: [groupId],
       maxRulesPerGroup: target.maxRulesPerGroup,
       // References only move with the configuration, never with a feed: no guard.
       maxRemovalFraction: 1,
-      desired: target.ports.flatMap((port) => referenced.map((l) => ({ cidr: l.id, protocol: target.protocol, fromPort: port, toPort: port, description }))),
+      desired: target.ports.flatMap((port) =>
+        referenced.map((l) => ({ cidr: l.id, protocol: target.protocol, fromPort: port, toPort: port, description, weight: l.maxEntries })),
+      ),
       observed: groupRules.filter((r) => r.groupId === groupId),
-    }),
-  );
+    });
+    if (plan.status !== 'insufficient-capacity') return plan;
+    // Every group references every list: more groups do not help, smaller lists or a larger quota do.
+    const group = plan.groups[0];
+    const weights = target.ports.flatMap(() => referenced.map((l) => l.maxEntries));
+    return {
+      ...plan,
+      groupsNeeded: 0,
+      notes: [
+        `the references to the target's prefix lists count as their MaxEntries against ${groupId}'s quota: ${weights.join(' + ')} = ${weights.reduce((a, b) => a + b, 0)}, ` +
+          `with ${group.unowned} used by other rules, of ${group.quota}. Lower the lists' MaxEntries, or raise the "Inbound rules per security group" quota and maxRulesPerGroup; nothing was changed.`,
+      ],
+    };
+  });
 
   if (listPlan.status === 'insufficient-capacity') return listPlan;
   const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
@@ -566,9 +685,4 @@ export function managedPrefixListAdvice(target: IpRangeTargetConfig): string | u
     `target "${target.name}" admits only CLOUDFRONT_ORIGIN_FACING: AWS's managed prefix list ${CLOUDFRONT_MANAGED_PREFIX_LIST} ` +
     `(IPv4) could replace these rules with one reference that AWS keeps current (it counts as about 55 rules against the quota).`
   );
-}
-
-/** Whether a plan leaves nothing to do: the audit's drift check. */
-export function isInSync(plan: RulePlan): boolean {
-  return plan.status === 'in-sync';
 }

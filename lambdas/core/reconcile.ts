@@ -7,13 +7,16 @@ import type { IpRangesConfig, IpRangeTargetConfig, IpSourceConfig } from '../con
 import { failureFinding } from './alerts.ts';
 import { describeError, SourceError } from './errors.ts';
 import {
+  checkSyncTokenNotAhead,
   compareSyncTokens,
+  isSyncTokenAhead,
   parseAwsIpRanges,
   parseAzureServiceTags,
   parseCloudflareLists,
   parseFastlyList,
   parseKonnectEgress,
   parseStaticCidrs,
+  requireFamilies,
   sourceLabel,
   sourceName,
   verifyAgainstNotice,
@@ -143,13 +146,14 @@ interface LoadedSource extends SourceRanges {
   body?: string;
 }
 
-async function loadSource(source: IpSourceConfig, feeds: IpFeedPort, notice: IpSpaceChangedNotice | undefined): Promise<LoadedSource> {
+async function loadSource(source: IpSourceConfig, feeds: IpFeedPort, notice: IpSpaceChangedNotice | undefined, now: Date): Promise<LoadedSource> {
   const name = sourceName(source);
   const label = sourceLabel(source);
   switch (source.type) {
     case 'aws': {
       const body = await feeds.fetchText(source.url, name);
       const parsed = parseAwsIpRanges(body, { services: source.services, regions: source.regions }, name);
+      checkSyncTokenNotAhead(parsed.syncToken, now, name);
       if (notice) verifyAgainstNotice(body, parsed.syncToken, notice, name);
       return { ...parsed, label };
     }
@@ -263,18 +267,29 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   }
   const previous = observed.state;
   result.previousSyncToken = previous.syncToken;
+  // Recorded before versions from the future were refused: every real version now looks older.
+  const frozenHint =
+    previous.syncToken && isSyncTokenAhead(previous.syncToken, deps.clock.now())
+      ? `; the applied version is more than 1 day ahead of the clock: delete the tag origin-guard:${target.name}:syncToken from ${target.securityGroupIds[0]} to recover`
+      : '';
 
   // A notification repeats or arrives late: a version already applied is not fetched again.
   if (options.notice && previous.syncToken && compareSyncTokens(options.notice.syncToken, previous.syncToken) <= 0) {
     result.status = 'skipped';
     result.syncToken = options.notice.syncToken;
-    result.notes.push(`notified version ${options.notice.syncToken} is not newer than the applied ${previous.syncToken}: ignored`);
+    result.notes.push(`notified version ${options.notice.syncToken} is not newer than the applied ${previous.syncToken}: ignored${frozenHint}`);
     log.info('notification ignored: version already applied', { target: target.name, syncToken: options.notice.syncToken, applied: previous.syncToken });
     return result;
   }
 
   // Every source must load: a partial set would remove the ranges of the source that failed.
-  const settled = await Promise.allSettled(target.sources.map((s) => loadSource(s, deps.feeds, options.notice)));
+  const settled = await Promise.allSettled(
+    target.sources.map(async (s) => {
+      const loaded = await loadSource(s, deps.feeds, options.notice, deps.clock.now());
+      requireFamilies(loaded, target.ipVersions);
+      return loaded;
+    }),
+  );
   const sources: LoadedSource[] = [];
   const failures: Array<{ source: string; message: string }> = [];
   settled.forEach((outcome, i) => {
@@ -291,7 +306,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     const aws = sources.find((s) => s.syncToken === syncToken)!;
     failures.push({
       source: aws.source,
-      message: `${aws.source}: version ${syncToken} is older than the applied ${previous.syncToken} (a stale copy or cache); nothing was changed`,
+      message: `${aws.source}: version ${syncToken} is older than the applied ${previous.syncToken} (a stale copy or cache); nothing was changed${frozenHint}`,
     });
   }
   if (failures.length > 0) {
@@ -327,12 +342,21 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
 
   if (plan.status === 'insufficient-capacity') {
     result.groupsNeeded = plan.groupsNeeded;
-    await fail(
-      'reconcile.quota',
-      `target "${target.name}": ${plan.desiredCount} rules do not fit in ${target.securityGroupIds.length} groups (${plan.capacity} free of ${target.maxRulesPerGroup} each); ${plan.groupsNeeded} more group${plan.groupsNeeded === 1 ? '' : 's'} needed`,
-      `Add ${plan.groupsNeeded} security group${plan.groupsNeeded === 1 ? '' : 's'} to securityGroupIds of target "${target.name}" (and attach them), or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`,
-      { groupsNeeded: plan.groupsNeeded, desired: plan.desiredCount, capacity: plan.capacity },
-    );
+    if (plan.groupsNeeded > 0) {
+      await fail(
+        'reconcile.quota',
+        `target "${target.name}": ${plan.desiredCount} rules do not fit in ${target.securityGroupIds.length} groups (${plan.capacity} free of ${target.maxRulesPerGroup} each); ${plan.groupsNeeded} more group${plan.groupsNeeded === 1 ? '' : 's'} needed`,
+        `Add ${plan.groupsNeeded} security group${plan.groupsNeeded === 1 ? '' : 's'} to securityGroupIds of target "${target.name}" (and attach them), or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`,
+        { groupsNeeded: plan.groupsNeeded, desired: plan.desiredCount, capacity: plan.capacity },
+      );
+    } else {
+      // More groups would not help (prefix-list references: every group references every list).
+      const why = plan.notes.find((n) => n.includes('nothing was changed')) ?? 'the rules do not fit the quota';
+      await fail('reconcile.quota', `target "${target.name}": ${why}`, `Lower the prefix lists' MaxEntries, or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`, {
+        desired: plan.desiredCount,
+        capacity: plan.capacity,
+      });
+    }
     result.status = 'insufficient-capacity';
     return result;
   }
@@ -343,9 +367,9 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
         checkId: 'reconcile.removal-held',
         resource,
         severity: 'MEDIUM',
-        message: `target "${target.name}": version ${syncToken ?? '(unversioned)'} would remove ${plan.staleCount} of ${plan.ownedCount} owned rules, more than maxRemovalFraction ${target.maxRemovalFraction}; removals held, additions ${dryRun ? 'planned' : 'applied'}`,
+        message: `target "${target.name}": version ${syncToken ?? '(unversioned)'} would remove ${plan.guardReason ?? `${plan.staleCount} of ${plan.ownedCount} owned rules`}, more than maxRemovalFraction ${target.maxRemovalFraction}; removals held, additions ${dryRun ? 'planned' : 'applied'}`,
         remediation: `If the shrink is expected, run origin-guard reconcile --target ${target.name} --force; otherwise it is applied once the next version has the same set.`,
-        details: { target: target.name, syncToken, stale: plan.staleCount, owned: plan.ownedCount },
+        details: { target: target.name, syncToken, stale: plan.staleCount, owned: plan.ownedCount, reason: plan.guardReason },
       }),
     );
   }

@@ -141,7 +141,7 @@ export async function runRotationStep(step: RotationStep, token: string, setting
       log.error('rotation step refused or failed', { secret: settings.name, step, token, error: describeError(error) });
       progress(deps, { secret: settings.name, step, phase: 'fail', message: error.message });
       // A refusal changed nothing, but the secret is not rotating: the operator must hear about it.
-      if (error instanceof RotationStateError) await publishFailure(deps, settings, step, undefined, `Rotation of ${settings.name} refused in ${step}: ${error.message}`, true);
+      if (error instanceof RotationStateError) await publishFailure(deps, settings, step, undefined, `Rotation of ${settings.name} refused in ${step}: ${error.message}`, 'refused');
       throw error;
     }
     throw await rollBack(step, token, settings, deps, error);
@@ -397,16 +397,26 @@ async function rollBack(step: RotationStep, token: string, settings: RotationSet
       : `Rollback was incomplete (${problems.join('; ')}); check these targets by hand with "origin-guard status".`);
   const failure = new RotationFailedError(settings.name, step, target, message, { cause: error });
   progress(deps, { secret: settings.name, step: 'rollback', phase: problems.length ? 'fail' : 'done', message });
-  await publishFailure(deps, settings, step, target, message, problems.length === 0);
+  await publishFailure(deps, settings, step, target, message, problems.length === 0 ? 'rolled-back' : 'rollback-incomplete');
   return failure;
 }
 
-async function publishFailure(deps: RotationDeps, settings: RotationSettings, step: string, target: string | undefined, message: string, rolledBack: boolean) {
+/** `refused`: the step would not start (nothing changed); `rolled-back` / `rollback-incomplete`: it failed. */
+async function publishFailure(
+  deps: RotationDeps,
+  settings: RotationSettings,
+  step: string,
+  target: string | undefined,
+  message: string,
+  outcome: 'refused' | 'rolled-back' | 'rollback-incomplete',
+) {
   if (!deps.alerts) return;
+  const checkId = outcome === 'refused' ? 'rotation.refused' : 'rotation.failed';
+  const rolledBack = outcome !== 'rollback-incomplete';
   const finding: Finding = {
-    id: `rotation.failed:${settings.name}`,
-    checkId: 'rotation.failed',
-    severity: rolledBack ? 'HIGH' : 'CRITICAL',
+    id: `${checkId}:${settings.name}`,
+    checkId,
+    severity: outcome === 'refused' ? 'MEDIUM' : rolledBack ? 'HIGH' : 'CRITICAL',
     status: 'FAIL',
     resource: settings.name,
     message,

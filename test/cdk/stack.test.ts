@@ -266,6 +266,30 @@ describe('OriginGuardStack with the example configuration', () => {
     ]);
   });
 
+  it('lets the audit read the prefix lists of prefix-list targets, as its reconcile dry run does', () => {
+    const listIds = ['pl-0a1b2c3d4e5f60001', 'pl-0a1b2c3d4e5f60002'];
+    const { app, template: withLists } = synth(
+      exampleConfig((json) => {
+        json.ipRanges.targets[0].mode = 'prefix-list';
+        json.ipRanges.targets[0].prefixListIds = listIds;
+      }),
+    );
+    const audit = policyStatements(withLists, AUDIT);
+    expect(resourcesFor(audit, 'ec2:GetManagedPrefixListEntries')).toEqual(listIds.map((id) => `arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:prefix-list/${id}`));
+    expect(resourcesFor(audit, 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
+    // The acknowledged wildcard says why DescribeManagedPrefixLists is on *.
+    const reasons = app.node
+      .findAll()
+      .filter((c) => c.node.path === 'OriginGuard/Auditor/AuditFunction/Role/DefaultPolicy')
+      .flatMap((c) => c.node.metadata.map((m) => JSON.stringify(m.data)));
+    expect(reasons.join(' ')).toMatch(/DescribeManagedPrefixLists/);
+    // Without prefix-list targets, no entries are read; the lists that rules reference are still described
+    // (a reference counts as the list's MaxEntries against the quota).
+    expect(resourcesFor(policyStatements(template, AUDIT), 'ec2:GetManagedPrefixListEntries')).toEqual([]);
+    expect(resourcesFor(policyStatements(template, AUDIT), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
+    expect(resourcesFor(policyStatements(template, RECONCILE), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
+  });
+
   it('lets only the audit use the alert-state table, with the three actions it calls', () => {
     for (const prefix of [ROTATION, RETIRE, RECONCILE]) {
       expect(grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'))).toEqual([]);

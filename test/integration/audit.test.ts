@@ -20,6 +20,7 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateRouteCommand,
   CreateRouteTableCommand,
+  CreateManagedPrefixListCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateTransitGatewayCommand,
@@ -720,6 +721,52 @@ describe('audit against the emulator', () => {
     expect(observed.peerings).toEqual([]);
     expect(observed.probes).toEqual([]);
     expect(observed.konnectNetworks).toEqual([]);
+  });
+});
+
+describe('audit scope of a prefix-list target', () => {
+  it('reads the target whose prefix list an event names', async () => {
+    const listId = 'pl-0123456789abcdef0';
+    const withList = parseConfig({
+      ...rawConfig,
+      ipRanges: {
+        targets: [
+          ...rawConfig.ipRanges.targets,
+          { name: 'alb-list', mode: 'prefix-list', prefixListIds: [listId], securityGroupIds: [account.groupId], ports: [443], ipVersions: ['ipv4'], sources: [{ type: 'static', cidrs: ['203.0.113.10/32'] }] },
+        ],
+      },
+    });
+    const previewReconcile = async () => {
+      throw new Error('not needed here');
+    };
+
+    const observed = await new AwsAuditCollector(withList, { clients, previewReconcile }).observe({ identifiers: [listId] });
+
+    expect(observed.securityGroupTargets.map((t) => t.target.name)).toEqual(['alb-list']);
+  });
+});
+
+describe('audit of a group that references a prefix list', () => {
+  it('weighs the reference by the list\'s MaxEntries for the quota check', async () => {
+    const groupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('og-plref'), Description: 'prefix list reference', VpcId: account.vpcId }))).GroupId!;
+    const list = await ec2().send(new CreateManagedPrefixListCommand({ PrefixListName: uniqueName('og-office'), AddressFamily: 'IPv4', MaxEntries: 50 }));
+    const listId = list.PrefixList!.PrefixListId!;
+    await ec2().send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: listId }] }] }),
+    );
+    const withGroup = parseConfig({
+      ...rawConfig,
+      ipRanges: { targets: [{ name: 'plref', securityGroupIds: [groupId], ports: [443], ipVersions: ['ipv4'], maxRulesPerGroup: 60, sources: [{ type: 'static', cidrs: ['203.0.113.10/32'] }] }] },
+    });
+    const previewReconcile = async () => {
+      throw new Error('not needed here');
+    };
+
+    const observed = await new AwsAuditCollector(withGroup, { clients, previewReconcile }).observe({ identifiers: [groupId] });
+    const findings = ALL_CHECKS.filter((c) => c.id === 'sg.quota').flatMap((c) => c.run(observed, new Date()));
+
+    expect(observed.securityGroupTargets[0].groups[0].ingress).toEqual([expect.objectContaining({ prefixListId: listId, weight: 50 })]);
+    expect(findings).toEqual([expect.objectContaining({ status: 'PASS', details: { used: 50, quota: 60, free: 10 } })]);
   });
 });
 

@@ -15,6 +15,16 @@ beforeAll(async () => {
       case '/ips-v4':
         res.end('173.245.48.0/20\n103.21.244.0/22\n');
         return;
+      case '/moved':
+        res.statusCode = 301;
+        res.setHeader('location', '/ips-v4');
+        res.end();
+        return;
+      case '/to-plain-http':
+        res.statusCode = 302;
+        res.setHeader('location', 'http://203.0.113.9/ips-v4');
+        res.end();
+        return;
       case '/error':
         res.statusCode = 503;
         res.end('try later');
@@ -70,6 +80,21 @@ describe('HttpIpFeeds', () => {
     expect((await failure(`${base}/slow`)).message).toMatch(/timed out after 300 ms/);
     expect((await failure(`${base}/huge-declared`)).message).toMatch(/10000 bytes, more than the 5000/);
     expect((await failure(`${base}/huge-chunked`)).message).toMatch(/larger than the 5000 bytes/);
+  });
+
+  it('refuses redirects: the feed must be read from the configured URL', async () => {
+    expect((await failure(`${base}/moved`)).message).toMatch(/answered a redirect \(HTTP 301\) to http:\/\/127\.0\.0\.1:\d+\/ips-v4;/);
+    expect((await failure(`${base}/to-plain-http`)).message).toMatch(/redirect \(HTTP 302\) to http:\/\/203\.0\.113\.9\/ips-v4/);
+  });
+
+  it('refuses plain http:// except on loopback hosts, before any request', async () => {
+    for (const url of ['http://ip-ranges.example.com/ip-ranges.json', 'http://203.0.113.9/ips', 'http://localhost.example.com/ips']) {
+      expect((await failure(url)).message, url).toMatch(/plain http:\/\/ is refused.*use https:\/\//);
+    }
+    // Loopback hosts are allowed (local fakes): these fail to connect, not for their scheme.
+    for (const url of ['http://localhost:1/ips', 'http://[::1]:1/ips']) {
+      expect((await failure(url)).message, url).not.toMatch(/plain http/);
+    }
   });
 
   it('fails closed on a missing or oversized file and an unsupported scheme', async () => {

@@ -228,6 +228,17 @@ describe('Konnect Cloud Gateways reads', () => {
     expect(badIp.message).toContain('egress_ip_addresses.0: must be an IP address or CIDR');
   });
 
+  it('refuses a page that comes back short before the announced total (a truncated answer)', async () => {
+    konnect.setConfigurations(Array.from({ length: 150 }, () => konnectConfiguration({ controlPlaneId: randomUUID() })));
+    const short = Array.from({ length: 3 }, () => konnectConfiguration({ controlPlaneId: randomUUID() }));
+    konnect.respondNext(1, { status: 200, body: { meta: { page: { number: 1, size: 100, total: 150 } }, data: short } });
+
+    const error = await client().listCloudGatewayConfigurations().catch((e) => e);
+
+    expect(error).toBeInstanceOf(KonnectApiError);
+    expect(error.message).toMatch(/page 1 .*3 items.*total of 150/);
+  });
+
   it('reports Konnect unreachable after bounded attempts', async () => {
     konnect.setDown(true);
     const error = await client({ maxAttempts: 2 }).getNetwork(randomUUID()).catch((e) => e);

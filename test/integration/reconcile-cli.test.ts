@@ -116,6 +116,12 @@ describe('origin-guard reconcile', () => {
     }
   });
 
+  it('says in --help how to recover a target frozen by a version from the future', async () => {
+    const ctx = captureContext({});
+    expect(await reconcileCommand(['--help'], ctx)).toBe(0);
+    expect(ctx.out.join('\n')).toMatch(/delete the origin-guard:<target>:syncToken tag/);
+  });
+
   it('refuses an unknown target as a usage error', async () => {
     await expect(reconcileCommand(['--target', 'nope'], captureContext({ ORIGIN_GUARD_CONFIG: configPath }))).rejects.toThrow(UsageError);
   });

@@ -6,6 +6,8 @@ import {
   AuthorizeSecurityGroupIngressCommand,
   CreateManagedPrefixListCommand,
   CreateSecurityGroupCommand,
+  CreateTagsCommand,
+  DeleteTagsCommand,
   CreateVpcCommand,
   DescribeSecurityGroupRulesCommand,
   DescribeSecurityGroupsCommand,
@@ -278,6 +280,11 @@ describe('a broken feed changes nothing and alerts', () => {
       message: /md5/,
     },
     { name: 'older syncToken', feed: () => ipRangesJson(history[39]), message: /older than the applied/ },
+    {
+      name: 'syncToken far in the future',
+      feed: () => ipRangesJson({ ...history[41], syncToken: String(Math.floor(Date.now() / 1000) + 3 * 86_400) }),
+      message: /version \d+ is more than 1 day ahead of the clock/,
+    },
     { name: 'missing file', feed: () => '', message: /cannot read|not valid JSON/ },
   ];
 
@@ -309,6 +316,34 @@ describe('a broken feed changes nothing and alerts', () => {
       }
     });
   }
+
+  it('a source with no CIDR in the target\'s IP versions fails the target (IPv6 only for an IPv4 target)', async () => {
+    // Arrange: an IPv4-only target, applied once; then the selection holds IPv6 prefixes only.
+    const v4Target = uniqueName('family').toLowerCase();
+    const v4Groups = await createGroups(1, () => 0);
+    const v4Url = writeFeed(`${v4Target}.json`, ipRangesJson({ ...history[0], CLOUDFRONT: { ipv4: history[0].CLOUDFRONT.ipv4.slice(0, 5), ipv6: [] } }));
+    const v4Config = awsTarget(v4Target, v4Groups, v4Url, { ipVersions: ['ipv4'] });
+    expect((await reconcile(v4Config, {}, deps(new RecordingAlerts()))).targets[0].error).toBeUndefined();
+    writeFeed(`${v4Target}.json`, ipRangesJson({ ...history[1], CLOUDFRONT: { ipv4: [], ipv6: history[1].CLOUDFRONT.ipv6 } }));
+    const alerts = new RecordingAlerts();
+    const recorder = recordCalls(ec2);
+
+    // Act
+    let result;
+    try {
+      result = await reconcile(v4Config, {}, deps(alerts));
+    } finally {
+      recorder.remove();
+    }
+
+    // Assert: failed, naming the source; nothing written.
+    const t = result.targets[0];
+    expect(t.status).toBe('failed');
+    expect(t.error).toMatch(/aws\(file:.*\): no IPv4 CIDR among the \d+ it lists/);
+    expect(recorder.calls.filter((c) => WRITES.has(c.command))).toEqual([]);
+    expect(owned(await ingress(v4Groups), v4Target)).toHaveLength(5);
+    expect(alerts.events.map((e) => [e.finding.checkId, e.finding.resource])).toEqual([['reconcile.source-failed', `aws(${v4Url})`]]);
+  });
 
   it('a second source failing keeps the first source from changing anything either', async () => {
     const withStatic = IpRangesSchema.parse({
@@ -346,18 +381,42 @@ describe('guards', () => {
     }
   });
 
+  it('counts a reference to a prefix list as its MaxEntries against the group quota', async () => {
+    // Arrange: a group that also admits a 50-entry prefix list (not the target's): 10 rules of room under 60.
+    const target = uniqueName('plref').toLowerCase();
+    const groupIds = await createGroups(1, () => 0);
+    const list = await ec2.send(new CreateManagedPrefixListCommand({ PrefixListName: uniqueName('og-office'), AddressFamily: 'IPv4', MaxEntries: 50 }));
+    const listId = list.PrefixList!.PrefixListId!;
+    await ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({ GroupId: groupIds[0], IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: listId, Description: 'office' }] }] }),
+    );
+    const url = writeFeed(`${target}.json`, ipRangesJson({ ...history[0], CLOUDFRONT: { ipv4: history[0].CLOUDFRONT.ipv4.slice(0, 15), ipv6: [] } }));
+    const alerts = new RecordingAlerts();
+
+    // Act
+    const result = await reconcile(awsTarget(target, groupIds, url), {}, deps(alerts));
+
+    // Assert: 15 rules do not fit in 10; nothing written.
+    const t = result.targets[0];
+    expect(t.status).toBe('insufficient-capacity');
+    expect(t.groupsNeeded).toBe(1);
+    expect(t.groups[0]).toMatchObject({ rulesBefore: 50, rulesAfter: 50 });
+    expect(owned(await ingress(groupIds), target)).toEqual([]);
+    expect(alerts.events.map((e) => e.finding.checkId)).toEqual(['reconcile.quota']);
+  });
+
   it('holds a large shrink, then applies it when the next version has the same set', async () => {
     const target = uniqueName('shrink').toLowerCase();
     const groupIds = await createGroups(4, () => 0);
     const base = history[56];
     const version = (syncToken: string, ipv4: string[]) => ({ ...base, syncToken, CLOUDFRONT: { ipv4, ipv6: base.CLOUDFRONT.ipv6 } });
-    const url = writeFeed(`${target}.json`, ipRangesJson(version('1800000000', base.CLOUDFRONT.ipv4)));
+    const url = writeFeed(`${target}.json`, ipRangesJson(version('1760000000', base.CLOUDFRONT.ipv4)));
     const config = awsTarget(target, groupIds, url);
     await reconcile(config, {}, deps(new RecordingAlerts()));
     const shrunk = base.CLOUDFRONT.ipv4.slice(0, 100);
 
     // Version 1 of the shrink: held, alerted, additions would still go in.
-    writeFeed(`${target}.json`, ipRangesJson(version('1800000100', [...shrunk, '192.0.2.0/24'])));
+    writeFeed(`${target}.json`, ipRangesJson(version('1760000100', [...shrunk, '192.0.2.0/24'])));
     const alerts = new RecordingAlerts();
     const held = await reconcile(config, {}, deps(alerts));
     expect(held.targets[0].held).toBe(true);
@@ -365,18 +424,70 @@ describe('guards', () => {
     expect(held.targets[0].groups.flatMap((g) => g.add).map((r) => r.cidr)).toEqual(['192.0.2.0/24']);
     expect(alerts.events.map((e) => e.finding.checkId)).toEqual(['reconcile.removal-held']);
     expect(owned(await ingress(groupIds), target)).toHaveLength(base.CLOUDFRONT.ipv4.length + base.CLOUDFRONT.ipv6.length + 1);
-    expect((await stateTags(groupIds[0]))[stateTagKeys(target).held]).toMatch(/@1800000100$/);
+    expect((await stateTags(groupIds[0]))[stateTagKeys(target).held]).toMatch(/@1760000100$/);
 
     // The same version again (the hourly schedule) is not a confirmation.
     const again = await reconcile(config, {}, deps(new RecordingAlerts()));
     expect(again.targets[0].held).toBe(true);
 
     // The next version with the same set confirms it.
-    writeFeed(`${target}.json`, ipRangesJson(version('1800000200', [...shrunk, '192.0.2.0/24'])));
+    writeFeed(`${target}.json`, ipRangesJson(version('1760000200', [...shrunk, '192.0.2.0/24'])));
     const confirmed = await reconcile(config, {}, deps(new RecordingAlerts()));
     expect(confirmed.targets[0].held).toBe(false);
     expect(owned(await ingress(groupIds), target)).toHaveLength(101 + base.CLOUDFRONT.ipv6.length);
     expect((await stateTags(groupIds[0]))[stateTagKeys(target).held]).toBeUndefined();
+  });
+
+  it('holds a shrink whose union with the old set does not fit, without a quota alert, and applies it once confirmed', async () => {
+    // Arrange: one group of quota 10 full of the target's 10 rules.
+    const target = uniqueName('heldfull').toLowerCase();
+    const groupIds = await createGroups(1, () => 0);
+    const ipv4 = history[0].CLOUDFRONT.ipv4;
+    const feed = (v: HistoryVersion, cidrs: string[]) => ipRangesJson({ ...v, CLOUDFRONT: { ipv4: cidrs, ipv6: [] } });
+    const url = writeFeed(`${target}.json`, feed(history[0], ipv4.slice(0, 10)));
+    const config = awsTarget(target, groupIds, url, { maxRulesPerGroup: 10 });
+    await reconcile(config, {}, deps(new RecordingAlerts()));
+    const shrunk = [...ipv4.slice(0, 6), ...ipv4.slice(20, 24)];
+
+    // Act: the next version keeps 6 and adds 4 (40 % removed).
+    writeFeed(`${target}.json`, feed(history[1], shrunk));
+    const alerts = new RecordingAlerts();
+    const held = await reconcile(config, {}, deps(alerts));
+
+    // Assert: held, not a capacity failure; nothing removed; the alert is about the hold only.
+    const t = held.targets[0];
+    expect(t.status).toBe('held');
+    expect(t.error).toBeUndefined();
+    expect(t.groupsNeeded).toBeUndefined();
+    expect(t.groups.flatMap((g) => [...g.add, ...g.remove])).toEqual([]);
+    expect(alerts.events.map((e) => e.finding.checkId)).toEqual(['reconcile.removal-held']);
+    expect(owned(await ingress(groupIds), target).map((r) => r.cidr).sort()).toEqual([...ipv4.slice(0, 10)].sort());
+
+    // The next version with the same set confirms the shrink: removals first, then the new rules.
+    writeFeed(`${target}.json`, feed(history[2], shrunk));
+    const confirmed = await reconcile(config, {}, deps(new RecordingAlerts()));
+    expect(confirmed.targets[0].status).toBe('changes');
+    expect(owned(await ingress(groupIds), target).map((r) => r.cidr).sort()).toEqual([...shrunk].sort());
+  });
+
+  it('tells how to recover when the applied version lies in the future (recorded before such versions were refused)', async () => {
+    const target = uniqueName('future').toLowerCase();
+    const groupIds = await createGroups(1, () => 0);
+    const url = writeFeed(`${target}.json`, ipRangesJson({ ...history[0], CLOUDFRONT: { ipv4: history[0].CLOUDFRONT.ipv4.slice(0, 5), ipv6: [] } }));
+    const config = awsTarget(target, groupIds, url);
+    await reconcile(config, {}, deps(new RecordingAlerts()));
+    const tag = stateTagKeys(target).syncToken;
+    await ec2.send(new CreateTagsCommand({ Resources: [groupIds[0]], Tags: [{ Key: tag, Value: String(Math.floor(Date.now() / 1000) + 30 * 86_400) }] }));
+    writeFeed(`${target}.json`, ipRangesJson({ ...history[1], CLOUDFRONT: { ipv4: history[1].CLOUDFRONT.ipv4.slice(0, 6), ipv6: [] } }));
+
+    const frozen = await reconcile(config, {}, deps(new RecordingAlerts()));
+
+    expect(frozen.targets[0].status).toBe('failed');
+    expect(frozen.targets[0].error).toContain(`the applied version is more than 1 day ahead of the clock: delete the tag ${tag} from ${groupIds[0]}`);
+    await ec2.send(new DeleteTagsCommand({ Resources: [groupIds[0]], Tags: [{ Key: tag }] }));
+    const recovered = await reconcile(config, {}, deps(new RecordingAlerts()));
+    expect(recovered.targets[0].status).toBe('changes');
+    expect((await stateTags(groupIds[0]))[tag]).toBe(history[1].syncToken);
   });
 
   it('applies a held shrink at once with force', async () => {
@@ -519,7 +630,8 @@ describe('prefix-list mode', () => {
     const originFacing = (v: HistoryVersion) => ({ ...v, CLOUDFRONT: { ipv4: [], ipv6: [] } });
     const url = writeFeed(`${target}.json`, ipRangesJson(originFacing(history[55])));
     const config = IpRangesSchema.parse({
-      targets: [{ name: target, mode: 'prefix-list', prefixListIds: listIds, securityGroupIds: groupIds, ports: [443], sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'], url }] }],
+      // The references count as 60 + 5 rules against each group's quota (as in AWS): a raised quota of 100.
+      targets: [{ name: target, mode: 'prefix-list', prefixListIds: listIds, securityGroupIds: groupIds, ports: [443], maxRulesPerGroup: 100, sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'], url }] }],
     });
     const entries = async (id: string) =>
       ((await ec2.send(new GetManagedPrefixListEntriesCommand({ PrefixListId: id }))).Entries ?? []).map((e) => e.Cidr!).sort();
@@ -553,6 +665,31 @@ describe('prefix-list mode', () => {
       // Nothing to do on a repeat run.
       recorder.calls.length = 0;
       expect((await reconcile(config, {}, deps(new RecordingAlerts()))).targets[0].status).toBe('in-sync');
+      expect(recorder.calls.filter((c) => WRITES.has(c.command) || c.command === 'ModifyManagedPrefixListCommand')).toEqual([]);
+    } finally {
+      recorder.remove();
+    }
+  });
+
+  it('says when the references themselves do not fit a group (they count as the lists\' MaxEntries), changing nothing', async () => {
+    const target = uniqueName('plref').toLowerCase();
+    const groupIds = await createGroups(1, () => 1);
+    const v4 = await ec2.send(new CreateManagedPrefixListCommand({ PrefixListName: uniqueName('og-v4'), AddressFamily: 'IPv4', MaxEntries: 60 }));
+    const url = writeFeed(`${target}.json`, ipRangesJson(history[56]));
+    const config = IpRangesSchema.parse({
+      targets: [
+        { name: target, mode: 'prefix-list', prefixListIds: [v4.PrefixList!.PrefixListId!], ipVersions: ['ipv4'], securityGroupIds: groupIds, ports: [443], sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'], url }] },
+      ],
+    });
+    const alerts = new RecordingAlerts();
+    const recorder = recordCalls(ec2);
+    try {
+      const result = await reconcile(config, {}, deps(alerts));
+      const t = result.targets[0];
+      expect(t.status).toBe('insufficient-capacity');
+      expect(t.groupsNeeded).toBe(0);
+      expect(t.error).toMatch(/count as their MaxEntries against .*: 60 = 60, with 1 used by other rules, of 60/);
+      expect(alerts.events.map((e) => e.finding.checkId)).toEqual(['reconcile.quota']);
       expect(recorder.calls.filter((c) => WRITES.has(c.command) || c.command === 'ModifyManagedPrefixListCommand')).toEqual([]);
     } finally {
       recorder.remove();

@@ -22,6 +22,20 @@ describe('which resources a CloudTrail call names', () => {
     ['DeleteVpcPeeringConnection', 'ec2.amazonaws.com', { vpcPeeringConnectionId: 'pcx-0123456789abcdef0' }, ['pcx-0123456789abcdef0']],
     ['ModifyTransitGateway', 'ec2.amazonaws.com', { ModifyTransitGatewayRequest: { TransitGatewayId: 'tgw-0123456789abcdef0', Options: { AutoAcceptSharedAttachments: 'enable' } } }, ['tgw-0123456789abcdef0']],
     ['UpdateDistribution', 'cloudfront.amazonaws.com', { id: 'E2EXAMPLE1ABC', ifMatch: 'E1', distributionConfig: { comment: 'x', webACLId: '' } }, ['E2EXAMPLE1ABC']],
+    ['ModifyManagedPrefixList', 'ec2.amazonaws.com', { ModifyManagedPrefixListRequest: { PrefixListId: 'pl-0123456789abcdef0', CurrentVersion: 3, AddEntry: { Cidr: '0.0.0.0/0', tag: 1 } } }, ['pl-0123456789abcdef0']],
+    ['RestoreManagedPrefixListVersion', 'ec2.amazonaws.com', { RestoreManagedPrefixListVersionRequest: { PrefixListId: 'pl-0123456789abcdef0', PreviousVersion: 1, CurrentVersion: 4 } }, ['pl-0123456789abcdef0']],
+    [
+      'UpdateSecurityGroupRuleDescriptionsIngress',
+      'ec2.amazonaws.com',
+      { groupId: 'sg-0123456789abcdef0', ipPermissions: { items: [{ ipProtocol: 'tcp', fromPort: 443, toPort: 443, ipRanges: { items: [{ cidrIp: '192.0.2.0/24', description: 'manual' }] } }] } },
+      ['sg-0123456789abcdef0'],
+    ],
+    [
+      'UpdateSecurityGroupRuleDescriptionsIngress (by rule id)',
+      'ec2.amazonaws.com',
+      { UpdateSecurityGroupRuleDescriptionsIngressRequest: { GroupId: 'sg-0123456789abcdef0', SecurityGroupRuleDescriptions: [{ SecurityGroupRuleId: 'sgr-0123456789abcdef0', Description: 'x' }] } },
+      ['sg-0123456789abcdef0', 'sgr-0123456789abcdef0'],
+    ],
     ['DisassociateWebACL', 'wafv2.amazonaws.com', { resourceArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/alb/1' }, ['arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/alb/1']],
   ])('%s', (_eventName, eventSource, requestParameters, expected) => {
     expect(identifiersOfApiCall(eventSource, requestParameters)).toEqual(expect.arrayContaining(expected));
@@ -53,6 +67,13 @@ describe('which resources a CloudTrail call names', () => {
     expect(inScope({ identifiers: ['E2EXAMPLE1ABC'] }, 'arn:aws:cloudfront::123456789012:distribution/E2EXAMPLE1ABC')).toBe(true);
     expect(inScope(scope, 'other')).toBe(false);
     expect(inScope(undefined, 'anything')).toBe(true);
+  });
+
+  it('lists the calls that change what a group admits without touching its rules: prefix lists and rule descriptions', () => {
+    // A description edit moves a rule in or out of origin-guard's ownership; a prefix list change moves ranges.
+    for (const name of ['ModifyManagedPrefixList', 'RestoreManagedPrefixListVersion', 'UpdateSecurityGroupRuleDescriptionsIngress']) {
+      expect(AUDIT_TRIGGER_EVENT_NAMES).toContain(name);
+    }
   });
 
   it('lists the calls the issue names', () => {

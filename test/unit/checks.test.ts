@@ -309,6 +309,19 @@ const cases: Case[] = [
   },
 ];
 
+describe('sg.quota with prefix-list references', () => {
+  it('counts a rule referencing a prefix list as the list\'s MaxEntries', () => {
+    const observed = compliantAccount();
+    observed.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-pl', protocol: 'tcp', fromPort: 443, toPort: 443, prefixListId: 'pl-3b927c52', weight: 55 });
+
+    const [finding] = checks.securityGroupQuota.run(observed, NOW);
+
+    expect(finding.status).toBe('FAIL');
+    expect(finding.details).toMatchObject({ used: expect.any(Number), quota: 60 });
+    expect((finding.details as { used: number }).used).toBeGreaterThanOrEqual(56);
+  });
+});
+
 describe('audit checks', () => {
   it('has a compliant and a non-compliant case for every check', () => {
     expect(new Set(cases.map((c) => c.check.id))).toEqual(new Set(ALL_CHECKS.map((c) => c.id)));

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalCidr, parseCidr } from '../../lambdas/core/cidr.ts';
 import { SourceError } from '../../lambdas/core/errors.ts';
 import {
+  checkSyncTokenNotAhead,
   compareSyncTokens,
   md5Hex,
   parseAwsIpRanges,
@@ -88,6 +89,21 @@ describe('AWS ip-ranges.json', () => {
   });
 });
 
+describe('ranges broader than any CDN publishes', () => {
+  it('refuses an IPv4 CIDR broader than /8 and an IPv6 CIDR broader than /16, naming the source and the CIDR', () => {
+    const file = JSON.parse(awsText);
+    file.prefixes.find((p: { service: string }) => p.service === 'CLOUDFRONT_ORIGIN_FACING').ip_prefix = '128.0.0.0/7';
+    expect(sourceFailure(() => parseAwsIpRanges(JSON.stringify(file), originFacing, 'aws(test)'), 'aws(test)')).toMatch(/"128\.0\.0\.0\/7"\) is broader than \/8/);
+    expect(sourceFailure(() => parseCidrLines('2400::/15\n', 'ipv6'), 'cloudflare')).toMatch(/"2400::\/15"\) is broader than \/16/);
+    expect(sourceFailure(() => parseStaticCidrs(['198.51.100.10', '64.0.0.0/2']), 'static')).toMatch(/64\.0\.0\.0\/2/);
+  });
+
+  it('accepts /8 and /16 and everything narrower', () => {
+    expect(parseCidrLines('10.0.0.0/8\n', 'ipv4')).toEqual(['10.0.0.0/8']);
+    expect(parseCidrLines('2400::/16\n', 'ipv6')).toEqual(['2400::/16']);
+  });
+});
+
 describe('AmazonIpSpaceChanged', () => {
   const notice = (over: Record<string, string> = {}) =>
     parseIpSpaceChangedMessage(
@@ -109,6 +125,15 @@ describe('AmazonIpSpaceChanged', () => {
     expect(() => notice({ md5: 'xyz' })).toThrow(SourceError);
     expect(() => notice({ synctoken: 'soon' })).toThrow(/synctoken/);
     expect(() => parseIpSpaceChangedMessage('{"create-time":')).toThrow(/not valid JSON/);
+  });
+
+  it('refuses a version more than 1 day ahead of the clock, which would freeze the target', () => {
+    const now = new Date('2026-11-23T12:00:00Z');
+    const seconds = Math.floor(now.getTime() / 1000);
+    expect(() => checkSyncTokenNotAhead(String(seconds + 3_600), now, 'aws(test)')).not.toThrow();
+    expect(() => checkSyncTokenNotAhead('1749744199', now, 'aws(test)')).not.toThrow();
+    expect(sourceFailure(() => checkSyncTokenNotAhead(String(seconds + 2 * 86_400), now, 'aws(test)'), 'aws(test)')).toMatch(/more than 1 day ahead of the clock/);
+    expect(() => checkSyncTokenNotAhead('99999999999999999999', now, 'aws(test)')).toThrow(SourceError);
   });
 
   it('orders syncTokens as numbers', () => {

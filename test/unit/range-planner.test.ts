@@ -226,6 +226,96 @@ describe('planRuleChanges', () => {
     expect(other.held).toBe(true);
   });
 
+  it('holds a shrink whose union with the old set does not fit, adding what fits the free room', () => {
+    // Arrange: one group, quota 10, full of 10 owned rules; the new version keeps 6 and adds 4 (40 % stale).
+    const observedRules = cidrs(10).map((c) => observed('sg-1', c));
+    const desired = [...cidrs(6).map((c) => rule(c)), ...cidrs(4, 7).map((c) => rule(c))];
+
+    // Act
+    const plan = planRuleChanges(input({ groupIds: ['sg-1'], maxRulesPerGroup: 10, maxRemovalFraction: 0.3, desired, observed: observedRules }));
+
+    // Assert: held (no quota failure: the new set alone fits), nothing removed, no room to add.
+    expect(plan.status).toBe('held');
+    expect(plan.held).toBe(true);
+    expect(plan.groupsNeeded).toBe(0);
+    expect(totals(plan)).toEqual({ add: 0, remove: 0 });
+    expect(plan.groups[0].rulesAfter).toBe(10);
+    expect(plan.notes.join(' ')).toMatch(/0 of the 4 new rules fit.*the other 4 are added once the shrink is applied/);
+    expect(plan.notes.join(' ')).not.toMatch(/more security group/);
+  });
+
+  it('adds the new rules that fit the free room when a held union does not fit', () => {
+    // sg-1: 10 owned (full); sg-2: 7 unowned, 3 free. New version: 6 kept + 5 new → union 15 > 13.
+    const observedRules = [...cidrs(10).map((c) => observed('sg-1', c)), ...cidrs(7, 9).map((c) => observed('sg-2', c, 'manual'))];
+    const desired = [...cidrs(6).map((c) => rule(c)), ...cidrs(5, 7).map((c) => rule(c))];
+
+    const plan = planRuleChanges(input({ maxRulesPerGroup: 10, maxRemovalFraction: 0.3, desired, observed: observedRules }));
+
+    expect(plan.status).toBe('held');
+    expect(plan.groups.map((g) => [g.add.length, g.remove.length, g.rulesAfter, g.removeFirst])).toEqual([
+      [0, 0, 10, false],
+      [3, 0, 10, false],
+    ]);
+    expect(plan.notes.join(' ')).toMatch(/3 of the 5 new rules fit/);
+    // Once confirmed, the shrunken set fits: removals and the remaining additions go in.
+    const confirmed = planRuleChanges(input({ maxRulesPerGroup: 10, maxRemovalFraction: 0.3, desired, observed: observedRules, heldFingerprint: plan.desiredFingerprint }));
+    expect(confirmed.status).toBe('changes');
+    expect(totals(confirmed)).toEqual({ add: 5, remove: 4 });
+  });
+
+  it('still reports missing groups when a held shrink does not fit even once applied', () => {
+    const observedRules = cidrs(10).map((c) => observed('sg-1', c));
+    const desired = [...cidrs(6).map((c) => rule(c)), ...cidrs(8, 7).map((c) => rule(c))];
+
+    const plan = planRuleChanges(input({ groupIds: ['sg-1'], maxRulesPerGroup: 10, maxRemovalFraction: 0.3, desired, observed: observedRules }));
+
+    // 14 desired, capacity 10: one more group, counted on the new set (not the 18-rule union).
+    expect(plan.status).toBe('insufficient-capacity');
+    expect(plan.groupsNeeded).toBe(1);
+    expect(totals(plan)).toEqual({ add: 0, remove: 0 });
+    expect(plan.notes.join(' ')).toMatch(/14 rules do not fit/);
+  });
+
+  it('holds when one source would lose every rule, though the target loses little (a feed gone empty or truncated)', () => {
+    // Arrange: 20 AWS rules and 2 Konnect egress IPs; both Konnect IPs go (2 of 22 for the target).
+    const observedRules = [...cidrs(20).map((c) => observed('sg-1', c)), observed('sg-2', '203.0.113.1/32', ruleDescription('edge', 'konnect')), observed('sg-2', '203.0.113.2/32', ruleDescription('edge', 'konnect'))];
+    const desired = cidrs(20).map((c) => rule(c));
+
+    // Act
+    const plan = planRuleChanges(input({ maxRulesPerGroup: 30, maxRemovalFraction: 0.3, desired, observed: observedRules }));
+
+    // Assert
+    expect(plan.removalFraction).toBeLessThan(0.3);
+    expect(plan.held).toBe(true);
+    expect(plan.status).toBe('held');
+    expect(totals(plan)).toEqual({ add: 0, remove: 0 });
+    expect(plan.guardReason).toMatch(/source konnect: all 2 of its rules/);
+    expect(plan.notes.join(' ')).toMatch(/source konnect.*removals held/);
+  });
+
+  it('lets a small source shrink (a gateway dropping one of its egress IPs is an ordinary change)', () => {
+    const observedRules = [...cidrs(20).map((c) => observed('sg-1', c)), observed('sg-2', '203.0.113.1/32', ruleDescription('edge', 'konnect')), observed('sg-2', '203.0.113.2/32', ruleDescription('edge', 'konnect'))];
+    const desired = [...cidrs(20).map((c) => rule(c)), rule('203.0.113.1/32', 443, 'konnect')];
+
+    const plan = planRuleChanges(input({ maxRulesPerGroup: 30, maxRemovalFraction: 0.3, desired, observed: observedRules }));
+
+    expect(plan.held).toBe(false);
+    expect(totals(plan)).toEqual({ add: 0, remove: 1 });
+  });
+
+  it('counts a rule referencing a prefix list as the list\'s MaxEntries against the quota', () => {
+    // sg-1 references AWS's CloudFront list (55 entries): 5 rules of room left under 60, not 59.
+    const reference: ObservedRule = { groupId: 'sg-1', ruleId: 'sgr-pl', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: 'pl-3b927c52', description: 'cloudfront', weight: 55 };
+
+    const plan = planRuleChanges(input({ maxRulesPerGroup: 60, desired: cidrs(10).map((c) => rule(c)), observed: [reference] }));
+
+    expect(plan.groups.map((g) => [g.add.length, g.unowned, g.rulesAfter])).toEqual([
+      [5, 55, 60],
+      [5, 0, 5],
+    ]);
+    expect(plan.capacity).toBe(65);
+  });
+
   it('removes a second copy of a rule and keeps the first', () => {
     const plan = planRuleChanges(input({ desired: [rule('10.1.0.0/24')], observed: [observed('sg-1', '10.1.0.0/24'), observed('sg-2', '10.1.0.0/24')] }));
     expect(plan.groups[0].remove).toEqual([]);
@@ -320,6 +410,23 @@ describe('planTarget in prefix-list mode', () => {
       ['pl-0ccc', ['2001:db8::/32']],
       ['sg-01', ['pl-0aaa', 'pl-0bbb', 'pl-0ccc']],
     ]);
+  });
+
+  it('counts each reference as its list\'s MaxEntries against the security group quota', () => {
+    const big = [
+      { id: 'pl-0aaa', family: 'ipv4' as const, maxEntries: 40 },
+      { id: 'pl-0bbb', family: 'ipv4' as const, maxEntries: 15 },
+      { id: 'pl-0ccc', family: 'ipv6' as const, maxEntries: 10 },
+    ];
+    const plan = planTarget(t(), [{ source: 's', label: 'aws', cidrs: ['10.0.0.0/24', '2001:db8::/32'] }], [], { prefixLists: big });
+    // 40 + 15 + 10 = 65 rules' worth of references in a group of 60.
+    expect(plan.status).toBe('insufficient-capacity');
+    // More groups would not help (each references every list): the note says what would.
+    expect(plan.groupsNeeded).toBe(0);
+    expect(plan.notes.join(' ')).toMatch(/count as their MaxEntries against sg-01's quota: 40 \+ 15 \+ 10 = 65, with 0 used by other rules, of 60\. Lower the lists' MaxEntries/);
+    const fits = planTarget(t(), [{ source: 's', label: 'aws', cidrs: ['10.0.0.0/24', '2001:db8::/32'] }], [], { prefixLists: big.slice(0, 2).concat({ ...big[2], maxEntries: 5 }) });
+    expect(fits.status).toBe('changes');
+    expect(fits.groups.find((g) => g.groupId === 'sg-01')?.rulesAfter).toBe(60);
   });
 
   it('counts missing lists per family', () => {

@@ -375,7 +375,7 @@ describe('the deployed path: Secrets Manager labels an empty version AWSPENDING 
     await expect(runRotationStep('createSecret', 't2', w.settings, w.deps)).rejects.toThrow(/overlap of the previous rotation is still open/);
 
     expect(w.store.versions.get('t2')!.stages.size).toBe(0);
-    expect(w.alerts.events.at(-1)).toMatchObject({ kind: 'FAILURE', finding: { checkId: 'rotation.failed' } });
+    expect(w.alerts.events.at(-1)).toMatchObject({ kind: 'FAILURE', finding: { checkId: 'rotation.refused', severity: 'MEDIUM' } });
     expect(w.validators[0].configured).toEqual([OLD, NEW]); // the open overlap is untouched
   });
 });

@@ -10,7 +10,8 @@ export const securityGroupQuota: AuditCheck = {
     return securityGroupsOf(observed.securityGroupTargets).flatMap(({ group, targets }) => {
       if (!group.ingress) return [];
       const quota = Math.min(...targets.map((t) => t.maxRulesPerGroup));
-      const used = group.ingress.length;
+      // A rule that references a prefix list counts as the list's MaxEntries, as AWS counts it.
+      const used = group.ingress.reduce((n, rule) => n + (rule.weight ?? 1), 0);
       const needed = Math.max(1, Math.ceil(quota * fraction));
       const free = quota - used;
       const details = { used, quota, free };
