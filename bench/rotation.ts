@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { CreateDistributionCommand, type DistributionConfig } from '@aws-sdk/client-cloudfront';
+import { CreateDistributionCommand } from '@aws-sdk/client-cloudfront';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { CreateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { CreateWebACLCommand } from '@aws-sdk/client-wafv2';
 import { SecretConfigSchema, type SecretConfig } from '../lambdas/config.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
@@ -17,6 +17,7 @@ import { silentLog, type Clock } from '../lambdas/core/ports.ts';
 import { generateHeaderValue, retire, ROTATION_STEPS, runRotationStep, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { buildOriginVerifyRule } from '../lambdas/core/waf-rule.ts';
 import { startFakeKong, type FakeKong } from '../test/support/fake-kong.ts';
+import { commonRuleSetRule, gatewayDistributionConfig, rateLimitRule, visibility } from '../cli/seed.ts';
 import { CallRecorder, instrumentClient, instrumentFetch, round } from './lib/instrument.ts';
 
 export const DISTRIBUTION_COUNTS = [1, 5, 20];
@@ -69,8 +70,6 @@ export interface RotationResult {
   waits: WaitRow[];
 }
 
-const visibility = (name: string) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name });
-
 /** Validators for a count: WAF web ACLs and Kong routes alternating, WAF first (1 → 1 WAF, 5 → 3 WAF + 2 Kong). */
 export function validatorMix(count: number): { waf: number; kong: number } {
   return { waf: Math.ceil(count / 2), kong: Math.floor(count / 2) };
@@ -86,61 +85,12 @@ async function seedPool(clients: AwsClients, kong: FakeKong, suffix: string): Pr
   const seedValue = generateHeaderValue();
   const distributionIds: string[] = [];
   for (let d = 0; d < Math.max(...DISTRIBUTION_COUNTS); d++) {
-    const config: DistributionConfig = {
-      CallerReference: `bench-${suffix}-${d}`,
-      Comment: `bench ${d}`,
-      Enabled: true,
-      Origins: {
-        Quantity: 2,
-        Items: [
-          {
-            Id: 'gateway-alb',
-            DomainName: `gateway-${d}-${suffix}.eu-west-1.elb.amazonaws.com`,
-            OriginPath: '',
-            CustomHeaders: { Quantity: 2, Items: [{ HeaderName: HEADER, HeaderValue: seedValue }, { HeaderName: 'X-Team', HeaderValue: 'platform' }] },
-            CustomOriginConfig: {
-              HTTPPort: 80,
-              HTTPSPort: 443,
-              OriginProtocolPolicy: 'https-only',
-              OriginSslProtocols: { Quantity: 1, Items: ['TLSv1.2'] },
-              OriginReadTimeout: 30,
-              OriginKeepaliveTimeout: 5,
-            },
-          },
-          {
-            Id: 'static-assets',
-            DomainName: `assets-${d}-${suffix}.s3.amazonaws.com`,
-            OriginPath: '',
-            CustomHeaders: { Quantity: 1, Items: [{ HeaderName: 'X-Cache-Tier', HeaderValue: 'static' }] },
-            S3OriginConfig: { OriginAccessIdentity: '' },
-          },
-        ],
-      },
-      DefaultCacheBehavior: {
-        TargetOriginId: 'gateway-alb',
-        ViewerProtocolPolicy: 'redirect-to-https',
-        MinTTL: 0,
-        ForwardedValues: { QueryString: true, Cookies: { Forward: 'none' } },
-        TrustedSigners: { Enabled: false, Quantity: 0 },
-      },
-    };
+    const config = gatewayDistributionConfig({ reference: `bench-${suffix}-${d}`, suffix: `${d}-${suffix}`, region: 'eu-west-1', headerValue: seedValue });
     const out = await clients.cloudFront().send(new CreateDistributionCommand({ DistributionConfig: config }));
     distributionIds.push(out.Distribution!.Id!);
   }
-  const managed: Rule = {
-    Name: 'aws-common',
-    Priority: 10,
-    Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } },
-    OverrideAction: { None: {} },
-    VisibilityConfig: visibility('aws-common'),
-  };
-  const rate: Rule = {
-    Name: 'rate-limit',
-    Priority: 20,
-    Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
-    Action: { Block: {} },
-    VisibilityConfig: visibility('rate-limit'),
-  };
+  const managed = commonRuleSetRule(10);
+  const rate = rateLimitRule(20);
   const webAcls: Pool['webAcls'] = [];
   for (let w = 0; w < validatorMix(Math.max(...VALIDATOR_COUNTS)).waf; w++) {
     const name = `bench-gateway-acl-${w}-${suffix}`;

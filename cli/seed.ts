@@ -69,7 +69,78 @@ export interface SeededAccount {
   kongAdminToken: string;
 }
 
-const visibility = (name: string) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name });
+export const visibility = (name: string) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name });
+
+/** AWS's common managed rule group, as teams put it on a gateway web ACL. */
+export const commonRuleSetRule = (priority: number): Rule => ({
+  Name: 'aws-common',
+  Priority: priority,
+  Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } },
+  OverrideAction: { None: {} },
+  VisibilityConfig: visibility('aws-common'),
+});
+
+/** A rate-based blocking rule. */
+export const rateLimitRule = (priority: number): Rule => ({
+  Name: 'rate-limit',
+  Priority: priority,
+  Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
+  Action: { Block: {} },
+  VisibilityConfig: visibility('rate-limit'),
+});
+
+/**
+ * A distribution in front of the gateway: the `gateway-alb` origin carries the origin-verify header and an
+ * unrelated one; a static S3 origin carries its own header only.
+ */
+export function gatewayDistributionConfig(options: { reference: string; suffix: string; region: string; headerValue: string; webAclId?: string }): DistributionConfig {
+  const { reference, suffix, region, headerValue, webAclId } = options;
+  return {
+    CallerReference: reference,
+    Comment: 'api.example.com',
+    Enabled: true,
+    ...(webAclId ? { WebACLId: webAclId } : {}),
+    Origins: {
+      Quantity: 2,
+      Items: [
+        {
+          Id: 'gateway-alb',
+          DomainName: `gateway-alb-${suffix}.${region}.elb.amazonaws.com`,
+          OriginPath: '',
+          CustomHeaders: {
+            Quantity: 2,
+            Items: [
+              { HeaderName: 'X-Origin-Verify', HeaderValue: headerValue },
+              { HeaderName: 'X-Team', HeaderValue: 'platform' },
+            ],
+          },
+          CustomOriginConfig: {
+            HTTPPort: 80,
+            HTTPSPort: 443,
+            OriginProtocolPolicy: 'https-only',
+            OriginSslProtocols: { Quantity: 1, Items: ['TLSv1.2'] },
+            OriginReadTimeout: 30,
+            OriginKeepaliveTimeout: 5,
+          },
+        },
+        {
+          Id: 'static-assets',
+          DomainName: `assets-${suffix}.s3.amazonaws.com`,
+          OriginPath: '',
+          CustomHeaders: { Quantity: 1, Items: [{ HeaderName: 'X-Cache-Tier', HeaderValue: 'static' }] },
+          S3OriginConfig: { OriginAccessIdentity: '' },
+        },
+      ],
+    },
+    DefaultCacheBehavior: {
+      TargetOriginId: 'gateway-alb',
+      ViewerProtocolPolicy: 'redirect-to-https',
+      MinTTL: 0,
+      ForwardedValues: { QueryString: true, Cookies: { Forward: 'none' } },
+      TrustedSigners: { Enabled: false, Quantity: 0 },
+    },
+  };
+}
 
 export async function seedAccount(clients: AwsClients, options: SeedOptions): Promise<SeededAccount> {
   const suffix = options.suffix ?? randomBytes(3).toString('hex');
@@ -125,20 +196,8 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
   // Regional web ACL on the ALB: a managed rule group, a rate rule, and the origin-verify rule.
   const waf = clients.wafv2('REGIONAL');
   const gatewayAclName = `gateway-acl-${suffix}`;
-  const managed: Rule = {
-    Name: 'aws-common',
-    Priority: 10,
-    Statement: { ManagedRuleGroupStatement: { VendorName: 'AWS', Name: 'AWSManagedRulesCommonRuleSet' } },
-    OverrideAction: { None: {} },
-    VisibilityConfig: visibility('aws-common'),
-  };
-  const rate: Rule = {
-    Name: 'rate-limit',
-    Priority: 20,
-    Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
-    Action: { Block: {} },
-    VisibilityConfig: visibility('rate-limit'),
-  };
+  const managed = commonRuleSetRule(10);
+  const rate = rateLimitRule(20);
   const verify = buildOriginVerifyRule({ ruleName: 'origin-verify', priority: 0, headerName: 'X-Origin-Verify', values: [cdnToGateway] });
   const gatewayAcl = await waf.send(
     new CreateWebACLCommand({
@@ -177,51 +236,7 @@ export async function seedAccount(clients: AwsClients, options: SeedOptions): Pr
     }),
   );
   const cdnAclArn = cdnAcl.Summary!.ARN!;
-  const distributionConfig: DistributionConfig = {
-    CallerReference: `origin-guard-${suffix}`,
-    Comment: 'api.example.com',
-    Enabled: true,
-    WebACLId: cdnAclArn,
-    Origins: {
-      Quantity: 2,
-      Items: [
-        {
-          Id: 'gateway-alb',
-          DomainName: `gateway-alb-${suffix}.${region}.elb.amazonaws.com`,
-          OriginPath: '',
-          CustomHeaders: {
-            Quantity: 2,
-            Items: [
-              { HeaderName: 'X-Origin-Verify', HeaderValue: cdnToGateway },
-              { HeaderName: 'X-Team', HeaderValue: 'platform' },
-            ],
-          },
-          CustomOriginConfig: {
-            HTTPPort: 80,
-            HTTPSPort: 443,
-            OriginProtocolPolicy: 'https-only',
-            OriginSslProtocols: { Quantity: 1, Items: ['TLSv1.2'] },
-            OriginReadTimeout: 30,
-            OriginKeepaliveTimeout: 5,
-          },
-        },
-        {
-          Id: 'static-assets',
-          DomainName: `assets-${suffix}.s3.amazonaws.com`,
-          OriginPath: '',
-          CustomHeaders: { Quantity: 1, Items: [{ HeaderName: 'X-Cache-Tier', HeaderValue: 'static' }] },
-          S3OriginConfig: { OriginAccessIdentity: '' },
-        },
-      ],
-    },
-    DefaultCacheBehavior: {
-      TargetOriginId: 'gateway-alb',
-      ViewerProtocolPolicy: 'redirect-to-https',
-      MinTTL: 0,
-      ForwardedValues: { QueryString: true, Cookies: { Forward: 'none' } },
-      TrustedSigners: { Enabled: false, Quantity: 0 },
-    },
-  };
+  const distributionConfig = gatewayDistributionConfig({ reference: `origin-guard-${suffix}`, suffix, region, headerValue: cdnToGateway, webAclId: cdnAclArn });
   const distribution = await clients.cloudFront().send(new CreateDistributionCommand({ DistributionConfig: distributionConfig }));
   const distributionId = distribution.Distribution!.Id!;
 
