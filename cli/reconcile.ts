@@ -2,15 +2,18 @@
  * `origin-guard reconcile`: the same core as the reconciler Lambda, run from the operator's machine.
  */
 import type { Config } from '../lambdas/config.ts';
+import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
+import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
+import type { AlertingDeps } from '../lambdas/core/alerts.ts';
 import { describeError } from '../lambdas/core/errors.ts';
 import { silentLog, systemClock, type AlertPort, type Clock, type LogPort } from '../lambdas/core/ports.ts';
 import { PREFIX_LIST_ENTRY } from '../lambdas/core/range-planner.ts';
 import { reconcile, UnknownTargetError, type ReconcileResult, type RuleView, type TargetResult } from '../lambdas/core/reconcile.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
-import { cliAlerts, cliClients, loadCliConfig, parseFlags } from './runtime.ts';
+import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
 
 const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--json] [--config FILE]
 
@@ -22,7 +25,12 @@ whose description starts with origin-guard:<target>: are changed; other rules ar
   --force     apply removals even above the target's maxRemovalFraction
   --json      print {"targets":[{"name","groups":[{"groupId","add":[...],"remove":[...],"rulesAfter"}],"held","error"?}]}
 
-Exit status: 0 when every target was reconciled (or planned), 1 when a source failed or a change could not be made.
+Failures are alerted on stderr and, on real runs, to the alert topic (alerts.topicArn, else the stack output
+AlertTopicArn). With an alert-state table too (alerts.stateTableName, else AlertStateTableName) a failure is sent
+once when it starts and once when it is resolved, as the reconciler Lambda does; without one, on every run.
+
+Exit status: 0 when every target was reconciled (or planned), 1 when a source failed, a change could not be made
+or an alert could not be sent.
 
 A target whose every AWS version fails as "older than the applied" recorded a version from the future (a broken
 ip-ranges.json): delete the origin-guard:<target>:syncToken tag from the target's first security group and run again.`;
@@ -93,10 +101,23 @@ function statusText(t: TargetResult): string {
 function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort {
   return {
     async publish(event) {
-      ctx.stderr(`alert ${event.finding.checkId} (${event.finding.severity}): ${event.finding.message}`);
+      const kind = event.kind === 'FAILURE' ? '' : `, ${event.kind}`;
+      ctx.stderr(`alert ${event.finding.checkId} (${event.finding.severity}${kind}): ${event.finding.message}`);
       if (topic) await topic.publish(event);
     },
   };
+}
+
+/**
+ * Where a real run's alerts go: the topic (and the state table, as `audit --alert` finds them) when known.
+ * A dry run only reports: its alerts stay on this terminal.
+ */
+async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps }> {
+  const targets = dryRun ? undefined : await resolveAlertTargets(config, clients).catch(() => undefined);
+  const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn) : undefined;
+  const alerts = cliAlertPort(ctx, topic);
+  if (!topic || !targets?.stateTableName) return { alerts };
+  return { alerts, alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
 }
 
 export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Command {
@@ -118,8 +139,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
     const clients = injected.clients ?? cliClients(config);
     const log = injected.log ?? silentLog;
     const dryRun = values['dry-run'];
-    // A dry run only reports: its alerts stay on this terminal.
-    const topic = dryRun ? undefined : await cliAlerts(config, clients).catch(() => undefined);
+    const { alerts, alerting } = await cliAlerting(config, clients, ctx, dryRun);
     let result: ReconcileResult;
     try {
       result = await reconcile(
@@ -128,7 +148,8 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
         {
           feeds: new HttpIpFeeds({ fetch: injected.fetch, secretsManager: clients.secretsManager() }),
           groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
-          alerts: cliAlertPort(ctx, topic),
+          alerts,
+          ...(alerting ? { alerting } : {}),
           clock: injected.clock ?? systemClock,
           log,
         },
@@ -138,7 +159,8 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
       throw new Error(`reconcile failed: ${describeError(error)}`, { cause: error });
     }
     ctx.stdout(values.json ? JSON.stringify(result, null, 2) : formatReconcileTable(result));
-    return result.targets.some((t) => t.error !== undefined) ? 1 : 0;
+    for (const error of result.alertErrors ?? []) ctx.stderr(`alert not sent: ${error}`);
+    return result.targets.some((t) => t.error !== undefined) || (result.alertErrors?.length ?? 0) > 0 ? 1 : 0;
   };
 }
 

@@ -14,6 +14,12 @@ export const OUTPUT = {
   ALERT_STATE_TABLE_NAME: 'AlertStateTableName',
 } as const;
 
+/**
+ * What the functions that deduplicate alerts (the audit and the reconciler) may do on the state table: the
+ * calls of lambdas/adapters/alert-state-dynamodb.ts.
+ */
+export const ALERT_STATE_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:DescribeTable'] as const;
+
 export interface AlertsProps {
   /** `alerts` of the configuration: an existing topic / table to use, and the e-mail subscribers. */
   readonly config: AlertsConfig;

@@ -10,6 +10,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../lambdas/core/audit-scope.ts';
+import { ALERT_STATE_ACTIONS } from './alerts.ts';
 import { distributionArn, prefixListArn, unique, webAclArn, type WafScope } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
 import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
@@ -162,8 +163,8 @@ export class Auditor extends Construct {
       ...(audit?.konnect ? [audit.konnect.tokenSecretName] : []),
       ...(config.ipRanges?.targets ?? []).flatMap((t) => t.sources.flatMap((s) => (s.type === 'konnect' ? [s.tokenSecretName] : []))),
     ]);
-    // Alert state: only the audit deduplicates alerts (lambdas/adapters/alert-state-dynamodb.ts).
-    this.alertStateTable.grant(fn.grantPrincipal, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:DescribeTable');
+    // Alert state: the audit and the reconciler deduplicate alerts (lambdas/adapters/alert-state-dynamodb.ts).
+    this.alertStateTable.grant(fn.grantPrincipal, ...ALERT_STATE_ACTIONS);
 
     // Prefix-list targets: the reconcile dry run reads the lists' entries. Every audit describes the lists that
     // rules reference (a reference counts as the list's MaxEntries against the group's quota).

@@ -9,6 +9,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
+import { ALERT_STATE_ACTIONS } from './alerts.ts';
 import { prefixListArn, securityGroupArn, unique } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
 import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
@@ -119,6 +120,8 @@ export class Reconciler extends Construct {
     fn.grantReadSecretsByName(
       rangeTargets.flatMap((t) => t.sources.flatMap((s) => (s.type === 'konnect' ? [s.tokenSecretName] : []))),
     );
+    // Alert state, as the audit's: a failure alerts once and its end once (lambdas/core/reconcile.ts).
+    props.alertStateTable.grant(fn.grantPrincipal, ...ALERT_STATE_ACTIONS);
     const policy = fn.policy;
     if (policy) {
       acknowledgeWildcardResource(

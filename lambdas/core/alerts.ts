@@ -1,12 +1,14 @@
 /**
- * When to alert and what the alert says. Pure: the audit core feeds it the stored state of a finding and
- * the finding just computed; SNS and DynamoDB live behind ports.
+ * When to alert and what the alert says. `decideAlert` is pure: it takes the stored state of a finding and
+ * the finding just computed; `applyAlerts` runs it for the audit and the reconciler alike, with SNS and
+ * DynamoDB behind ports.
  *
  * An operator hears once when a check first fails (NEW), once when it passes again (RESOLVED), and again
- * after `reminderHours` while it stays failed (REMINDER); rotation and reconcile failures (FAILURE) use the
- * same format. Messages carry fingerprints, never secret values: the checks never see a value.
+ * after `reminderHours` while it stays failed (REMINDER); rotation failures, and reconcile failures when no
+ * state table is known, are sent on every run (FAILURE) in the same format. Messages carry fingerprints, never secret values: the checks never see a value.
  */
-import type { AlertEvent, AlertKind, Finding, Severity } from './ports.ts';
+import { describeError } from './errors.ts';
+import type { AlertEvent, AlertKind, AlertPort, Finding, LogPort, Severity } from './ports.ts';
 
 /** What the state table remembers of one finding id. */
 export interface AlertState {
@@ -70,6 +72,70 @@ export function decideAlert(previous: AlertState | undefined, finding: Finding, 
     }
   }
   return {};
+}
+
+// ---------- applying the state machine ----------
+
+export interface AlertingDeps {
+  publisher: AlertPort;
+  state: AlertStatePort;
+  /** 0 disables reminders. */
+  reminderHours: number;
+}
+
+/**
+ * Alerts for each finding whose state changed. The state is claimed before publishing (a conditional write),
+ * so two runs at once (audits or reconciles) alert once; a failed publish puts the state back for the next run.
+ */
+export async function applyAlerts(
+  findings: readonly Finding[],
+  alerting: AlertingDeps,
+  now: Date,
+  log: LogPort,
+): Promise<{ alerts: AlertEvent[]; errors: string[] }> {
+  const stored = await alerting.state.get(findings.map((f) => f.id));
+  const alerts: AlertEvent[] = [];
+  const errors: string[] = [];
+  for (const finding of findings) {
+    const previous = stored.get(finding.id);
+    const decision = decideAlert(previous, finding, now, alerting.reminderHours);
+    if (!decision.kind || !decision.next) continue;
+    const failingSince = decision.kind === 'NEW' ? undefined : previous?.failingSince;
+    const event: AlertEvent = {
+      kind: decision.kind,
+      finding: failingSince ? { ...finding, details: { ...finding.details, failingSince } } : finding,
+    };
+    try {
+      const claimed = await alerting.state.put(decision.next, previous);
+      if (!claimed) {
+        log.info('alert already sent by a concurrent audit', { findingId: finding.id, kind: decision.kind });
+        continue;
+      }
+    } catch (error) {
+      errors.push(`${finding.id}: storing the alert state failed: ${describeError(error)}`);
+      continue;
+    }
+    try {
+      await alerting.publisher.publish(event);
+      alerts.push(event);
+      log.info('alert sent', { findingId: finding.id, kind: decision.kind, severity: finding.severity });
+    } catch (error) {
+      errors.push(`${finding.id}: publishing the ${decision.kind} alert failed: ${describeError(error)}`);
+      log.error('alert publish failed; state put back for the next run', { findingId: finding.id, error: describeError(error) });
+      await restoreState(alerting.state, previous, decision.next).catch((restoreError: unknown) =>
+        errors.push(`${finding.id}: putting the alert state back failed: ${describeError(restoreError)}`),
+      );
+    }
+  }
+  return { alerts, errors };
+}
+
+async function restoreState(state: AlertStatePort, previous: AlertState | undefined, written: AlertState): Promise<void> {
+  // Writing the old record back (with a newer version) makes the next run decide the same alert again.
+  const restored = previous
+    ? { ...previous, version: written.version + 1 }
+    : { ...written, status: 'PASS' as const, failingSince: undefined, version: written.version + 1 };
+  await state.put(restored, written);
 }
 
 // ---------- message format ----------

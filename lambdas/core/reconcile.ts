@@ -2,9 +2,13 @@
  * Reconcile: load every source of a target, order by AWS syncToken, plan, apply (unless dry-run), remember
  * the applied version. One function for the Lambda (schedule, SNS) and the CLI. Collaborators are ports:
  * nothing here talks to AWS or the network.
+ *
+ * Each target's run yields findings (FAIL, and PASS for the checks it got far enough to evaluate) with ids
+ * stable per check, target and source. With an alert-state table they go through the audit's state machine
+ * (`applyAlerts`): one alert when a problem starts, one when it is gone, reminders in between.
  */
 import type { IpRangesConfig, IpRangeTargetConfig, IpSourceConfig } from '../config.ts';
-import { failureFinding } from './alerts.ts';
+import { applyAlerts, failureFinding, type AlertingDeps } from './alerts.ts';
 import { describeError, SourceError } from './errors.ts';
 import {
   checkSyncTokenNotAhead,
@@ -24,7 +28,7 @@ import {
   type KonnectEgressView,
   type SourceRanges,
 } from './ip-sources.ts';
-import type { AlertPort, Clock, Finding, LogPort } from './ports.ts';
+import type { AlertPort, Clock, Finding, LogPort, Severity } from './ports.ts';
 import { planTarget, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
 
 // ---------- ports ----------
@@ -72,7 +76,13 @@ export interface SecurityGroupStorePort {
 export interface ReconcileDeps {
   feeds: IpFeedPort;
   groups: SecurityGroupStorePort;
+  /** Without `alerting` (or on a dry run): every failing finding is published here as a FAILURE, on every run. */
   alerts: AlertPort;
+  /**
+   * With an alert-state table: a failure alerts once (NEW), again as a reminder, and once when it is gone
+   * (RESOLVED), through `alerting.publisher`. Dry runs never touch the state.
+   */
+  alerting?: AlertingDeps;
   clock: Clock;
   log: LogPort;
 }
@@ -129,10 +139,25 @@ export interface TargetResult {
   writes: { authorize: number; revoke: number; tags: number; prefixList: number };
   /** Present when a source failed or the change could not be made; nothing was changed then. */
   error?: string;
+  /**
+   * The reconcile checks this run evaluated: FAIL for each problem, PASS for each check that got far enough
+   * to pass (a check not reached, e.g. the quota when a source failed, has no finding).
+   */
+  findings: Finding[];
 }
 
 export interface ReconcileResult {
   targets: TargetResult[];
+  /** Alerts that could not be sent or recorded (their state was put back: the next run retries them). */
+  alertErrors?: string[];
+}
+
+/**
+ * The id of a reconcile finding: stable per check and target (and source, for source failures), so that the
+ * alert state of one target never answers for another one sharing the same feed.
+ */
+export function reconcileFindingId(checkId: string, target: string, source?: string): string {
+  return `${checkId}:ip-ranges-target:${target}${source === undefined ? '' : `:${source}`}`;
 }
 
 export class UnknownTargetError extends Error {
@@ -233,9 +258,33 @@ export async function reconcile(config: IpRangesConfig, options: ReconcileOption
   const runDeps = { ...deps, feeds: memoizeFeeds(deps.feeds) };
   const results: TargetResult[] = [];
   for (const target of targets) results.push(await reconcileTarget(target, options, runDeps));
-  return { targets: results };
+  const alertErrors = await alertFindings(results.flatMap((t) => t.findings), options.dryRun ?? false, deps);
+  return { targets: results, ...(alertErrors.length > 0 ? { alertErrors } : {}) };
 }
 
+/** Sends the alerts of a run; never throws (an alert that cannot be sent must not hide the result). */
+async function alertFindings(findings: Finding[], dryRun: boolean, deps: ReconcileDeps): Promise<string[]> {
+  if (!deps.alerting || dryRun) {
+    for (const finding of findings) if (finding.status === 'FAIL') await publish(deps.alerts, finding, deps.log);
+    return [];
+  }
+  // Two sources of one kind (two static lists) share an id: one state, failing if either fails.
+  const byId = new Map<string, Finding>();
+  for (const f of findings) if (byId.get(f.id)?.status !== 'FAIL') byId.set(f.id, f);
+  try {
+    const { errors } = await applyAlerts([...byId.values()], deps.alerting, deps.clock.now(), deps.log);
+    for (const error of errors) deps.log.error('reconcile alert not sent', { error });
+    return errors;
+  } catch (error) {
+    // The state cannot be read: alert every failure as before rather than none.
+    const message = `reading the alert state failed: ${describeError(error)}; failures were published without it`;
+    deps.log.error('reconcile alert state unavailable', { error: message });
+    for (const finding of findings) if (finding.status === 'FAIL') await publish(deps.alerting.publisher, finding, deps.log);
+    return [message];
+  }
+}
+
+/** One target; its findings are returned in the result, not published (`reconcile` alerts them). */
 export async function reconcileTarget(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps): Promise<TargetResult> {
   const { log } = deps;
   const dryRun = options.dryRun ?? false;
@@ -249,20 +298,40 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     maxRulesPerGroup: target.maxRulesPerGroup,
     notes: [],
     writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0 },
+    findings: [],
   };
   const resource = `ip-ranges-target:${target.name}`;
-  const fail = async (checkId: string, message: string, remediation: string, details: Record<string, unknown> = {}, findingResource = resource) => {
+  const report = (
+    status: Finding['status'],
+    checkId: string,
+    message: string,
+    remediation: string,
+    extra: { details?: Record<string, unknown>; source?: string; severity?: Severity } = {},
+  ) => {
+    const finding = failureFinding({
+      checkId,
+      resource: extra.source ?? resource,
+      message,
+      remediation,
+      severity: extra.severity,
+      details: { target: target.name, ...extra.details },
+    });
+    result.findings.push({ ...finding, id: reconcileFindingId(checkId, target.name, extra.source), status });
+  };
+  const fail = (checkId: string, message: string, remediation: string, details: Record<string, unknown> = {}, source?: string) => {
     result.status = 'failed';
     result.error = result.error ? `${result.error}; ${message}` : message;
     log.error('reconcile failed', { target: target.name, checkId, message });
-    await publish(deps, failureFinding({ checkId, resource: findingResource, message, remediation, details: { target: target.name, ...details } }));
+    report('FAIL', checkId, message, remediation, { details, source });
   };
+  const pass = (checkId: string, message: string, extra: { source?: string; severity?: Severity } = {}) =>
+    report('PASS', checkId, message, 'No action needed.', extra);
 
   let observed: ObservedTarget;
   try {
     observed = await deps.groups.read(target);
   } catch (error) {
-    await fail('reconcile.apply-failed', `target "${target.name}": cannot read its security groups: ${describeError(error)}`, 'Check that the groups exist and that the reconciler may describe them; nothing was changed.');
+    fail('reconcile.apply-failed', `target "${target.name}": cannot read its security groups: ${describeError(error)}`, 'Check that the groups exist and that the reconciler may describe them; nothing was changed.');
     return result;
   }
   const previous = observed.state;
@@ -309,9 +378,14 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
       message: `${aws.source}: version ${syncToken} is older than the applied ${previous.syncToken} (a stale copy or cache); nothing was changed${frozenHint}`,
     });
   }
+  const failedSources = new Set(failures.map((f) => f.source));
+  for (const s of target.sources) {
+    const name = sourceName(s);
+    if (!failedSources.has(name)) pass('reconcile.source-failed', `target "${target.name}": ${name} loads again`, { source: name });
+  }
   if (failures.length > 0) {
     for (const f of failures) {
-      await fail(
+      fail(
         'reconcile.source-failed',
         `target "${target.name}": ${f.message}`,
         `Check the source (URL, file, token) and run origin-guard reconcile --target ${target.name} --dry-run; the groups keep their current rules until every source loads.`,
@@ -343,7 +417,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   if (plan.status === 'insufficient-capacity') {
     result.groupsNeeded = plan.groupsNeeded;
     if (plan.groupsNeeded > 0) {
-      await fail(
+      fail(
         'reconcile.quota',
         `target "${target.name}": ${plan.desiredCount} rules do not fit in ${target.securityGroupIds.length} groups (${plan.capacity} free of ${target.maxRulesPerGroup} each); ${plan.groupsNeeded} more group${plan.groupsNeeded === 1 ? '' : 's'} needed`,
         `Add ${plan.groupsNeeded} security group${plan.groupsNeeded === 1 ? '' : 's'} to securityGroupIds of target "${target.name}" (and attach them), or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`,
@@ -352,7 +426,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     } else {
       // More groups would not help (prefix-list references: every group references every list).
       const why = plan.notes.find((n) => n.includes('nothing was changed')) ?? 'the rules do not fit the quota';
-      await fail('reconcile.quota', `target "${target.name}": ${why}`, `Lower the prefix lists' MaxEntries, or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`, {
+      fail('reconcile.quota', `target "${target.name}": ${why}`, `Lower the prefix lists' MaxEntries, or raise the rules-per-group quota and maxRulesPerGroup; nothing was changed.`, {
         desired: plan.desiredCount,
         capacity: plan.capacity,
       });
@@ -360,18 +434,17 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     result.status = 'insufficient-capacity';
     return result;
   }
+  pass('reconcile.quota', `target "${target.name}": the ${plan.desiredCount} rules fit in its ${target.securityGroupIds.length} group${target.securityGroupIds.length === 1 ? '' : 's'}`);
   if (plan.held) {
-    await publish(
-      deps,
-      failureFinding({
-        checkId: 'reconcile.removal-held',
-        resource,
-        severity: 'MEDIUM',
-        message: `target "${target.name}": version ${syncToken ?? '(unversioned)'} would remove ${plan.guardReason ?? `${plan.staleCount} of ${plan.ownedCount} owned rules`}, more than maxRemovalFraction ${target.maxRemovalFraction}; removals held, additions ${dryRun ? 'planned' : 'applied'}`,
-        remediation: `If the shrink is expected, run origin-guard reconcile --target ${target.name} --force; otherwise it is applied once the next version has the same set.`,
-        details: { target: target.name, syncToken, stale: plan.staleCount, owned: plan.ownedCount, reason: plan.guardReason },
-      }),
+    report(
+      'FAIL',
+      'reconcile.removal-held',
+      `target "${target.name}": version ${syncToken ?? '(unversioned)'} would remove ${plan.guardReason ?? `${plan.staleCount} of ${plan.ownedCount} owned rules`}, more than maxRemovalFraction ${target.maxRemovalFraction}; removals held, additions ${dryRun ? 'planned' : 'applied'}`,
+      `If the shrink is expected, run origin-guard reconcile --target ${target.name} --force; otherwise it is applied once the next version has the same set.`,
+      { severity: 'MEDIUM', details: { syncToken, stale: plan.staleCount, owned: plan.ownedCount, reason: plan.guardReason } },
     );
+  } else {
+    pass('reconcile.removal-held', `target "${target.name}": no removal is held (version ${syncToken ?? '(unversioned)'})`, { severity: 'MEDIUM' });
   }
   if (dryRun) return result;
 
@@ -381,7 +454,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     result.writes.revoke = report.revokeCalls;
     result.writes.prefixList = report.prefixListCalls ?? 0;
   } catch (error) {
-    await fail(
+    fail(
       'reconcile.apply-failed',
       `target "${target.name}": applying the plan failed: ${describeError(error)}`,
       'The next run re-reads the groups and finishes the change; if it keeps failing, check the reconciler permissions and the groups.',
@@ -389,6 +462,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     return result;
   }
   result.applied = true;
+  pass('reconcile.apply-failed', `target "${target.name}": its security groups were read and the plan applied`);
 
   // A version that changes nothing for this target is not recorded: no write at all when nothing changes.
   // Safe, because every version between the recorded one and this one yields the same set here, so a stale
@@ -408,11 +482,11 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   return result;
 }
 
-async function publish(deps: ReconcileDeps, finding: Finding): Promise<void> {
+async function publish(alerts: AlertPort, finding: Finding, log: LogPort): Promise<void> {
   try {
-    await deps.alerts.publish({ kind: 'FAILURE', finding });
+    await alerts.publish({ kind: 'FAILURE', finding });
   } catch (error) {
     // An alert that cannot be sent must not hide the result; the log keeps it.
-    deps.log.error('could not publish an alert', { checkId: finding.checkId, error: describeError(error) });
+    log.error('could not publish an alert', { checkId: finding.checkId, error: describeError(error) });
   }
 }

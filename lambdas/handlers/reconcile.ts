@@ -2,14 +2,18 @@
  * The range reconciler Lambda: on its EventBridge schedule it reconciles every target; on an
  * `AmazonIpSpaceChanged` SNS notification it reconciles the targets with an AWS source, for that version.
  * Thin: parse the event, call the core. Source failures are alerted and returned, not thrown (the next run
- * retries); only an event of an unknown shape throws, so that it lands in the DLQ.
+ * retries); only an event of an unknown shape throws, so that it lands in the DLQ. With ALERT_STATE_TABLE (else
+ * `alerts.stateTableName`) a failure alerts once and its end once, as the audit's findings do; without it, on
+ * every run.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import '../zod-english.ts';
 import * as z from 'zod/mini';
 import type { IpRangesConfig } from '../config.ts';
+import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
 import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
 import { compareSyncTokens, parseIpSpaceChangedMessage, type IpSpaceChangedNotice } from '../core/ip-sources.ts';
@@ -17,7 +21,7 @@ import { failureFinding } from '../core/alerts.ts';
 import { describeError } from '../core/errors.ts';
 import { systemClock, type AlertPort, type LogPort } from '../core/ports.ts';
 import { reconcile, type ReconcileDeps, type ReconcileResult } from '../core/reconcile.ts';
-import { lambdaRuntime } from '../runtime.ts';
+import { lambdaRuntime, type LambdaRuntime } from '../runtime.ts';
 
 export const ScheduledEventSchema = z.looseObject({
   'detail-type': z.literal('Scheduled Event'),
@@ -95,6 +99,8 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps | (() => Recon
       if (t.error) d.log.error('target not reconciled', { ...summary, error: t.error });
       else d.log.info('target reconciled', summary);
     }
+    // Not thrown: the state of an unsent alert was put back, and the next scheduled run sends it.
+    for (const error of result.alertErrors ?? []) d.log.error('alert not sent', { error });
     return result;
   };
 }
@@ -104,20 +110,29 @@ function logAlerts(log: LogPort): AlertPort {
   return { publish: async (event) => log.error('alert', { kind: event.kind, finding: event.finding }) };
 }
 
+/** The reconciler's collaborators from the cold-start runtime; alert state only when a topic and a table are known. */
+export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
+  const { clients, logger, config } = runtime;
+  const tableName = env.ALERT_STATE_TABLE ?? config.alerts.stateTableName;
+  const alerts = runtime.alerts ?? logAlerts(logger);
+  if (runtime.alerts && !tableName) logger.warn('ALERT_STATE_TABLE is not set: reconcile failures alert on every run');
+  return {
+    ipRanges: config.ipRanges,
+    feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
+    groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
+    alerts,
+    ...(runtime.alerts && tableName
+      ? { alerting: { publisher: runtime.alerts, state: new DynamoDbAlertState(clients.dynamoDb(), tableName), reminderHours: config.alerts.reminderHours } }
+      : {}),
+    clock: systemClock,
+    log: logger,
+  };
+}
+
 let lambdaDeps: ReconcileHandlerDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
-  if (!lambdaDeps) {
-    const runtime = lambdaRuntime('origin-guard-reconcile', { EC2Client, SecretsManagerClient, SNSClient });
-    const { clients, logger } = runtime;
-    lambdaDeps = {
-      ipRanges: runtime.config.ipRanges,
-      feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
-      groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
-      alerts: runtime.alerts ?? logAlerts(logger),
-      clock: systemClock,
-      log: logger,
-    };
-  }
+  // DynamoDB comes from the Lambda runtime, as for the audit (see HANDLER_SDK_CLIENTS).
+  lambdaDeps ??= reconcileDeps(lambdaRuntime('origin-guard-reconcile', { DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient }));
   return lambdaDeps;
 });

@@ -290,13 +290,15 @@ describe('OriginGuardStack with the example configuration', () => {
     expect(resourcesFor(policyStatements(template, RECONCILE), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
   });
 
-  it('lets only the audit use the alert-state table, with the three actions it calls', () => {
-    for (const prefix of [ROTATION, RETIRE, RECONCILE]) {
+  it('lets only the audit and the reconciler use the alert-state table, with the three actions it calls', () => {
+    for (const prefix of [ROTATION, RETIRE]) {
       expect(grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'))).toEqual([]);
     }
-    const audit = grants(policyStatements(template, AUDIT)).filter((g) => g.action.startsWith('dynamodb:'));
-    expect(audit.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem']);
-    expect(new Set(audit.map((g) => g.resource))).toEqual(new Set(['{AlertsStateTableBA462A51.Arn}']));
+    for (const prefix of [AUDIT, RECONCILE]) {
+      const table = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
+      expect(table.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem']);
+      expect(new Set(table.map((g) => g.resource))).toEqual(new Set(['{AlertsStateTableBA462A51.Arn}']));
+    }
   });
 
   it('lets only the rotation, retire and audit functions read the origin-verify secrets', () => {

@@ -16,16 +16,21 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IpRangesSchema, type IpRangesConfig } from '../../lambdas/config.ts';
+import { DynamoDbAlertState } from '../../lambdas/adapters/alert-state-dynamodb.ts';
 import { Ec2SecurityGroupStore, stateTagKeys } from '../../lambdas/adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../../lambdas/adapters/ip-feeds.ts';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-alerts.ts';
 import { md5Hex } from '../../lambdas/core/ip-sources.ts';
 import { silentLog, type AlertEvent, type AlertPort, type Clock } from '../../lambdas/core/ports.ts';
-import { reconcile, type ReconcileDeps, type ReconcileOptions } from '../../lambdas/core/reconcile.ts';
-import { createReconcileHandler } from '../../lambdas/handlers/reconcile.ts';
+import { reconcile, reconcileFindingId, type ReconcileDeps, type ReconcileOptions } from '../../lambdas/core/reconcile.ts';
+import { createReconcileHandler, reconcileDeps } from '../../lambdas/handlers/reconcile.ts';
+import { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
+import type { Config } from '../../lambdas/config.ts';
+import { createLogger } from '../../lambdas/logger.ts';
 import { emulatorClientConfig, uniqueName } from '../support/aws.ts';
 import { injectFault, recordCalls, serviceError } from '../support/faults.ts';
 import { konnectConfiguration, startFakeKonnect, type FakeKonnect } from '../support/fake-konnect.ts';
@@ -572,6 +577,143 @@ describe('reconcile handler', () => {
 
     // An event of another shape is refused (it goes to the DLQ).
     await expect(handler({ hello: 'world' })).rejects.toThrow(/Not a scheduled event or an SNS notification/);
+  });
+});
+
+// ---------- alerting once: the alert-state table ----------
+
+async function alertStateTable(): Promise<DynamoDbAlertState> {
+  const state = new DynamoDbAlertState(new DynamoDBClient(emulatorClientConfig()), uniqueName('og-reconcile-alerts'));
+  await state.ensureTable();
+  return state;
+}
+
+describe('reconcile alerts with an alert-state table', () => {
+  it('alerts a broken feed once over two scheduled runs, and once more (RESOLVED) when it is fixed, through SNS', async () => {
+    // Arrange: the handler with a real topic (read back through an SQS subscriber) and a real state table.
+    const target = uniqueName('once').toLowerCase();
+    const groupIds = await createGroups(4, () => 0);
+    const good = ipRangesJson(history[40]);
+    const url = writeFeed(`${target}.json`, good);
+    const sns = new SNSClient(emulatorClientConfig());
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: uniqueName('og-alerts') }));
+    const sqs = new SQSClient(emulatorClientConfig());
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: uniqueName('og-alerts') }));
+    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+    await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn }));
+    const received = async (): Promise<Array<{ subject: string; message: string }>> => {
+      const out: Array<{ subject: string; message: string }> = [];
+      for (let round = 0; round < 20; round += 1) {
+        const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+        if (Messages.length === 0) break;
+        for (const m of Messages) {
+          const envelope = JSON.parse(m.Body!) as { Subject: string; Message: string };
+          out.push({ subject: envelope.Subject, message: envelope.Message });
+        }
+        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      }
+      return out;
+    };
+    const publisher = new SnsAlertPublisher(sns, TopicArn!);
+    const handler = createReconcileHandler({
+      ...deps(publisher),
+      alerting: { publisher, state: await alertStateTable(), reminderHours: 24 },
+      ipRanges: awsTarget(target, groupIds, url),
+    });
+    const tick = () => handler({ 'detail-type': 'Scheduled Event', source: 'aws.events', id: 'x', time: new Date().toISOString(), resources: [], detail: {} });
+    const findingId = reconcileFindingId('reconcile.source-failed', target, `aws(${url})`);
+
+    // A healthy run: passing findings are not stored, nothing is sent.
+    expect((await tick()).targets[0].status).toBe('changes');
+    expect(await received()).toEqual([]);
+
+    // Act + Assert: the feed breaks; two runs fail, one message.
+    writeFeed(`${target}.json`, good.slice(0, 5000));
+    const first = await tick();
+    const second = await tick();
+    for (const run of [first, second]) {
+      expect(run.targets[0].status).toBe('failed');
+      expect(run.targets[0].findings).toContainEqual(expect.objectContaining({ id: findingId, status: 'FAIL', checkId: 'reconcile.source-failed' }));
+      expect(run.alertErrors).toBeUndefined();
+    }
+    const broken = await received();
+    expect(broken).toHaveLength(1);
+    expect(broken[0].subject).toMatch(/^\[HIGH\] DRIFT reconcile\.source-failed: /);
+    expect(broken[0].message).toContain(`Finding id:     ${findingId}`);
+    expect(broken[0].message).toMatch(/not valid JSON/);
+
+    // The feed is fixed: exactly one RESOLVED message, then silence.
+    writeFeed(`${target}.json`, good);
+    const fixed = await tick();
+    expect(fixed.targets[0].error).toBeUndefined();
+    expect(fixed.targets[0].findings).toContainEqual(expect.objectContaining({ id: findingId, status: 'PASS' }));
+    const resolved = await received();
+    expect(resolved).toHaveLength(1);
+    expect(resolved[0].subject).toMatch(/^\[HIGH\] RESOLVED reconcile\.source-failed: /);
+    expect(resolved[0].message).toContain(`Finding id:     ${findingId}`);
+    await tick();
+    expect(await received()).toEqual([]);
+  });
+
+  it('wires the Lambda to the table named by ALERT_STATE_TABLE, and alerts on every run without a table or topic', () => {
+    const runtime = {
+      config: { alerts: { emails: [], reminderHours: 6 }, ipRanges: awsTarget('wired', ['sg-1'], 'file:///dev/null') } as unknown as Config,
+      clients: new AwsClients({ region: 'eu-west-1' }, { DynamoDBClient, EC2Client, SecretsManagerClient }),
+      logger: createLogger('origin-guard-reconcile-test'),
+      alerts: new RecordingAlerts(),
+    };
+    const wired = reconcileDeps(runtime, { ALERT_STATE_TABLE: 'alert-state' });
+    expect(wired.alerting?.publisher).toBe(runtime.alerts);
+    expect(wired.alerting?.state).toBeInstanceOf(DynamoDbAlertState);
+    expect((wired.alerting?.state as DynamoDbAlertState).tableName).toBe('alert-state');
+    expect(wired.alerting?.reminderHours).toBe(6);
+    expect(reconcileDeps(runtime, {}).alerting).toBeUndefined();
+    expect(reconcileDeps({ ...runtime, alerts: undefined }, { ALERT_STATE_TABLE: 'alert-state' }).alerting).toBeUndefined();
+  });
+
+  it('keeps one state per target sharing a feed, and dry runs neither touch it nor reach the publisher', async () => {
+    // Arrange: two targets on one feed, a recording publisher and a real state table.
+    const name = uniqueName('shared').toLowerCase();
+    const groups = await createGroups(8, () => 0);
+    const good = ipRangesJson(history[40]);
+    const url = writeFeed(`${name}.json`, good);
+    const config = IpRangesSchema.parse({
+      targets: ['a', 'b'].map((suffix, i) => ({
+        name: `${name}-${suffix}`,
+        securityGroupIds: groups.slice(4 * i, 4 * i + 4),
+        ports: [443],
+        sources: [{ type: 'aws', services: ['CLOUDFRONT'], url }],
+      })),
+    });
+    const publisher = new RecordingAlerts();
+    const fallback = new RecordingAlerts();
+    const withState: ReconcileDeps = { ...deps(fallback), alerting: { publisher, state: await alertStateTable(), reminderHours: 24 } };
+    expect((await reconcile(config, {}, withState)).targets.map((t) => t.status)).toEqual(['changes', 'changes']);
+    expect(publisher.events).toEqual([]);
+    writeFeed(`${name}.json`, 'not json');
+
+    // Act + Assert: a dry run reports on the fallback port (the CLI's terminal) only.
+    await reconcile(config, { dryRun: true }, withState);
+    expect(fallback.events.map((e) => e.kind)).toEqual(['FAILURE', 'FAILURE']);
+    expect(publisher.events).toEqual([]);
+
+    // The real runs: one NEW per target, then nothing while it lasts.
+    await reconcile(config, {}, withState);
+    await reconcile(config, {}, withState);
+    expect(publisher.events.map((e) => [e.kind, e.finding.id])).toEqual([
+      ['NEW', reconcileFindingId('reconcile.source-failed', `${name}-a`, `aws(${url})`)],
+      ['NEW', reconcileFindingId('reconcile.source-failed', `${name}-b`, `aws(${url})`)],
+    ]);
+
+    // Fixed: one RESOLVED per target.
+    writeFeed(`${name}.json`, good);
+    publisher.events = [];
+    await reconcile(config, {}, withState);
+    expect(publisher.events.map((e) => [e.kind, e.finding.status, e.finding.details?.target])).toEqual([
+      ['RESOLVED', 'PASS', `${name}-a`],
+      ['RESOLVED', 'PASS', `${name}-b`],
+    ]);
+    expect(fallback.events).toHaveLength(2);
   });
 });
 
