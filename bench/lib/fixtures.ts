@@ -2,26 +2,13 @@
  * The 57 real versions of CloudFront's ranges (test/fixtures/cloudfront-history.jsonl) and the ip-ranges.json
  * text of each, as AWS publishes it (both services, with their regions), for file:// feeds.
  */
-import { readFileSync } from 'node:fs';
 import { canonicalCidr } from '../../lambdas/core/cidr.ts';
 
 export type CloudFrontService = 'CLOUDFRONT' | 'CLOUDFRONT_ORIGIN_FACING';
 
-export interface HistoryVersion {
-  syncToken: string;
-  createDate: string;
-  CLOUDFRONT: { ipv4: string[]; ipv6: string[] };
-  CLOUDFRONT_ORIGIN_FACING: { ipv4: string[]; ipv6: string[] };
-}
+import type { HistoryVersion } from '../../test/support/cloudfront-history.ts';
 
-export const HISTORY_PATH = new URL('../../test/fixtures/cloudfront-history.jsonl', import.meta.url);
-
-export function loadHistory(): HistoryVersion[] {
-  return readFileSync(HISTORY_PATH, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as HistoryVersion);
-}
+export { HISTORY_PATH, loadCloudFrontHistory as loadHistory, type HistoryVersion } from '../../test/support/cloudfront-history.ts';
 
 /** The version as an ip-ranges.json body (both CloudFront services, region GLOBAL). */
 export function ipRangesJson(v: HistoryVersion): string {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -31,22 +31,14 @@ import { createReconcileHandler, reconcileDeps } from '../../lambdas/handlers/re
 import { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
 import type { Config } from '../../lambdas/config.ts';
 import { createLogger } from '../../lambdas/logger.ts';
+import { loadCloudFrontHistory, type HistoryVersion } from '../support/cloudfront-history.ts';
 import { emulatorClientConfig, uniqueName } from '../support/aws.ts';
 import { injectFault, recordCalls, serviceError } from '../support/faults.ts';
 import { konnectConfiguration, startFakeKonnect, type FakeKonnect } from '../support/fake-konnect.ts';
 
 // ---------- fixtures: the real CloudFront history as ip-ranges.json versions ----------
 
-interface HistoryVersion {
-  syncToken: string;
-  createDate: string;
-  CLOUDFRONT: { ipv4: string[]; ipv6: string[] };
-  CLOUDFRONT_ORIGIN_FACING: { ipv4: string[]; ipv6: string[] };
-}
-const history: HistoryVersion[] = readFileSync(new URL('../fixtures/cloudfront-history.jsonl', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l) => JSON.parse(l));
+const history = loadCloudFrontHistory();
 
 function ipRangesJson(v: Pick<HistoryVersion, 'syncToken' | 'createDate' | 'CLOUDFRONT' | 'CLOUDFRONT_ORIGIN_FACING'>): string {
   const entries = (service: 'CLOUDFRONT' | 'CLOUDFRONT_ORIGIN_FACING') => v[service];
@@ -758,7 +750,6 @@ describe('konnect source', () => {
     }
   });
 });
-
 
 // ---------- mode "prefix-list" ----------
 

@@ -61,7 +61,8 @@ export interface FakeKong {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEFAULT_WORKSPACE = 'default';
 
-function routeDefaults(): Omit<KongRoute, 'id' | 'created_at' | 'updated_at'> {
+/** A route's fields as Kong fills them when they are not given (shared with the fake Konnect). */
+export function routeDefaults(): Omit<KongRoute, 'id' | 'created_at' | 'updated_at'> {
   return {
     name: null,
     protocols: ['http', 'https'],

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { epochSeconds, startFakeHttpServer, type FakeReply, type FakeRequest, type RecordedRequest } from './fake-http.ts';
-import type { KongRoute } from './fake-kong.ts';
+import { routeDefaults, type KongRoute } from './fake-kong.ts';
 
 // ---------- entity shapes (snake_case, as on the wire) ----------
 
@@ -294,23 +294,8 @@ export async function startFakeKonnect(options: { token: string }): Promise<Fake
   const addRoute = (cp: string, fields: Partial<KongRoute> = {}): KongRoute => {
     const now = epochSeconds();
     const route: KongRoute = {
-      name: null,
-      protocols: ['http', 'https'],
-      methods: null,
-      hosts: null,
+      ...routeDefaults(),
       paths: ['/'],
-      headers: null,
-      https_redirect_status_code: 426,
-      regex_priority: 0,
-      strip_path: true,
-      path_handling: 'v0',
-      preserve_host: false,
-      request_buffering: true,
-      response_buffering: true,
-      snis: null,
-      sources: null,
-      destinations: null,
-      tags: null,
       service: { id: randomUUID() },
       ...structuredClone(fields),
       id: (fields.id ?? randomUUID()).toLowerCase(),

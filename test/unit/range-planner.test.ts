@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { IpRangeTargetSchema, type IpRangeTargetConfig } from '../../lambdas/config.ts';
 import type { SourceRanges } from '../../lambdas/core/ip-sources.ts';
+import { loadCloudFrontHistory } from '../support/cloudfront-history.ts';
 import {
   desiredRules,
   managedPrefixListAdvice,
@@ -13,17 +13,7 @@ import {
   type RulePlan,
 } from '../../lambdas/core/range-planner.ts';
 
-interface HistoryVersion {
-  syncToken: string;
-  createDate: string;
-  CLOUDFRONT: { ipv4: string[]; ipv6: string[] };
-  CLOUDFRONT_ORIGIN_FACING: { ipv4: string[]; ipv6: string[] };
-}
-
-const history: HistoryVersion[] = readFileSync(new URL('../fixtures/cloudfront-history.jsonl', import.meta.url), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l) => JSON.parse(l));
+const history = loadCloudFrontHistory();
 
 function target(overrides: Partial<Record<string, unknown>> = {}): IpRangeTargetConfig {
   return IpRangeTargetSchema.parse({
