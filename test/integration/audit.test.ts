@@ -66,7 +66,7 @@ import { parseConfig, type Config } from '../../lambdas/config.ts';
 import { runAudit } from '../../lambdas/core/audit.ts';
 import { ALL_CHECKS } from '../../lambdas/core/checks/index.ts';
 import { silentLog, TAG, type Clock } from '../../lambdas/core/ports.ts';
-import { emulatorClientConfig, motoEndpoint, sentNotifications, uniqueName } from '../support/aws.ts';
+import { emulatorClientConfig, motoEndpoint, uniqueName } from '../support/aws.ts';
 import { injectFault, serviceError } from '../support/faults.ts';
 import { konnectNetwork, konnectTransitGateway, startFakeKonnect, type FakeKonnect } from '../support/fake-konnect.ts';
 
@@ -899,14 +899,37 @@ describe('origin-guard audit (CLI)', () => {
   });
 });
 
-describe('what moto recorded', () => {
-  it('holds exactly the messages the audits sent to the topic, none with a secret value', async () => {
-    await newMessages();
+describe('what the topic delivered', () => {
+  it('delivers each alert once to a second subscriber, exactly as the audit published it, none with a secret value', async () => {
+    // A subscriber of its own, made by this test: it reads what the topic delivered from now on, and nothing
+    // that other tests left behind.
+    const ownQueue = (await sqs.send(new CreateQueueCommand({ QueueName: uniqueName('alerts-witness') }))).QueueUrl!;
+    const ownArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: ownQueue, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    await clients.sns().send(new SubscribeCommand({ TopicArn: account.topicArn, Protocol: 'sqs', Endpoint: ownArn }));
 
-    const recorded = await sentNotifications(account.topicArn);
+    originMode = 'any-value';
+    let broken: Awaited<ReturnType<typeof audit>>;
+    try {
+      broken = await audit();
+    } finally {
+      originMode = 'enforcing';
+    }
+    const repaired = await audit();
 
-    expect(recorded.map((m) => m.subject)).toEqual(inbox.map((m) => m.subject));
-    expect(JSON.stringify(recorded)).not.toContain(CURRENT);
-    expect(JSON.stringify(recorded)).not.toContain(OLD);
+    const published = [...broken.messages, ...repaired.messages];
+    expect(published.map((m) => m.subject)).toEqual([
+      expect.stringMatching(/^\[\w+\] DRIFT probe\.origin-wrong-value: /),
+      expect.stringMatching(/^\[\w+\] RESOLVED probe\.origin-wrong-value: /),
+    ]);
+    const delivered: Array<{ subject?: string; message: string }> = [];
+    for (let round = 0; round < 10 && delivered.length < published.length; round += 1) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: ownQueue, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      for (const m of Messages) {
+        const envelope = JSON.parse(m.Body!) as { Subject?: string; Message: string };
+        delivered.push({ subject: envelope.Subject, message: envelope.Message });
+      }
+    }
+    expect(delivered).toEqual(published);
+    for (const secretValue of [CURRENT, OLD]) expect(JSON.stringify(delivered)).not.toContain(secretValue);
   });
 });

@@ -19,13 +19,3 @@ export function motoEndpoint(): string {
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
-
-/** Everything published to SNS so far, per topic ARN (moto's `/moto-api/data.json`). */
-export async function sentNotifications(topicArn: string): Promise<Array<{ subject?: string; message: string }>> {
-  const res = await fetch(`${motoEndpoint()}/moto-api/data.json`);
-  const data = (await res.json()) as { sns?: { Topic?: Array<Record<string, unknown>> } };
-  const topics = data.sns?.Topic ?? [];
-  const topic = topics.find((t) => t.arn === topicArn);
-  const sent = (topic?.sent_notifications ?? []) as Array<[string, string, string | null, ...unknown[]]>;
-  return sent.map(([, message, subject]) => ({ message, subject: subject ?? undefined }));
-}
