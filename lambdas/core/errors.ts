@@ -63,3 +63,22 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
+
+/** Another writer holds the lease of a secret or reconcile target; nothing was changed. */
+export class LeaseHeldError extends OriginGuardError {
+  override name = 'LeaseHeldError';
+  constructor(
+    readonly key: string,
+    readonly holder: { owner: string; purpose: string; acquiredAt: Date; expiresAt: Date },
+  ) {
+    super(
+      `${key} is being changed by ${holder.purpose} (${holder.owner}) since ${holder.acquiredAt.toISOString()}; ` +
+        `nothing was changed. Try again once it is done (its lease lapses at ${holder.expiresAt.toISOString()} at the latest).`,
+    );
+  }
+}
+
+/** The lease lapsed or was taken over while we held it: stop before the next write. */
+export class LeaseLostError extends OriginGuardError {
+  override name = 'LeaseLostError';
+}
