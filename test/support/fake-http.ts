@@ -17,6 +17,10 @@ export interface RecordedRequest {
   body?: unknown;
   /** Status the fake answered with (0 when the socket was destroyed). */
   status: number;
+  /** The body the fake answered with (parsed JSON as sent; undefined when empty or reset). */
+  responseBody?: unknown;
+  /** The response's content type, when it had a body. */
+  responseContentType?: string;
 }
 
 export interface FakeRequest {
@@ -70,7 +74,12 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function send(res: ServerResponse, reply: FakeReply): void {
+function send(res: ServerResponse, reply: FakeReply, record?: RecordedRequest): void {
+  if (record) {
+    record.status = reply.status;
+    record.responseBody = reply.raw !== undefined ? reply.raw : reply.body === undefined ? undefined : structuredClone(reply.body);
+    if (reply.raw !== undefined || reply.body !== undefined) record.responseContentType = reply.headers?.['content-type'] ?? 'application/json; charset=utf-8';
+  }
   const headers: Record<string, string> = { ...(reply.headers ?? {}) };
   let payload = '';
   if (reply.raw !== undefined) {
@@ -131,8 +140,7 @@ export async function startFakeHttpServer(
       return;
     }
     if (early) {
-      record.status = early.status;
-      send(res, early);
+      send(res, early, record);
       return;
     }
     if (faultIndex >= 0) {
@@ -143,8 +151,7 @@ export async function startFakeHttpServer(
         req.socket.destroy();
         return;
       }
-      record.status = fault.reply.status;
-      send(res, fault.reply);
+      send(res, fault.reply, record);
       return;
     }
     let reply: FakeReply | undefined;
@@ -154,8 +161,7 @@ export async function startFakeHttpServer(
       reply = { status: 500, body: { message: `fake server error: ${(error as Error).message}` } };
     }
     reply ??= { status: 404, body: { message: 'Not found' } };
-    record.status = reply.status;
-    send(res, reply);
+    send(res, reply, record);
   });
   server.on('connection', (socket) => {
     sockets.add(socket);

@@ -93,8 +93,18 @@ function schemaViolation(fields: Record<string, unknown>): FakeReply {
   return { status: 400, body: { code: 2, name: 'schema violation', message: `schema violation (${summary})`, fields } };
 }
 
-/** The subset of Kong's route validation that matters to header rotation. */
+/** Every field of Kong 3.x's route schema; Kong refuses any other with `unknown field`. */
+const ROUTE_FIELDS = new Set([...Object.keys(routeDefaults()), 'id', 'created_at', 'updated_at', 'expression', 'priority']);
+
+/**
+ * The subset of Kong's route validation that matters to header rotation, and unknown fields: Kong answers
+ * `400 schema violation (field: unknown field)` for a field its route schema does not have
+ * (https://developer.konghq.com/gateway/entities/route/#schema; the Admin API document's body schema is only
+ * `type: object`, see test/support/kong-contract.ts).
+ */
 function validateRoute(route: Record<string, unknown>): FakeReply | undefined {
+  const unknown = Object.keys(route).filter((field) => !ROUTE_FIELDS.has(field));
+  if (unknown.length > 0) return schemaViolation(Object.fromEntries(unknown.map((field) => [field, 'unknown field'])));
   const headers = route.headers;
   if (headers === null || headers === undefined) return undefined;
   if (typeof headers !== 'object' || Array.isArray(headers)) return schemaViolation({ headers: 'expected a map' });

@@ -13,7 +13,11 @@
  *   values case-insensitive, as Kong's router); otherwise Kong answers 404.
  * - Vault: each Kong node resolves `{vault://aws/...}` to the gateway-to-upstream secret's AWSCURRENT and
  *   caches it for the vault `ttl`; a timer every `rotationCheck` re-reads values whose TTL ran out, as Kong's
- *   vault rotation timer does. That value goes upstream in `x-kong-origin-verify`.
+ *   vault rotation timer does. That value goes upstream in `x-kong-origin-verify`. Vault `ttl` and rotation
+ *   are not in Kong's OpenAPI documents: see https://developer.konghq.com/gateway/entities/vault/ and
+ *   https://docs.konghq.com/gateway/latest/kong-enterprise/secrets-management/advanced-usage/ (`ttl`: how long a
+ *   value is used before the rotation timer re-reads it; `0`, the default, means it is never re-read: the
+ *   harness models a positive TTL only).
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetWebACLCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
@@ -172,7 +176,13 @@ export class Gateway {
   }
 }
 
-/** Kong's router, for what this harness needs: a path prefix and header values (case-insensitive). */
+/**
+ * Kong's router, for what this harness needs: a path prefix and header values (case-insensitive).
+ * Not in Kong's OpenAPI documents (they only type `headers` as an object); the route entity's documentation
+ * says header names and values are matched case-insensitively unless a value is a `~*` regex
+ * (https://developer.konghq.com/gateway/entities/route/#request-headers, and the proxy guide
+ * https://docs.konghq.com/gateway/latest/how-kong-works/routing-traffic/#request-headers).
+ */
 function routeMatches(route: KongRoute, path: string, headerName: string, presented: string | undefined): boolean {
   if (route.paths && !route.paths.some((prefix) => path.startsWith(prefix))) return false;
   for (const [name, values] of Object.entries(route.headers ?? {})) {
