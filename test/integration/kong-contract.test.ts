@@ -161,7 +161,7 @@ describe.runIf(present)('Konnect fake and origin-guard\'s Konnect calls against 
     konnect.setNetwork(network);
     konnect.setTransitGateways(network.id, [konnectTransitGateway({ name: 'shared-tgw', state: 'ready', cidrBlocks: ['10.10.0.0/16'] })]);
     const cp = randomUUID();
-    konnect.setConfigurations([konnectConfiguration({ controlPlaneId: cp, networkId: network.id })]);
+    konnect.setConfigurations([konnectConfiguration({ controlPlaneId: cp, groups: [{ networkId: network.id }] })]);
 
     expect(await client().listCloudGatewayConfigurations({ controlPlaneId: cp })).toHaveLength(1);
     expect(await client().getNetwork(network.id)).toMatchObject({ id: network.id });
