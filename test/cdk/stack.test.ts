@@ -326,6 +326,7 @@ describe('OriginGuardStack with the example configuration', () => {
 
   it('alarms on errors, throttles and dead letters of every function, and on unfinished rotations, notifying the topic', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThanOrEqual(12);
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
@@ -366,7 +367,9 @@ describe('OriginGuardStack variants', () => {
     template.resourceCountIs('AWS::KMS::Key', 2);
     template.hasOutput(OUTPUT.ALERT_TOPIC_ARN, { Value: topicArn });
     template.hasOutput(OUTPUT.ALERT_STATE_TABLE_NAME, { Value: 'security-alert-state' });
-    for (const alarm of Object.values(template.findResources('AWS::CloudWatch::Alarm'))) {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThanOrEqual(12);
+    for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([topicArn]);
     }
     const publish = resourcesFor(policyStatements(template, AUDIT), 'sns:Publish');

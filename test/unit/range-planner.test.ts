@@ -100,6 +100,7 @@ describe('planner on the 57 real CloudFront versions', () => {
       expect(plan.status, version.syncToken).not.toBe('insufficient-capacity');
       expect(plan.held).toBe(false);
       expect(ownedKeys(groups, 'origin-guard:edge:')).toEqual(desiredKeys(desired));
+      expect(plan.groups.length).toBeGreaterThan(0);
       for (const g of plan.groups) {
         expect(g.rulesAfter).toBeLessThanOrEqual(60);
         expect(groups.count(g.groupId)).toBe(g.rulesAfter);

@@ -217,16 +217,23 @@ describe('rotation core', () => {
   it('emergency: retires as soon as the senders have propagated, and not before', async () => {
     const w = world({ overlapMinutes: 30 });
     let polls = 0;
+    let checkedBeforeDeployed = 0;
     const sleep = w.clock.sleep.bind(w.clock);
     w.clock.sleep = async (ms: number) => {
       await sleep(ms);
       // Edges finish deploying a few polls after the senders switched.
       if (w.senders.every((s) => s.configured === NEW) && ++polls === 3) w.senders.forEach((s) => s.finishDeploying());
-      if (polls < 3) expect(w.validators[0].configured).toContain(OLD);
+      if (polls < 3) {
+        checkedBeforeDeployed += 1;
+        expect(w.validators[0].configured).toContain(OLD);
+      }
     };
 
     const result = await rotateInProcess(w.settings, w.deps, { emergency: true, token: 't1' });
 
+    // The check inside the sleep ran while the edges were still deploying (polls 1 and 2 at least).
+    expect(polls).toBeGreaterThanOrEqual(3);
+    expect(checkedBeforeDeployed).toBeGreaterThanOrEqual(2);
     expect(result.retire?.status).toBe('retired');
     expect(w.validators.map((v) => v.configured)).toEqual([[NEW], [NEW]]);
     expect(w.clock.now().getTime() - Date.parse('2026-01-01T00:00:00Z')).toBeLessThan(30 * 60_000);
