@@ -12,6 +12,7 @@ import {
   DescribeSecurityGroupsCommand,
   GetManagedPrefixListEntriesCommand,
   ModifyManagedPrefixListCommand,
+  ModifySecurityGroupRulesCommand,
   RevokeSecurityGroupIngressCommand,
   type EC2Client,
   type IpPermission,
@@ -221,6 +222,8 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
       if (isPrefixListId(g.groupId) && g.add.length + g.remove.length > 0) report.prefixListCalls = (report.prefixListCalls ?? 0) + (await this.modifyPrefixList(g));
     }
     const groups = plan.groups.filter((g) => !isPrefixListId(g.groupId));
+    // Adoption rewrites descriptions only: the rules admit the same traffic before and after.
+    for (const g of groups) if (g.adopt?.length) report.modifyCalls = (report.modifyCalls ?? 0) + (await this.adopt(g));
     // Traffic keeps flowing: every group that can take its additions first gets them before any removal.
     const addFirst = groups.filter((g) => !g.removeFirst && g.add.length > 0);
     const removeFirst = groups.filter((g) => g.removeFirst && g.add.length > 0);
@@ -252,6 +255,41 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
       }
     }
     if (pending.length > 0) throw new TargetError(`ec2:${group.groupId}`, `${pending.length} rules still missing after 3 attempts`);
+    return calls;
+  }
+
+  /**
+   * One ModifySecurityGroupRules per group (up to 100 rules a call): the rule keeps its id, protocol, ports and
+   * CIDR, only the description becomes origin-guard's. Nothing is added, so no capacity and no duplicate.
+   */
+  private async adopt(group: GroupPlan): Promise<number> {
+    let calls = 0;
+    for (let i = 0; i < group.adopt.length; i += 100) {
+      const batch = group.adopt.slice(i, i + 100).filter((r) => r.ruleId);
+      if (batch.length === 0) continue;
+      calls += 1;
+      try {
+        await this.send('ModifySecurityGroupRules', () =>
+          this.ec2.send(
+            new ModifySecurityGroupRulesCommand({
+              GroupId: group.groupId,
+              SecurityGroupRules: batch.map((r) => ({
+                SecurityGroupRuleId: r.ruleId!,
+                SecurityGroupRule: {
+                  IpProtocol: r.protocol,
+                  FromPort: r.fromPort,
+                  ToPort: r.toPort,
+                  ...(isPrefixListId(r.cidr) ? { PrefixListId: r.cidr } : cidrFamily(r.cidr) === 'ipv6' ? { CidrIpv6: r.cidr } : { CidrIpv4: r.cidr }),
+                  Description: r.description,
+                },
+              })),
+            }),
+          ),
+        );
+      } catch (error) {
+        throw this.wrap(group.groupId, 'adopt (rewrite the descriptions of) ingress rules', error);
+      }
+    }
     return calls;
   }
 

@@ -29,7 +29,8 @@ import {
   type SourceRanges,
 } from './ip-sources.ts';
 import type { AlertPort, Clock, Finding, LogPort, Severity } from './ports.ts';
-import { planTarget, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
+import type { IpFamily } from './cidr.ts';
+import { planTarget, type FamilyUse, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
 
 // ---------- ports ----------
 
@@ -63,6 +64,8 @@ export interface ApplyReport {
   revokeCalls: number;
   /** ModifyManagedPrefixList calls (prefix-list mode). */
   prefixListCalls?: number;
+  /** ModifySecurityGroupRules calls (adoption: descriptions rewritten). */
+  modifyCalls?: number;
 }
 
 export interface SecurityGroupStorePort {
@@ -95,6 +98,8 @@ export interface ReconcileOptions {
   force?: boolean;
   /** Set when an `AmazonIpSpaceChanged` notification triggered the run: only targets with an AWS source run. */
   notice?: IpSpaceChangedNotice;
+  /** Take ownership of identical hand-made rules even where the target's `adopt` is off (`reconcile --adopt`). */
+  adopt?: boolean;
 }
 
 // ---------- result (the `--json` contract) ----------
@@ -116,6 +121,12 @@ export interface GroupResult {
   rulesBefore: number;
   /** `maxRulesPerGroup`, or a prefix list's MaxEntries. */
   quota?: number;
+  /** Unowned rules identical to desired ones whose description is rewritten to origin-guard's (adoption). */
+  adopt?: RuleView[];
+  /** Unowned rules that already admit a desired range (adopted or not). */
+  matchedUnowned?: number;
+  /** Quota use per family (AWS counts IPv4 and IPv6 rules separately; a reference counts in both). */
+  families?: Record<IpFamily, FamilyUse>;
 }
 
 export type TargetStatus = PlanStatus | 'skipped' | 'failed';
@@ -129,6 +140,8 @@ export interface TargetResult {
   /** Whether the changes were made (false on dry-run, skipped or failed runs). */
   applied: boolean;
   dryRun: boolean;
+  /** Whether identical hand-made rules were adopted (the target's `adopt`, or `--adopt`). */
+  adopt: boolean;
   maxRulesPerGroup: number;
   /** The AWS version this run planned for, and the one applied before it. */
   syncToken?: string;
@@ -136,7 +149,7 @@ export interface TargetResult {
   groupsNeeded?: number;
   notes: string[];
   /** EC2 write calls this run made for the target. */
-  writes: { authorize: number; revoke: number; tags: number; prefixList: number };
+  writes: { authorize: number; revoke: number; tags: number; prefixList: number; modify: number };
   /** Present when a source failed or the change could not be made; nothing was changed then. */
   error?: string;
   /**
@@ -236,6 +249,9 @@ function groupResults(plan: RulePlan): GroupResult[] {
     rulesAfter: g.rulesAfter,
     rulesBefore: g.rulesBefore,
     quota: g.quota,
+    adopt: g.adopt.map((r) => ruleView(r, plan.target)),
+    matchedUnowned: g.matchedUnowned,
+    families: g.families,
   }));
 }
 
@@ -295,9 +311,10 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     status: 'failed',
     applied: false,
     dryRun,
+    adopt: options.adopt ?? target.adopt,
     maxRulesPerGroup: target.maxRulesPerGroup,
     notes: [],
-    writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0 },
+    writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0, modify: 0 },
     findings: [],
   };
   const resource = `ip-ranges-target:${target.name}`;
@@ -400,7 +417,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   const held = previous.held;
   const heldFingerprint =
     held && (syncToken === undefined || held.syncToken === undefined || compareSyncTokens(syncToken, held.syncToken) > 0) ? held.fingerprint : undefined;
-  const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists });
+  const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists, adopt: options.adopt ?? target.adopt });
   result.status = plan.status;
   result.held = plan.held;
   result.groups = groupResults(plan);
@@ -411,6 +428,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     status: plan.status,
     desired: plan.desiredCount,
     adds: plan.groups.reduce((n, g) => n + g.add.length, 0),
+    adopts: plan.groups.reduce((n, g) => n + g.adopt.length, 0),
     removes: plan.groups.reduce((n, g) => n + g.remove.length, 0),
   });
 
@@ -453,6 +471,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     result.writes.authorize = report.authorizeCalls;
     result.writes.revoke = report.revokeCalls;
     result.writes.prefixList = report.prefixListCalls ?? 0;
+    result.writes.modify = report.modifyCalls ?? 0;
   } catch (error) {
     fail(
       'reconcile.apply-failed',
