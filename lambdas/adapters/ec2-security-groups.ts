@@ -51,14 +51,21 @@ export interface Ec2SecurityGroupStoreOptions {
   maxDelayMs?: number;
 }
 
-/** How a held shrink is written into one tag value: `<fingerprint>@<syncToken>`. */
-function encodeHeld(held: TargetState['held']): string | undefined {
-  return held ? `${held.fingerprint}@${held.syncToken ?? ''}` : undefined;
+/**
+ * How a held shrink is written into one tag value: `<fingerprint>@<syncToken>`, then `@<since>@<runs>` when
+ * known (sources without versions). A value written before the last two fields existed still reads.
+ */
+export function encodeHeld(held: TargetState['held']): string | undefined {
+  if (!held) return undefined;
+  const base = `${held.fingerprint}@${held.syncToken ?? ''}`;
+  return held.since ? `${base}@${held.since}@${held.runs ?? 1}` : base;
 }
-function decodeHeld(value: string | undefined): TargetState['held'] {
+export function decodeHeld(value: string | undefined): TargetState['held'] {
   if (!value) return undefined;
-  const [fingerprint, syncToken] = value.split('@');
-  return fingerprint ? { fingerprint, ...(syncToken ? { syncToken } : {}) } : undefined;
+  const [fingerprint, syncToken, since, runs] = value.split('@');
+  if (!fingerprint) return undefined;
+  const n = Number(runs);
+  return { fingerprint, ...(syncToken ? { syncToken } : {}), ...(since ? { since } : {}), ...(since && Number.isInteger(n) && n > 0 ? { runs: n } : {}) };
 }
 
 function toObserved(rule: SecurityGroupRule): ObservedRule {

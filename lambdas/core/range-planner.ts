@@ -198,7 +198,15 @@ export interface PlanInput {
   groupNoun?: string;
   /** Take ownership of unowned rules identical to desired ones (rewrite their descriptions). */
   adopt?: boolean;
+  /**
+   * A desired set more than this many times larger or smaller than the owned one (a truncated or inflated feed)
+   * is held whole: nothing added, nothing removed, until forced or confirmed. Off when absent.
+   */
+  maxGrowthFactor?: number;
 }
+
+/** Below this many owned rules the growth factor is not judged (a first few rules are no sign of a broken feed). */
+export const GROWTH_GUARD_MIN_RULES = 10;
 
 /** `tcp|443|443|192.0.2.0/24`: a rule's identity, used for fingerprints (the index below avoids building it). */
 function ruleKey(r: RuleShape): string {
@@ -397,6 +405,19 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     const c = bySource.get(label)!;
     if (c.stale === c.owned && c.stale / c.owned > input.maxRemovalFraction) breaches.push(`source ${label}: all ${c.owned} of its rules`);
   }
+  // A set that grows or shrinks by more than the factor is a broken feed more often than a real change.
+  const factor = input.maxGrowthFactor;
+  let jump = false;
+  if (factor !== undefined && ownedCount >= GROWTH_GUARD_MIN_RULES) {
+    const wantedNow = index.entries.reduce((n, e) => n + (e.desired ? 1 : 0), 0);
+    if (wantedNow > ownedCount * factor) {
+      jump = true;
+      breaches.push(`the set grows from ${ownedCount} to ${wantedNow} rules, more than maxGrowthFactor ${factor}`);
+    } else if (wantedNow * factor < ownedCount) {
+      jump = true;
+      breaches.push(`the set shrinks from ${ownedCount} to ${wantedNow} rules, more than maxGrowthFactor ${factor}`);
+    }
+  }
   const guardReason = breaches.length > 0 ? breaches.join('; ') : undefined;
   if (guardReason) {
     fingerprint = fingerprintRules(index.entries.filter((e) => e.desired).map((e) => ruleKey(e.rule)));
@@ -404,11 +425,46 @@ export function planRuleChanges(input: PlanInput): RulePlan {
       notes.push(`removes ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: applied because of --force`);
     } else if (input.heldFingerprint !== undefined && input.heldFingerprint === fingerprint) {
       notes.push(`removes ${guardReason}: applied because the same shrunken set was seen in two consecutive versions`);
+    } else if (jump) {
+      // Fails closed: a feed that suddenly holds a third or three times the ranges changes nothing at all.
+      notes.push(`${guardReason}: nothing is added or removed. Applied with --force, or once the same set is confirmed by later runs.`);
+      return {
+        target: input.target,
+        status: 'held',
+        held: true,
+        desiredCount,
+        ownedCount,
+        staleCount: stale,
+        removalFraction,
+        guardReason,
+        capacity: 0,
+        groupsNeeded: 0,
+        desiredFingerprint: fingerprint,
+        notes,
+        groups: groups.map((g) => {
+          const before = sum(g.unowned, g.ownedWeight);
+          const quota = input.capacities?.[g.groupId] ?? input.maxRulesPerGroup;
+          const use = (f: IpFamily): FamilyUse => ({ before: before[f], after: before[f], unowned: g.unowned[f], quota });
+          return {
+            groupId: g.groupId,
+            add: [],
+            remove: [],
+            adopt: [],
+            matchedUnowned: 0,
+            rulesBefore: maxOf(before),
+            rulesAfter: maxOf(before),
+            unowned: maxOf(g.unowned),
+            quota,
+            removeFirst: false,
+            families: { ipv4: use('ipv4'), ipv6: use('ipv6') },
+          };
+        }),
+      };
     } else {
       held = true;
       notes.push(
         `would remove ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: removals held, additions applied. ` +
-          `They are applied with --force or when the next version has the same set.`,
+          `They are applied with --force or when the same set is confirmed (a later version, or for sources without versions, later runs over removalGuardHours).`,
       );
     }
   }
@@ -657,6 +713,11 @@ export interface PlanTargetOptions {
   adopt?: boolean;
 }
 
+/** The guard settings of a target as the planner takes them. */
+function guardOf(target: IpRangeTargetConfig): { maxGrowthFactor?: number } {
+  return target.maxGrowthFactor === undefined ? {} : { maxGrowthFactor: target.maxGrowthFactor };
+}
+
 /**
  * The one entry point for "what should this target's groups look like, and how far are they from it":
  * used by reconcile (to apply) and by the audit (drift = a plan whose status is not `in-sync`).
@@ -680,6 +741,7 @@ export function planTarget(
           force: options.force,
           heldFingerprint: options.heldFingerprint,
           adopt: options.adopt ?? target.adopt,
+          ...guardOf(target),
         });
   const advice = managedPrefixListAdvice(target);
   if (advice) plan.notes.push(advice);
@@ -735,6 +797,7 @@ export function planPrefixListTarget(
     observed: normalized.filter((r) => isPrefixListId(r.groupId)),
     force: options.force,
     heldFingerprint: options.heldFingerprint,
+    ...guardOf(target),
   });
   const missingLists = (target.prefixListIds ?? []).filter((id) => !lists.some((l) => l.id === id));
   if (missingLists.length > 0) listPlan.notes.push(`prefix lists ${missingLists.join(', ')} were not found; only the others are used`);

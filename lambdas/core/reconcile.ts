@@ -47,8 +47,12 @@ export interface IpFeedPort {
 export interface TargetState {
   /** The last applied AWS syncToken. */
   syncToken?: string;
-  /** A shrink held by the removal guard: the shrunken set's fingerprint and the version it came with. */
-  held?: { fingerprint: string; syncToken?: string };
+  /**
+   * A shrink held by the removal guard: the shrunken set's fingerprint and the version it came with; for sources
+   * without versions, when it was first seen (ISO time) and in how many runs (it is confirmed only after
+   * `removalGuardHours` and at least two runs).
+   */
+  held?: { fingerprint: string; syncToken?: string; since?: string; runs?: number };
 }
 
 export interface ObservedTarget {
@@ -413,10 +417,11 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     return result;
   }
 
-  // A held shrink is confirmed only by a later version (or, without versions, a later run) with the same set.
+  // A held shrink is confirmed only by a later version with the same set; without versions (Cloudflare,
+  // Fastly, Azure, Konnect, static), by the same set seen again after removalGuardHours, in a later run.
   const held = previous.held;
-  const heldFingerprint =
-    held && (syncToken === undefined || held.syncToken === undefined || compareSyncTokens(syncToken, held.syncToken) > 0) ? held.fingerprint : undefined;
+  const now = deps.clock.now();
+  const heldFingerprint = held && confirmsHeld(held, syncToken, now, target.removalGuardHours) ? held.fingerprint : undefined;
   const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists, adopt: options.adopt ?? target.adopt });
   result.status = plan.status;
   result.held = plan.held;
@@ -489,7 +494,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   const changed = plan.status !== 'in-sync';
   const next: TargetState = {
     syncToken: changed && syncToken && (!previous.syncToken || compareSyncTokens(syncToken, previous.syncToken) > 0) ? syncToken : previous.syncToken,
-    held: plan.held && plan.desiredFingerprint ? { fingerprint: plan.desiredFingerprint, syncToken } : undefined,
+    held: plan.held && plan.desiredFingerprint ? nextHeld(held, plan.desiredFingerprint, syncToken, now) : undefined,
   };
   try {
     result.writes.tags = await deps.groups.writeState(target, next, previous);
@@ -499,6 +504,27 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     log.warn('could not record the applied version', { target: target.name, syncToken, error: describeError(error) });
   }
   return result;
+}
+
+/** Whether a held shrink is confirmed by this run (its set is compared by the planner). */
+export function confirmsHeld(held: NonNullable<TargetState['held']>, syncToken: string | undefined, now: Date, guardHours: number): boolean {
+  if (syncToken !== undefined && held.syncToken !== undefined) return compareSyncTokens(syncToken, held.syncToken) > 0;
+  // Without versions: seen for at least guardHours, across at least two runs (this one being a later one).
+  // A state written before `since` existed counts as just seen.
+  if (held.since === undefined) return guardHours === 0;
+  const since = Date.parse(held.since);
+  if (!Number.isFinite(since)) return false;
+  return (held.runs ?? 1) >= 1 && now.getTime() - since >= guardHours * 3_600_000;
+}
+
+/** The held state after a run that held: the same set keeps its first sighting and counts one more run. */
+export function nextHeld(previous: TargetState['held'], fingerprint: string, syncToken: string | undefined, now: Date): NonNullable<TargetState['held']> {
+  // A versioned source is confirmed by a later version: the version is all there is to remember.
+  if (syncToken) return { fingerprint, syncToken };
+  if (previous && previous.fingerprint === fingerprint && previous.since !== undefined) {
+    return { fingerprint, since: previous.since, runs: (previous.runs ?? 1) + 1 };
+  }
+  return { fingerprint, since: now.toISOString(), runs: 1 };
 }
 
 async function publish(alerts: AlertPort, finding: Finding, log: LogPort): Promise<void> {
