@@ -6,6 +6,9 @@ import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts'
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
+import { DynamoDbLeases } from '../lambdas/adapters/lease-dynamodb.ts';
+import { leaseOwner, type LeasePort } from '../lambdas/core/lease.ts';
+import { hostname } from 'node:os';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AlertingDeps } from '../lambdas/core/alerts.ts';
 import { describeError } from '../lambdas/core/errors.ts';
@@ -121,12 +124,14 @@ function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort 
  * Where a real run's alerts go: the topic (and the state table, as `audit --alert` finds them) when known.
  * A dry run only reports: its alerts stay on this terminal.
  */
-async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps }> {
+async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps; leases?: LeasePort }> {
   const targets = dryRun ? undefined : await resolveAlertTargets(config, clients).catch(() => undefined);
   const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn) : undefined;
   const alerts = cliAlertPort(ctx, topic);
-  if (!topic || !targets?.stateTableName) return { alerts };
-  return { alerts, alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
+  // The reconcile lease lives in the alert-state table: with it, this run and the Lambda never write one target at once.
+  const leases = targets?.stateTableName ? new DynamoDbLeases(clients.dynamoDb(), targets.stateTableName, leaseOwner('cli', hostname())) : undefined;
+  if (!topic || !targets?.stateTableName) return { alerts, ...(leases ? { leases } : {}) };
+  return { alerts, ...(leases ? { leases } : {}), alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
 }
 
 export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Command {
@@ -149,7 +154,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
     const clients = injected.clients ?? cliClients(config);
     const log = injected.log ?? silentLog;
     const dryRun = values['dry-run'];
-    const { alerts, alerting } = await cliAlerting(config, clients, ctx, dryRun);
+    const { alerts, alerting, leases } = await cliAlerting(config, clients, ctx, dryRun);
     let result: ReconcileResult;
     try {
       result = await reconcile(
@@ -160,6 +165,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
           groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
           alerts,
           ...(alerting ? { alerting } : {}),
+          ...(leases ? { leases } : {}),
           clock: injected.clock ?? systemClock,
           log,
         },

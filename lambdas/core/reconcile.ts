@@ -29,6 +29,8 @@ import {
   type SourceRanges,
 } from './ip-sources.ts';
 import type { AlertPort, Clock, Finding, LogPort, Severity } from './ports.ts';
+import { LeaseHeldError } from './errors.ts';
+import { leaseKey, type Lease, type LeasePort } from './lease.ts';
 import type { IpFamily } from './cidr.ts';
 import { planTarget, type FamilyUse, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
 
@@ -92,7 +94,16 @@ export interface ReconcileDeps {
   alerting?: AlertingDeps;
   clock: Clock;
   log: LogPort;
+  /**
+   * One writer per target: a real run takes `leaseKey.reconcileTarget(name)` before it reads, and checks it
+   * right before each write, so that the CLI and the Lambda never interleave their plans or move the recorded
+   * version backwards. Without it (tests, dry runs) nothing is leased.
+   */
+  leases?: LeasePort;
 }
+
+/** How long a reconcile run holds its target: the Lambda's 5-minute timeout and a margin. */
+export const RECONCILE_LEASE_MS = 6 * 60_000;
 
 export interface ReconcileOptions {
   /** Only this target. */
@@ -304,8 +315,40 @@ async function alertFindings(findings: Finding[], dryRun: boolean, deps: Reconci
   }
 }
 
-/** One target; its findings are returned in the result, not published (`reconcile` alerts them). */
+/**
+ * One target; its findings are returned in the result, not published (`reconcile` alerts them). A real run
+ * holds the target's lease (when `deps.leases` is given): a target another run holds is skipped, unchanged.
+ */
 export async function reconcileTarget(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps): Promise<TargetResult> {
+  if (options.dryRun || !deps.leases) return reconcileTargetUnleased(target, options, deps);
+  let lease: Lease;
+  try {
+    lease = await deps.leases.acquire(leaseKey.reconcileTarget(target.name), 'reconcile', RECONCILE_LEASE_MS);
+  } catch (error) {
+    if (!(error instanceof LeaseHeldError)) throw error;
+    deps.log.info('target skipped: another run holds it', { target: target.name, holder: error.holder.owner });
+    return {
+      name: target.name,
+      groups: [],
+      held: false,
+      status: 'skipped',
+      applied: false,
+      dryRun: false,
+      adopt: options.adopt ?? target.adopt,
+      maxRulesPerGroup: target.maxRulesPerGroup,
+      notes: [`skipped: ${error.message}`],
+      writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0, modify: 0 },
+      findings: [],
+    };
+  }
+  try {
+    return await reconcileTargetUnleased(target, options, deps, lease);
+  } finally {
+    await lease.release().catch((error) => deps.log.warn('could not release the reconcile lease', { target: target.name, error: describeError(error) }));
+  }
+}
+
+async function reconcileTargetUnleased(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps, lease?: Lease): Promise<TargetResult> {
   const { log } = deps;
   const dryRun = options.dryRun ?? false;
   const result: TargetResult = {
@@ -472,6 +515,8 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   if (dryRun) return result;
 
   try {
+    // A lease that lapsed (a long pause) must not write a plan made before someone else's change.
+    await lease?.check();
     const report = await deps.groups.apply(target, plan);
     result.writes.authorize = report.authorizeCalls;
     result.writes.revoke = report.revokeCalls;
@@ -497,6 +542,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     held: plan.held && plan.desiredFingerprint ? nextHeld(held, plan.desiredFingerprint, syncToken, now) : undefined,
   };
   try {
+    await lease?.check();
     result.writes.tags = await deps.groups.writeState(target, next, previous);
   } catch (error) {
     // The rules are right; only the memory of the version is missing, so the next run redoes a no-op plan.

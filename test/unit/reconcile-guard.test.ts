@@ -3,6 +3,8 @@ import { IpRangesSchema } from '../../lambdas/config.ts';
 import { silentLog } from '../../lambdas/core/ports.ts';
 import { confirmsHeld, nextHeld, reconcile, type IpFeedPort, type ReconcileDeps } from '../../lambdas/core/reconcile.ts';
 import { decodeHeld, encodeHeld } from '../../lambdas/adapters/ec2-security-groups.ts';
+import { leaseKey } from '../../lambdas/core/lease.ts';
+import { MemoryLeases, MemoryLeaseTable } from '../support/memory-lease.ts';
 import { MemorySecurityGroups } from '../support/memory-security-groups.ts';
 import { FakeClock, MemoryAlerts } from '../support/memory-targets.ts';
 
@@ -132,5 +134,48 @@ describe('held state', () => {
     expect(confirmsHeld({ fingerprint: 'f', syncToken: '100' }, '100', now, 6)).toBe(false);
     expect(confirmsHeld({ fingerprint: 'f' }, undefined, now, 0)).toBe(true);
     expect(confirmsHeld({ fingerprint: 'f' }, undefined, now, 6)).toBe(false);
+  });
+});
+
+describe('the reconcile lease', () => {
+  it('skips a target another run holds, writing nothing, and releases its own lease after a run', async () => {
+    const { feed, groups } = setup();
+    feed.set(cidrs(12));
+    const table = new MemoryLeaseTable();
+    const config = IpRangesSchema.parse({ targets: [{ name: 'edge', securityGroupIds: ['sg-0a'], ports: [443], sources: [{ type: 'fastly', url: 'https://api.fastly.com/public-ip-list' }] }] });
+    const deps = (owner: string): ReconcileDeps => ({ feeds: feed, groups, alerts: new MemoryAlerts(), clock: new FakeClock(), log: silentLog, leases: new MemoryLeases(table, owner) });
+    const lambda = await new MemoryLeases(table, 'lambda:reconcile:1').acquire(leaseKey.reconcileTarget('edge'), 'reconcile', 60_000);
+
+    const skipped = (await reconcile(config, {}, deps('cli:laptop:1'))).targets[0];
+    expect(skipped.status).toBe('skipped');
+    expect(skipped.notes.join(' ')).toMatch(/reconcile-target:edge is being changed by reconcile \(lambda:reconcile:1\)/);
+    expect(groups.rules).toEqual([]);
+    // A dry run needs no lease.
+    expect((await reconcile(config, { dryRun: true }, deps('cli:laptop:2'))).targets[0].status).toBe('changes');
+
+    await lambda.release();
+    const applied = (await reconcile(config, {}, deps('cli:laptop:3'))).targets[0];
+    expect(applied.status).toBe('changes');
+    expect(groups.rules).toHaveLength(13);
+    expect(table.items.size).toBe(0);
+  });
+
+  it('stops before writing when its lease was lost during the run', async () => {
+    const { feed, groups } = setup();
+    feed.set(cidrs(12));
+    const table = new MemoryLeaseTable();
+    const config = IpRangesSchema.parse({ targets: [{ name: 'edge', securityGroupIds: ['sg-0a'], ports: [443], sources: [{ type: 'fastly', url: 'https://api.fastly.com/public-ip-list' }] }] });
+    // The other writer takes the key over while this run reads its feed (a long pause let the lease lapse).
+    const slowFeed: IpFeedPort = {
+      fetchText: async (url, source) => {
+        table.items.set(leaseKey.reconcileTarget('edge'), { owner: 'lambda:other', purpose: 'reconcile', acquiredAt: new Date(), expiresAt: new Date(Date.now() + 60_000) });
+        return feed.fetchText();
+      },
+      konnectConfigurations: async () => [],
+    };
+    const result = (await reconcile(config, {}, { feeds: slowFeed, groups, alerts: new MemoryAlerts(), clock: new FakeClock(), log: silentLog, leases: new MemoryLeases(table, 'cli:me') })).targets[0];
+    expect(result.status).toBe('failed');
+    expect(result.error).toMatch(/lease held by cli:me was lost/);
+    expect(groups.rules).toEqual([]);
   });
 });
