@@ -225,9 +225,14 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
     const report: ApplyReport = { authorizeCalls: 0, revokeCalls: 0 };
     if (plan.status === 'insufficient-capacity' || plan.status === 'in-sync') return report;
     // Prefix lists first: a group's reference to a list is only added once the list holds the ranges.
+    const modified: string[] = [];
     for (const g of plan.groups) {
-      if (isPrefixListId(g.groupId) && g.add.length + g.remove.length > 0) report.prefixListCalls = (report.prefixListCalls ?? 0) + (await this.modifyPrefixList(g));
+      if (!isPrefixListId(g.groupId) || g.add.length + g.remove.length === 0) continue;
+      report.prefixListCalls = (report.prefixListCalls ?? 0) + (await this.modifyPrefixList(g));
+      modified.push(g.groupId);
     }
+    // A list's change is asynchronous: a reference (or a removal it replaces) waits for modify-complete.
+    for (const id of modified) await this.waitForPrefixList(id);
     const groups = plan.groups.filter((g) => !isPrefixListId(g.groupId));
     // Adoption rewrites descriptions only: the rules admit the same traffic before and after.
     for (const g of groups) if (g.adopt?.length) report.modifyCalls = (report.modifyCalls ?? 0) + (await this.adopt(g));

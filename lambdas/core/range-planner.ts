@@ -172,6 +172,11 @@ export interface RulePlan {
   desiredFingerprint?: string;
   /** Human-readable reasons: why held, why nothing applies. */
   notes: string[];
+  /**
+   * Prefix-list mode: changes left for a later run because making them now would drop a desired range for a
+   * moment (a rule whose replacement does not admit the range yet, a reference with no room beside the rules).
+   */
+  deferred?: number;
 }
 
 export interface PlanInput {
@@ -842,13 +847,143 @@ export function planPrefixListTarget(
   });
 
   if (listPlan.status === 'insufficient-capacity') return listPlan;
-  const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
   const failed = groupPlans.find((p) => p.status === 'insufficient-capacity');
   if (failed) {
+    const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
     return { ...listPlan, status: 'insufficient-capacity', groupsNeeded: failed.groupsNeeded, notes: [...listPlan.notes, ...failed.notes], groups: groups.map((g) => ({ ...g, add: [], remove: [], adopt: [], rulesAfter: g.rulesBefore, removeFirst: false })) };
   }
-  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0);
-  return { ...listPlan, groups, status: listPlan.held ? 'held' : changed ? 'changes' : 'in-sync' };
+  const safe = makeBeforeBreak(
+    target,
+    listPlan.groups,
+    normalized.filter((r) => isPrefixListId(r.groupId)),
+    groupPlans.flatMap((p) => p.groups),
+    groupRules.filter((r) => !isPrefixListId(r.groupId)),
+    new Set(byCidr.keys()),
+  );
+  const groups = [...listPlan.groups, ...safe.groups];
+  const notes = [...listPlan.notes, ...safe.notes];
+  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0 || g.adopt.length > 0);
+  const status: PlanStatus = listPlan.held ? 'held' : changed ? 'changes' : safe.deferred > 0 ? 'held' : 'in-sync';
+  return { ...listPlan, groups, notes, status, ...(safe.deferred > 0 ? { deferred: safe.deferred } : {}) };
+}
+
+/**
+ * Make-before-break for prefix-list mode (a switch from rules, or a list added): a group's CIDR rule that still
+ * admits a desired range is removed only when something that is not removed in the same plan admits it too: a
+ * reference (already there, or added before any removal) to a list that holds the range once modified, or the
+ * same rule in another group. A group that must make room before adding its references (remove-first) does so
+ * only when all its removals are covered; otherwise, when the other groups have room, its rules are first copied
+ * there (a batch the next run removes again once the reference admits them), else it waits and says what would
+ * make the change safe. Each plan is safe on its own; the switch completes over a few runs.
+ */
+function makeBeforeBreak(
+  target: IpRangeTargetConfig,
+  listGroups: readonly GroupPlan[],
+  listEntries: readonly ObservedRule[],
+  groupPlans: readonly GroupPlan[],
+  groupRules: readonly ObservedRule[],
+  desiredCidrs: ReadonlySet<string>,
+): { groups: GroupPlan[]; notes: string[]; deferred: number } {
+  // What each list holds once modified (the applier waits for modify-complete before touching a group).
+  const listsOf = new Map<string, string[]>();
+  const after = new Map<string, Set<string>>();
+  for (const e of listEntries) if (e.cidr) (after.get(e.groupId) ?? after.set(e.groupId, new Set()).get(e.groupId)!).add(e.cidr);
+  for (const g of listGroups) {
+    const set = after.get(g.groupId) ?? after.set(g.groupId, new Set()).get(g.groupId)!;
+    for (const r of g.remove) set.delete(r.cidr);
+    for (const r of g.add) set.add(r.cidr);
+  }
+  for (const [id, set] of after) for (const cidr of set) (listsOf.get(cidr) ?? listsOf.set(cidr, []).get(cidr)!).push(id);
+
+  const plans = groupPlans.map((g) => ({ ...g, add: [...g.add], remove: [...g.remove] }));
+  const removedIds = new Set(plans.flatMap((g) => g.remove.map((r) => r.ruleId)).filter((id): id is string => id !== undefined));
+  const ports = new Set(target.ports);
+  // Coverage that survives the plan: references kept or added first; CIDR rules kept or added first (per group).
+  const refs = new Set<string>();
+  const rulesIn = new Map<string, Set<string>>();
+  const cover = (groupId: string, r: { protocol: string; fromPort: number; toPort: number; cidr?: string }) => {
+    if (r.cidr === undefined) return;
+    const k = `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`;
+    if (isPrefixListId(r.cidr)) refs.add(k);
+    else (rulesIn.get(k) ?? rulesIn.set(k, new Set()).get(k)!).add(groupId);
+  };
+  for (const r of groupRules) if (!r.ruleId || !removedIds.has(r.ruleId)) cover(r.groupId, r);
+  for (const g of plans) if (!g.removeFirst) for (const r of g.add) cover(g.groupId, r);
+  const covered = (groupId: string, r: PlannedRule) => {
+    if (isPrefixListId(r.cidr) || !desiredCidrs.has(r.cidr) || r.protocol !== target.protocol || r.fromPort !== r.toPort || !ports.has(r.fromPort)) return true;
+    if ((listsOf.get(r.cidr) ?? []).some((id) => refs.has(`${r.protocol}|${r.fromPort}|${r.toPort}|${id}`))) return true;
+    const holders = rulesIn.get(`${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`);
+    return holders !== undefined && [...holders].some((h) => h !== groupId);
+  };
+
+  const notes: string[] = [];
+  let deferred = 0;
+  const blocked: Array<{ plan: GroupPlan; original: GroupPlan; waiting: PlannedRule[] }> = [];
+  for (const g of plans) {
+    const waiting = g.remove.filter((r) => !covered(g.groupId, r));
+    if (waiting.length === 0) continue;
+    if (g.removeFirst) {
+      blocked.push({ plan: g, original: { ...g, add: [...g.add], remove: [...g.remove] }, waiting });
+      deferred += waiting.length + g.add.length;
+      g.add = [];
+      g.removeFirst = false;
+    } else {
+      deferred += waiting.length;
+    }
+    g.remove = g.remove.filter((r) => !waiting.includes(r));
+  }
+
+  // A blocked group whose waiting rules fit the other groups' room now: copy them there first, then it can switch.
+  const refsAdded = plans.some((g) => g.add.some((r) => isPrefixListId(r.cidr)));
+  for (const b of blocked) {
+    // Any other group can host copies beside its current rules (a blocked one adds nothing else this run).
+    const hosts = plans.filter((g) => g !== b.plan);
+    const room = new Map(hosts.map((h) => {
+      const used = { ipv4: h.families.ipv4.before, ipv6: h.families.ipv6.before };
+      for (const r of h.add) addCost(used, r);
+      return [h.groupId, { ipv4: h.quota - used.ipv4, ipv6: h.quota - used.ipv6 }];
+    }));
+    const copies = new Map<string, PlannedRule[]>();
+    let placed = 0;
+    for (const r of b.waiting) {
+      const host = hosts.find((h) => fits(room.get(h.groupId)!, r));
+      if (!host) break;
+      addCost(room.get(host.groupId)!, r, -1);
+      (copies.get(host.groupId) ?? copies.set(host.groupId, []).get(host.groupId)!).push({ cidr: r.cidr, protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, description: r.description });
+      placed += 1;
+    }
+    if (placed === b.waiting.length && !refsAdded) {
+      for (const h of hosts) {
+        const add = copies.get(h.groupId);
+        if (!add) continue;
+        h.add.push(...add);
+        for (const r of add) {
+          const use = h.families[costFamily(r) === 'ipv6' ? 'ipv6' : 'ipv4'];
+          use.after += ruleWeight(r as DesiredRule);
+        }
+        h.rulesAfter = Math.max(h.families.ipv4.after, h.families.ipv6.after);
+      }
+      b.plan.add = b.original.add;
+      b.plan.remove = b.original.remove;
+      b.plan.removeFirst = true;
+      deferred -= b.waiting.length + b.original.add.length;
+      notes.push(
+        `${b.plan.groupId} has no room for its prefix-list references beside its ${b.waiting.length} CIDR rules: they are copied to ${[...copies.keys()].join(', ')} first, ` +
+          `then removed from ${b.plan.groupId}, which then references the lists; the copies go once the references admit their ranges.`,
+      );
+      break;
+    }
+    const refWeight = b.original.add.reduce((n, r) => n + ruleWeight(r as DesiredRule), 0);
+    const room0 = b.plan.quota - Math.max(b.plan.families.ipv4.before, b.plan.families.ipv6.before);
+    notes.push(
+      `${b.plan.groupId} cannot reference the prefix lists (${refWeight} rules against its quota) beside its current rules (${room0} free) without first removing ${b.waiting.length} rules that still admit desired ranges: ` +
+        (refsAdded
+          ? `it switches once another group's references admit them (the next run).`
+          : `add a spare security group with ${refWeight} free rules to securityGroupIds, or raise the quota and maxRulesPerGroup by ${refWeight - room0}; nothing that admits traffic was removed.`),
+    );
+  }
+  if (deferred > 0) notes.push(`${deferred} changes wait until what replaces them admits the same ranges (make-before-break); a later run continues.`);
+  return { groups: plans, notes, deferred };
 }
 
 export const CLOUDFRONT_MANAGED_PREFIX_LIST = 'com.amazonaws.global.cloudfront.origin-facing';

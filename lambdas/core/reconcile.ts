@@ -501,7 +501,16 @@ async function reconcileTargetUnleased(target: IpRangeTargetConfig, options: Rec
     return result;
   }
   pass('reconcile.quota', `target "${target.name}": the ${plan.desiredCount} rules fit in its ${target.securityGroupIds.length} group${target.securityGroupIds.length === 1 ? '' : 's'}`);
-  if (plan.held) {
+  if (plan.status === 'held' && plan.deferred && !plan.guardReason) {
+    const why = plan.notes.filter((n) => n.includes('make-before-break') || n.includes('cannot reference')).join(' ');
+    report(
+      'FAIL',
+      'reconcile.removal-held',
+      `target "${target.name}": the change to prefix-list mode waits until what replaces the rules admits the same ranges: ${why}`,
+      `Add a spare security group to securityGroupIds of target "${target.name}", or raise the rules-per-group quota and maxRulesPerGroup, as the note says; nothing that admits traffic is removed meanwhile.`,
+      { severity: 'MEDIUM', details: { deferred: plan.deferred } },
+    );
+  } else if (plan.held) {
     report(
       'FAIL',
       'reconcile.removal-held',
