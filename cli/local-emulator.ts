@@ -1,5 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The launcher that starts moto_server with the security-group rules quota counted per family, as AWS does
+ * (moto counts IPv4 and IPv6 together): see test/support/moto_per_family.py.
+ */
+export const PER_FAMILY_LAUNCHER = fileURLToPath(new URL('../test/support/moto_per_family.py', import.meta.url));
+
+/**
+ * What to run: `MOTO_SERVER` (or `command`) as given; otherwise the per-family launcher under `MOTO_PYTHON`
+ * (default `python3`) when it is present, else plain `moto_server`.
+ */
+export function emulatorCommand(options: { command?: string; env?: NodeJS.ProcessEnv } = {}): { command: string; args: string[] } {
+  const env = options.env ?? process.env;
+  const explicit = options.command ?? env.MOTO_SERVER;
+  if (explicit) return { command: explicit, args: [] };
+  if (existsSync(PER_FAMILY_LAUNCHER)) return { command: env.MOTO_PYTHON ?? 'python3', args: [PER_FAMILY_LAUNCHER] };
+  return { command: 'moto_server', args: [] };
+}
 
 /** A moto_server process on a loopback port: the local emulated AWS account used by the demo, tests and bench. */
 export interface LocalEmulator {
@@ -49,10 +69,10 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
  * Fails with an install hint when the binary is missing.
  */
 export async function startLocalEmulator(options: { command?: string; timeoutMs?: number } = {}): Promise<LocalEmulator> {
-  const command = options.command ?? process.env.MOTO_SERVER ?? 'moto_server';
+  const { command, args } = emulatorCommand({ command: options.command });
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn(command, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(command, [...args, '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
@@ -62,7 +82,7 @@ export async function startLocalEmulator(options: { command?: string; timeoutMs?
       reject(
         error.code === 'ENOENT'
           ? new EmulatorUnavailableError(
-              `'${command}' was not found. Install the local AWS emulator with: pip install 'moto[server]' (moto 5.2), or set MOTO_SERVER to its path.`,
+              `'${command}' was not found. Install the local AWS emulator with: pip install 'moto[server]' (moto 5.2), or set MOTO_SERVER to its path (or MOTO_PYTHON to the Python that has moto).`,
             )
           : error,
       );

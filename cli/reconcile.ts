@@ -6,6 +6,9 @@ import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts'
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
+import { DynamoDbLeases } from '../lambdas/adapters/lease-dynamodb.ts';
+import { leaseOwner, type LeasePort } from '../lambdas/core/lease.ts';
+import { hostname } from 'node:os';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AlertingDeps } from '../lambdas/core/alerts.ts';
 import { describeError } from '../lambdas/core/errors.ts';
@@ -15,7 +18,7 @@ import { reconcile, UnknownTargetError, type ReconcileResult, type RuleView, typ
 import { UsageError, type CliContext, type Command } from './context.ts';
 import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
 
-const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--json] [--config FILE]
+const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--adopt] [--json] [--config FILE]
 
 Makes the security groups of every ip-ranges target (or only --target NAME) admit exactly the current ranges of
 its sources (AWS ip-ranges.json, Cloudflare, Fastly, Azure Front Door, Konnect egress IPs, static). Only rules
@@ -23,7 +26,14 @@ whose description starts with origin-guard:<target>: are changed; other rules ar
 
   --dry-run   print the plan (per group: adds, removes, rules used / quota) and change nothing
   --force     apply removals even above the target's maxRemovalFraction
-  --json      print {"targets":[{"name","groups":[{"groupId","add":[...],"remove":[...],"rulesAfter"}],"held","error"?}]}
+  --adopt     take ownership of hand-made rules identical (protocol, ports, CIDR) to desired ones by rewriting
+              their descriptions (as the target's "adopt": true does); without it such rules still count as
+              admitting their range and are never added a second time
+  --json      print {"targets":[{"name","adopt","groups":[{"groupId","add":[...],"remove":[...],"adopt":[...],
+              "rulesAfter","families":{"ipv4":{"before","after","unowned","quota"},"ipv6":{...}}}],"held","error"?}]}
+
+The quota is counted per family as AWS does: IPv4 and IPv6 rules each against maxRulesPerGroup; a rule that
+references a prefix list counts in both, as the list's MaxEntries.
 
 Failures are alerted on stderr and, on real runs, to the alert topic (alerts.topicArn, else the stack output
 AlertTopicArn). With an alert-state table too (alerts.stateTableName, else AlertStateTableName) a failure is sent
@@ -60,12 +70,14 @@ export function formatReconcileTable(result: ReconcileResult): string {
     if (t.error) lines.push(`  ERROR: ${t.error}`);
     if (t.groups.length > 0) {
       const width = Math.max(5, ...t.groups.map((g) => g.groupId.length));
-      lines.push(`  ${'GROUP'.padEnd(width)}  ${'ADD'.padStart(5)}  ${'REMOVE'.padStart(6)}  RULES / QUOTA`);
+      lines.push(`  ${'GROUP'.padEnd(width)}  ${'ADD'.padStart(5)}  ${'REMOVE'.padStart(6)}  ${'ADOPT'.padStart(5)}  RULES / QUOTA  IPV4  IPV6`);
       for (const g of t.groups) {
-        lines.push(`  ${g.groupId.padEnd(width)}  ${String(g.add.length).padStart(5)}  ${String(g.remove.length).padStart(6)}  ${g.rulesAfter} / ${g.quota ?? t.maxRulesPerGroup}`);
+        const fam = g.families ? `  ${String(g.families.ipv4.after).padStart(4)}  ${String(g.families.ipv6.after).padStart(4)}` : '';
+        const used = `${g.rulesAfter} / ${g.quota ?? t.maxRulesPerGroup}`;
+        lines.push(`  ${g.groupId.padEnd(width)}  ${String(g.add.length).padStart(5)}  ${String(g.remove.length).padStart(6)}  ${String(g.adopt?.length ?? 0).padStart(5)}  ${used.padEnd(13)}${fam}`);
       }
       for (const g of t.groups) {
-        for (const [sign, rules] of [['+', g.add], ['-', g.remove]] as const) {
+        for (const [sign, rules] of [['+', g.add], ['-', g.remove], ['=', g.adopt ?? []]] as const) {
           for (const r of rules.slice(0, LIST_LIMIT)) lines.push(`    ${sign} ${g.groupId} ${ruleText(r)}`);
           if (rules.length > LIST_LIMIT) lines.push(`    ${sign} ${g.groupId} ... ${rules.length - LIST_LIMIT} more (--json lists all)`);
         }
@@ -112,12 +124,14 @@ function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort 
  * Where a real run's alerts go: the topic (and the state table, as `audit --alert` finds them) when known.
  * A dry run only reports: its alerts stay on this terminal.
  */
-async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps }> {
+async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps; leases?: LeasePort }> {
   const targets = dryRun ? undefined : await resolveAlertTargets(config, clients).catch(() => undefined);
   const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn) : undefined;
   const alerts = cliAlertPort(ctx, topic);
-  if (!topic || !targets?.stateTableName) return { alerts };
-  return { alerts, alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
+  // The reconcile lease lives in the alert-state table: with it, this run and the Lambda never write one target at once.
+  const leases = targets?.stateTableName ? new DynamoDbLeases(clients.dynamoDb(), targets.stateTableName, leaseOwner('cli', hostname())) : undefined;
+  if (!topic || !targets?.stateTableName) return { alerts, ...(leases ? { leases } : {}) };
+  return { alerts, ...(leases ? { leases } : {}), alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
 }
 
 export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Command {
@@ -126,6 +140,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
       target: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
+      adopt: { type: 'boolean', default: false },
     });
     if (values.help) {
       ctx.stdout(HELP);
@@ -139,17 +154,18 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
     const clients = injected.clients ?? cliClients(config);
     const log = injected.log ?? silentLog;
     const dryRun = values['dry-run'];
-    const { alerts, alerting } = await cliAlerting(config, clients, ctx, dryRun);
+    const { alerts, alerting, leases } = await cliAlerting(config, clients, ctx, dryRun);
     let result: ReconcileResult;
     try {
       result = await reconcile(
         config.ipRanges,
-        { target: values.target, dryRun, force: values.force },
+        { target: values.target, dryRun, force: values.force, ...(values.adopt ? { adopt: true } : {}) },
         {
           feeds: new HttpIpFeeds({ fetch: injected.fetch, secretsManager: clients.secretsManager() }),
           groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
           alerts,
           ...(alerting ? { alerting } : {}),
+          ...(leases ? { leases } : {}),
           clock: injected.clock ?? systemClock,
           log,
         },

@@ -169,6 +169,18 @@ export const IpRangeTargetSchema = z.strictObject({
   maxRemovalFraction: z._default(z.number().check(z.gte(0), z.lte(1)), 0.3),
   /** `rules`: one ingress rule per CIDR × port; `prefix-list`: keep the set in customer-managed prefix lists. */
   mode: z._default(z.enum(['rules', 'prefix-list']), 'rules'),
+  /**
+   * Take ownership of unowned rules identical (protocol, ports, CIDR) to desired ones by rewriting their
+   * description (hand-made rules, the SG-updater sample). Without it they still count as admitting the range.
+   */
+  adopt: z._default(z.boolean(), false),
+  /**
+   * Removal guard for sources without versions: a shrink beyond maxRemovalFraction is applied only once it has
+   * been seen for this many hours across at least two runs.
+   */
+  removalGuardHours: z._default(z.number().check(z.gte(0), z.lte(24 * 30)), 6),
+  /** Growth of the desired set beyond this factor (e.g. 47 → 150 rules with 3) is held like a large shrink. */
+  maxGrowthFactor: z._default(z.number().check(z.gt(1), z.lte(100)), 3),
   prefixListIds: z.optional(nonEmptyArray(z.string().check(z.regex(/^pl-[0-9a-f]+$/)))),
   sources: nonEmptyArray(IpSourceSchema),
 });

@@ -90,7 +90,8 @@ export class Reconciler extends Construct {
     const groupArns = unique(rangeTargets.flatMap((t) => t.securityGroupIds)).map((id) => securityGroupArn(this, id));
     fn.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress'],
+        // ModifySecurityGroupRules: adoption rewrites the description of an identical hand-made rule.
+        actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:ModifySecurityGroupRules'],
         resources: groupArns,
       }),
     );
@@ -122,6 +123,8 @@ export class Reconciler extends Construct {
     );
     // Alert state, as the audit's: a failure alerts once and its end once (lambdas/core/reconcile.ts).
     props.alertStateTable.grant(fn.grantPrincipal, ...ALERT_STATE_ACTIONS);
+    // The reconcile lease per target lives in the same table (lambdas/adapters/lease-dynamodb.ts).
+    props.alertStateTable.grant(fn.grantPrincipal, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     const policy = fn.policy;
     if (policy) {
       acknowledgeWildcardResource(

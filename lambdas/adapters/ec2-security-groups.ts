@@ -12,6 +12,7 @@ import {
   DescribeSecurityGroupsCommand,
   GetManagedPrefixListEntriesCommand,
   ModifyManagedPrefixListCommand,
+  ModifySecurityGroupRulesCommand,
   RevokeSecurityGroupIngressCommand,
   type EC2Client,
   type IpPermission,
@@ -50,14 +51,21 @@ export interface Ec2SecurityGroupStoreOptions {
   maxDelayMs?: number;
 }
 
-/** How a held shrink is written into one tag value: `<fingerprint>@<syncToken>`. */
-function encodeHeld(held: TargetState['held']): string | undefined {
-  return held ? `${held.fingerprint}@${held.syncToken ?? ''}` : undefined;
+/**
+ * How a held shrink is written into one tag value: `<fingerprint>@<syncToken>`, then `@<since>@<runs>` when
+ * known (sources without versions). A value written before the last two fields existed still reads.
+ */
+export function encodeHeld(held: TargetState['held']): string | undefined {
+  if (!held) return undefined;
+  const base = `${held.fingerprint}@${held.syncToken ?? ''}`;
+  return held.since ? `${base}@${held.since}@${held.runs ?? 1}` : base;
 }
-function decodeHeld(value: string | undefined): TargetState['held'] {
+export function decodeHeld(value: string | undefined): TargetState['held'] {
   if (!value) return undefined;
-  const [fingerprint, syncToken] = value.split('@');
-  return fingerprint ? { fingerprint, ...(syncToken ? { syncToken } : {}) } : undefined;
+  const [fingerprint, syncToken, since, runs] = value.split('@');
+  if (!fingerprint) return undefined;
+  const n = Number(runs);
+  return { fingerprint, ...(syncToken ? { syncToken } : {}), ...(since ? { since } : {}), ...(since && Number.isInteger(n) && n > 0 ? { runs: n } : {}) };
 }
 
 function toObserved(rule: SecurityGroupRule): ObservedRule {
@@ -217,10 +225,17 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
     const report: ApplyReport = { authorizeCalls: 0, revokeCalls: 0 };
     if (plan.status === 'insufficient-capacity' || plan.status === 'in-sync') return report;
     // Prefix lists first: a group's reference to a list is only added once the list holds the ranges.
+    const modified: string[] = [];
     for (const g of plan.groups) {
-      if (isPrefixListId(g.groupId) && g.add.length + g.remove.length > 0) report.prefixListCalls = (report.prefixListCalls ?? 0) + (await this.modifyPrefixList(g));
+      if (!isPrefixListId(g.groupId) || g.add.length + g.remove.length === 0) continue;
+      report.prefixListCalls = (report.prefixListCalls ?? 0) + (await this.modifyPrefixList(g));
+      modified.push(g.groupId);
     }
+    // A list's change is asynchronous: a reference (or a removal it replaces) waits for modify-complete.
+    for (const id of modified) await this.waitForPrefixList(id);
     const groups = plan.groups.filter((g) => !isPrefixListId(g.groupId));
+    // Adoption rewrites descriptions only: the rules admit the same traffic before and after.
+    for (const g of groups) if (g.adopt?.length) report.modifyCalls = (report.modifyCalls ?? 0) + (await this.adopt(g));
     // Traffic keeps flowing: every group that can take its additions first gets them before any removal.
     const addFirst = groups.filter((g) => !g.removeFirst && g.add.length > 0);
     const removeFirst = groups.filter((g) => g.removeFirst && g.add.length > 0);
@@ -252,6 +267,41 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
       }
     }
     if (pending.length > 0) throw new TargetError(`ec2:${group.groupId}`, `${pending.length} rules still missing after 3 attempts`);
+    return calls;
+  }
+
+  /**
+   * One ModifySecurityGroupRules per group (up to 100 rules a call): the rule keeps its id, protocol, ports and
+   * CIDR, only the description becomes origin-guard's. Nothing is added, so no capacity and no duplicate.
+   */
+  private async adopt(group: GroupPlan): Promise<number> {
+    let calls = 0;
+    for (let i = 0; i < group.adopt.length; i += 100) {
+      const batch = group.adopt.slice(i, i + 100).filter((r) => r.ruleId);
+      if (batch.length === 0) continue;
+      calls += 1;
+      try {
+        await this.send('ModifySecurityGroupRules', () =>
+          this.ec2.send(
+            new ModifySecurityGroupRulesCommand({
+              GroupId: group.groupId,
+              SecurityGroupRules: batch.map((r) => ({
+                SecurityGroupRuleId: r.ruleId!,
+                SecurityGroupRule: {
+                  IpProtocol: r.protocol,
+                  FromPort: r.fromPort,
+                  ToPort: r.toPort,
+                  ...(isPrefixListId(r.cidr) ? { PrefixListId: r.cidr } : cidrFamily(r.cidr) === 'ipv6' ? { CidrIpv6: r.cidr } : { CidrIpv4: r.cidr }),
+                  Description: r.description,
+                },
+              })),
+            }),
+          ),
+        );
+      } catch (error) {
+        throw this.wrap(group.groupId, 'adopt (rewrite the descriptions of) ingress rules', error);
+      }
+    }
     return calls;
   }
 

@@ -61,9 +61,50 @@ export function ruleWeight(rule: { weight?: number }): number {
   return rule.weight ?? 1;
 }
 
+/** Quota units per family: AWS counts IPv4 and IPv6 rules against separate quotas of the same size. */
+export interface FamilyCounts {
+  ipv4: number;
+  ipv6: number;
+}
+
+/**
+ * Which family a rule's weight counts in: its CIDR's, or both for a rule that references a prefix list or a
+ * group (AWS counts those once in each family, a prefix list by its MaxEntries).
+ */
+export function costFamily(rule: { cidr?: string }): IpFamily | 'both' {
+  if (rule.cidr === undefined || isPrefixListId(rule.cidr)) return 'both';
+  return rule.cidr.includes(':') ? 'ipv6' : 'ipv4';
+}
+
+function addCost(to: FamilyCounts, rule: { cidr?: string; weight?: number }, sign = 1): void {
+  const w = ruleWeight(rule) * sign;
+  const f = costFamily(rule);
+  if (f !== 'ipv6') to.ipv4 += w;
+  if (f !== 'ipv4') to.ipv6 += w;
+}
+
+function fits(room: FamilyCounts, rule: { cidr?: string; weight?: number }): boolean {
+  const w = ruleWeight(rule);
+  const f = costFamily(rule);
+  return (f === 'ipv6' || room.ipv4 >= w) && (f === 'ipv4' || room.ipv6 >= w);
+}
+
+const zero = (): FamilyCounts => ({ ipv4: 0, ipv6: 0 });
+const sum = (...cs: FamilyCounts[]): FamilyCounts => ({ ipv4: cs.reduce((n, c) => n + c.ipv4, 0), ipv6: cs.reduce((n, c) => n + c.ipv6, 0) });
+const minus = (a: FamilyCounts, ...bs: FamilyCounts[]): FamilyCounts => ({ ipv4: bs.reduce((n, b) => n - b.ipv4, a.ipv4), ipv6: bs.reduce((n, b) => n - b.ipv6, a.ipv6) });
+const maxOf = (c: FamilyCounts) => Math.max(c.ipv4, c.ipv6);
+
+/** One family's use of a group's quota. */
+export interface FamilyUse {
+  before: number;
+  after: number;
+  unowned: number;
+  quota: number;
+}
+
 export interface PlannedRule extends RuleShape {
   description: string;
-  /** Set on removals. */
+  /** Set on removals and adoptions. */
   ruleId?: string;
 }
 
@@ -71,7 +112,18 @@ export interface GroupPlan {
   groupId: string;
   add: PlannedRule[];
   remove: PlannedRule[];
-  /** Ingress rules in the group now, owned or not, as they count against the quota (a prefix-list reference as its MaxEntries). */
+  /**
+   * Rules someone else made that are identical (protocol, ports, CIDR or prefix list) to desired ones: they
+   * already admit the range, so nothing is added for them. With `adopt`, their description is rewritten to
+   * origin-guard's (`description` here is the new one, `ruleId` the rule's); otherwise this list is empty.
+   */
+  adopt: PlannedRule[];
+  /** Unowned rules that satisfy a desired rule (adopted or not). */
+  matchedUnowned: number;
+  /**
+   * Ingress rules in the group now, owned or not, as they count against the quota (a prefix-list reference as
+   * its MaxEntries): the larger of the two families, since AWS counts each family against its own quota.
+   */
   rulesBefore: number;
   /** Ingress rules in the group once the plan is applied, as they count against `maxRulesPerGroup`. */
   rulesAfter: number;
@@ -79,6 +131,8 @@ export interface GroupPlan {
   unowned: number;
   /** The group's quota: `maxRulesPerGroup`, or a prefix list's MaxEntries. */
   quota: number;
+  /** Use of the quota per family (a reference counts in both). */
+  families: Record<IpFamily, FamilyUse>;
   /**
    * The group is too full to add before removing: its removals run first (the only case where a removed
    * rule is not replaced before it goes). Otherwise additions run before removals, as everywhere else.
@@ -107,7 +161,7 @@ export interface RulePlan {
    * and/or one source's own rules (by the source label of their descriptions), e.g. `source konnect: 1 of its 2 rules (50%)`.
    */
   guardReason?: string;
-  /** Rules the groups can hold for this target (quota minus unowned rules). */
+  /** Rules the groups can hold for this target (quota minus unowned rules), summed over the families it uses. */
   capacity: number;
   /** When status is `insufficient-capacity`: how many more groups of `maxRulesPerGroup` the set needs. */
   groupsNeeded: number;
@@ -118,6 +172,11 @@ export interface RulePlan {
   desiredFingerprint?: string;
   /** Human-readable reasons: why held, why nothing applies. */
   notes: string[];
+  /**
+   * Prefix-list mode: changes left for a later run because making them now would drop a desired range for a
+   * moment (a rule whose replacement does not admit the range yet, a reference with no room beside the rules).
+   */
+  deferred?: number;
 }
 
 export interface PlanInput {
@@ -142,7 +201,17 @@ export interface PlanInput {
   families?: Readonly<Record<string, IpFamily>>;
   /** What a group is called in notes: `security group` (default) or `prefix list`. */
   groupNoun?: string;
+  /** Take ownership of unowned rules identical to desired ones (rewrite their descriptions). */
+  adopt?: boolean;
+  /**
+   * A desired set more than this many times larger or smaller than the owned one (a truncated or inflated feed)
+   * is held whole: nothing added, nothing removed, until forced or confirmed. Off when absent.
+   */
+  maxGrowthFactor?: number;
 }
+
+/** Below this many owned rules the growth factor is not judged (a first few rules are no sign of a broken feed). */
+export const GROWTH_GUARD_MIN_RULES = 10;
 
 /** `tcp|443|443|192.0.2.0/24`: a rule's identity, used for fingerprints (the index below avoids building it). */
 function ruleKey(r: RuleShape): string {
@@ -194,6 +263,11 @@ class RuleIndex {
     return byCidr;
   }
 
+  /** The entry of `r`, if any. */
+  find(r: RuleShape): Entry | undefined {
+    return this.cidrs(r, false)?.get(r.cidr);
+  }
+
   /** The entry of `r`, created when absent (a desired rule is its own; an observed one is copied). */
   entry(r: DesiredRule | ObservedRule, desired: boolean): Entry {
     const byCidr = this.cidrs(r as RuleShape, true)!;
@@ -210,19 +284,23 @@ class RuleIndex {
   }
 }
 
-/** Quantities below are in quota units: a rule counts as its weight (1, or a referenced list's MaxEntries). */
+/** Quantities below are in quota units per family: a rule counts as its weight (1, or a referenced list's MaxEntries). */
 interface GroupState {
   groupId: string;
-  unowned: number;
+  unowned: FamilyCounts;
   owned: ObservedRule[];
   /** The index entry of each owned rule (undefined for a rule without a CIDR), looked up once. */
   ownedEntries: Array<Entry | undefined>;
-  ownedWeight: number;
-  kept: number;
-  capacity: number;
+  /** Unowned rules identical to a desired one. */
+  foreign: Array<{ rule: ObservedRule; entry: Entry }>;
+  ownedWeight: FamilyCounts;
+  kept: FamilyCounts;
+  capacity: FamilyCounts;
   add: PlannedRule[];
-  addWeight: number;
+  addWeight: FamilyCounts;
   remove: PlannedRule[];
+  adopt: PlannedRule[];
+  matchedUnowned: number;
   removeFirst: boolean;
 }
 
@@ -230,11 +308,27 @@ function compareRules(a: DesiredRule, b: DesiredRule): number {
   return a.cidr < b.cidr ? -1 : a.cidr > b.cidr ? 1 : a.fromPort - b.fromPort || a.toPort - b.toPort;
 }
 
+const FAMILY_NAMES: Record<IpFamily, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+/** Pending rules in queues that each fill the groups taking them: references (both families), then each family. */
+function queuesOf(rules: readonly DesiredRule[], families: PlanInput['families']): Array<{ family?: IpFamily; rules: DesiredRule[] }> {
+  if (families) return (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: rules.filter((r) => cidrFamily(r.cidr) === family) }));
+  const both: DesiredRule[] = [];
+  const v4: DesiredRule[] = [];
+  const v6: DesiredRule[] = [];
+  for (const r of rules) {
+    const f = costFamily(r);
+    (f === 'both' ? both : f === 'ipv4' ? v4 : v6).push(r);
+  }
+  return [{ rules: both }, { rules: v4 }, { rules: v6 }];
+}
+
 /**
  * Plans one target. Minimal churn: an owned rule that is still desired stays in its group (unless the group
- * is over quota); only new rules are placed, into the first groups with room; a rule owned twice keeps its
- * first copy. When the groups cannot hold the set the plan changes nothing and says how many groups are
- * missing. The removal guard keeps every owned rule (additions still go in) unless forced or confirmed.
+ * is over quota); an unowned rule identical to a desired one satisfies it (and is adopted with `adopt`); only
+ * new rules are placed, into the first groups with room; a rule owned twice keeps its first copy. The quota is
+ * counted per family, as AWS does. When the groups cannot hold the set the plan changes nothing and says how
+ * many groups are missing. The removal guard keeps every owned rule (additions still go in) unless forced or confirmed.
  */
 export function planRuleChanges(input: PlanInput): RulePlan {
   const index = new RuleIndex();
@@ -249,7 +343,22 @@ export function planRuleChanges(input: PlanInput): RulePlan {
   const byId = new Map<string, GroupState>();
   for (const groupId of input.groupIds) {
     if (byId.has(groupId)) continue;
-    const state: GroupState = { groupId, unowned: 0, owned: [], ownedEntries: [], ownedWeight: 0, kept: 0, capacity: 0, add: [], addWeight: 0, remove: [], removeFirst: false };
+    const state: GroupState = {
+      groupId,
+      unowned: zero(),
+      owned: [],
+      ownedEntries: [],
+      foreign: [],
+      ownedWeight: zero(),
+      kept: zero(),
+      capacity: zero(),
+      add: [],
+      addWeight: zero(),
+      remove: [],
+      adopt: [],
+      matchedUnowned: 0,
+      removeFirst: false,
+    };
     groups.push(state);
     byId.set(groupId, state);
   }
@@ -265,7 +374,10 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     const group = byId.get(rule.groupId);
     if (!group) continue;
     if (!rule.description?.startsWith(prefix)) {
-      group.unowned += ruleWeight(rule);
+      addCost(group.unowned, rule);
+      // A hand-made rule for a desired range admits it already: identity is protocol, ports and CIDR, not the description.
+      const entry = rule.cidr === undefined ? undefined : index.find(rule as RuleShape);
+      if (entry?.desired) group.foreign.push({ rule, entry });
       continue;
     }
     let entry: Entry | undefined;
@@ -284,7 +396,7 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     }
     group.owned.push(rule);
     group.ownedEntries.push(entry);
-    group.ownedWeight += ruleWeight(rule);
+    addCost(group.ownedWeight, rule);
   }
   const removalFraction = ownedCount === 0 ? 0 : stale / ownedCount;
   const notes: string[] = [];
@@ -298,6 +410,19 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     const c = bySource.get(label)!;
     if (c.stale === c.owned && c.stale / c.owned > input.maxRemovalFraction) breaches.push(`source ${label}: all ${c.owned} of its rules`);
   }
+  // A set that grows or shrinks by more than the factor is a broken feed more often than a real change.
+  const factor = input.maxGrowthFactor;
+  let jump = false;
+  if (factor !== undefined && ownedCount >= GROWTH_GUARD_MIN_RULES) {
+    const wantedNow = index.entries.reduce((n, e) => n + (e.desired ? 1 : 0), 0);
+    if (wantedNow > ownedCount * factor) {
+      jump = true;
+      breaches.push(`the set grows from ${ownedCount} to ${wantedNow} rules, more than maxGrowthFactor ${factor}`);
+    } else if (wantedNow * factor < ownedCount) {
+      jump = true;
+      breaches.push(`the set shrinks from ${ownedCount} to ${wantedNow} rules, more than maxGrowthFactor ${factor}`);
+    }
+  }
   const guardReason = breaches.length > 0 ? breaches.join('; ') : undefined;
   if (guardReason) {
     fingerprint = fingerprintRules(index.entries.filter((e) => e.desired).map((e) => ruleKey(e.rule)));
@@ -305,11 +430,46 @@ export function planRuleChanges(input: PlanInput): RulePlan {
       notes.push(`removes ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: applied because of --force`);
     } else if (input.heldFingerprint !== undefined && input.heldFingerprint === fingerprint) {
       notes.push(`removes ${guardReason}: applied because the same shrunken set was seen in two consecutive versions`);
+    } else if (jump) {
+      // Fails closed: a feed that suddenly holds a third or three times the ranges changes nothing at all.
+      notes.push(`${guardReason}: nothing is added or removed. Applied with --force, or once the same set is confirmed by later runs.`);
+      return {
+        target: input.target,
+        status: 'held',
+        held: true,
+        desiredCount,
+        ownedCount,
+        staleCount: stale,
+        removalFraction,
+        guardReason,
+        capacity: 0,
+        groupsNeeded: 0,
+        desiredFingerprint: fingerprint,
+        notes,
+        groups: groups.map((g) => {
+          const before = sum(g.unowned, g.ownedWeight);
+          const quota = input.capacities?.[g.groupId] ?? input.maxRulesPerGroup;
+          const use = (f: IpFamily): FamilyUse => ({ before: before[f], after: before[f], unowned: g.unowned[f], quota });
+          return {
+            groupId: g.groupId,
+            add: [],
+            remove: [],
+            adopt: [],
+            matchedUnowned: 0,
+            rulesBefore: maxOf(before),
+            rulesAfter: maxOf(before),
+            unowned: maxOf(g.unowned),
+            quota,
+            removeFirst: false,
+            families: { ipv4: use('ipv4'), ipv6: use('ipv6') },
+          };
+        }),
+      };
     } else {
       held = true;
       notes.push(
         `would remove ${guardReason}, above maxRemovalFraction ${input.maxRemovalFraction}: removals held, additions applied. ` +
-          `They are applied with --force or when the next version has the same set.`,
+          `They are applied with --force or when the same set is confirmed (a later version, or for sources without versions, later runs over removalGuardHours).`,
       );
     }
   }
@@ -318,16 +478,26 @@ export function planRuleChanges(input: PlanInput): RulePlan {
 
   // 1. Keep what is already in place; remove stale rules and second copies; evict above the quota.
   for (const g of groups) {
-    g.capacity = Math.max(0, (input.capacities?.[g.groupId] ?? input.maxRulesPerGroup) - g.unowned);
+    const quota = input.capacities?.[g.groupId] ?? input.maxRulesPerGroup;
+    g.capacity = { ipv4: Math.max(0, quota - g.unowned.ipv4), ipv6: Math.max(0, quota - g.unowned.ipv6) };
     for (let i = 0; i < g.owned.length; i++) {
       const entry = g.ownedEntries[i];
-      const weight = ruleWeight(g.owned[i]);
-      if (entry !== undefined && wanted(entry) && !entry.placed && g.kept + weight <= g.capacity) {
+      const rule = g.owned[i];
+      if (entry !== undefined && wanted(entry) && !entry.placed && fits(minus(g.capacity, g.kept), rule)) {
         entry.placed = true;
-        g.kept += weight;
+        addCost(g.kept, rule);
       } else {
-        g.remove.push(toPlanned(g.owned[i]));
+        g.remove.push(toPlanned(rule));
       }
+    }
+  }
+  // 1b. Unowned rules identical to a desired rule not yet in place satisfy it (they use quota either way).
+  for (const g of groups) {
+    for (const { rule, entry } of g.foreign) {
+      if (entry.placed || !wanted(entry)) continue;
+      entry.placed = true;
+      g.matchedUnowned += 1;
+      if (input.adopt && rule.ruleId) g.adopt.push({ ...toPlanned(rule), description: entry.rule.description });
     }
   }
 
@@ -341,39 +511,48 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     if (!e.placed) pending.push(e.rule);
   }
   pending.sort(compareRules);
-  // One queue per family when groups take one family only; each queue fills the groups that take it.
   const families = input.families;
-  const queues: Array<{ family?: IpFamily; rules: DesiredRule[] }> = families
-    ? (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: pending.filter((r) => cidrFamily(r.cidr) === family) }))
-    : [{ rules: pending }];
-  let missing = 0;
-  let missingWeight = 0;
-  const missingByFamily: Partial<Record<IpFamily, number>> = {};
-  for (const queue of queues) {
-    const eligible = queue.family ? groups.filter((g) => families![g.groupId] === queue.family) : groups;
-    const rules = queue.rules;
-    let next = 0;
-    // Fills `g` from the cursor while the next rule fits in `room` (quota units).
-    const fill = (g: GroupState, room: number) => {
-      while (next < rules.length && ruleWeight(rules[next]) <= room) {
-        const weight = ruleWeight(rules[next]);
-        g.add.push(rules[next++]);
-        g.addWeight += weight;
-        room -= weight;
-      }
-    };
-    for (const g of eligible) fill(g, g.capacity - g.ownedWeight - g.addWeight);
-    for (const g of eligible) {
-      const room = g.capacity - g.kept - g.addWeight;
-      if (next < rules.length && ruleWeight(rules[next]) <= room) g.removeFirst = g.remove.length > 0;
-      fill(g, room);
+  const queues = queuesOf(pending, families).map((q) => ({ ...q, next: 0 }));
+  const eligible = (q: { family?: IpFamily }) => (families && q.family ? groups.filter((g) => families[g.groupId] === q.family) : groups);
+  // Fills `g` from the queue's cursor while the next rule fits in `room` (quota units per family).
+  const fill = (g: GroupState, q: { rules: DesiredRule[]; next: number }, room: FamilyCounts) => {
+    while (q.next < q.rules.length && fits(room, q.rules[q.next])) {
+      const rule = q.rules[q.next++];
+      g.add.push(rule);
+      addCost(g.addWeight, rule);
+      addCost(room, rule, -1);
     }
-    missing += rules.length - next;
-    for (let i = next; i < rules.length; i++) missingWeight += ruleWeight(rules[i]);
-    if (queue.family && next < rules.length) missingByFamily[queue.family] = rules.length - next;
+  };
+  for (const q of queues) for (const g of eligible(q)) fill(g, q, minus(g.capacity, g.ownedWeight, g.addWeight));
+  for (const q of queues) {
+    for (const g of eligible(q)) {
+      const room = minus(g.capacity, g.kept, g.addWeight);
+      if (q.next < q.rules.length && fits(room, q.rules[q.next])) g.removeFirst = g.removeFirst || g.remove.length > 0;
+      fill(g, q, room);
+    }
+  }
+  let missing = 0;
+  const missingByFamily = zero();
+  for (const q of queues) {
+    missing += q.rules.length - q.next;
+    for (let i = q.next; i < q.rules.length; i++) addCost(missingByFamily, q.rules[i]);
   }
 
-  const capacity = groups.reduce((sum, g) => sum + g.capacity, 0);
+  // The capacity of the families the set uses (a list only takes its own family).
+  const used = new Set<IpFamily>();
+  for (const e of index.entries) {
+    if (!wanted(e)) continue;
+    const f = costFamily(e.rule);
+    if (f === 'both') {
+      used.add('ipv4');
+      used.add('ipv6');
+    } else used.add(f);
+  }
+  if (used.size === 0) used.add('ipv4');
+  const capacity = groups.reduce((n, g) => {
+    if (families?.[g.groupId]) return n + g.capacity[families[g.groupId]];
+    return n + [...used].reduce((m, f) => m + g.capacity[f], 0);
+  }, 0);
   const base = {
     target: input.target,
     held,
@@ -386,58 +565,55 @@ export function planRuleChanges(input: PlanInput): RulePlan {
     ...(fingerprint ? { desiredFingerprint: fingerprint } : {}),
     notes,
   };
+  const view = (g: GroupState, after: FamilyCounts, changes: { add: PlannedRule[]; remove: PlannedRule[]; adopt: PlannedRule[]; removeFirst: boolean }): GroupPlan => {
+    const quota = input.capacities?.[g.groupId] ?? input.maxRulesPerGroup;
+    const before = sum(g.unowned, g.ownedWeight);
+    const use = (f: IpFamily): FamilyUse => ({ before: before[f], after: after[f], unowned: g.unowned[f], quota });
+    return {
+      groupId: g.groupId,
+      ...changes,
+      matchedUnowned: g.matchedUnowned,
+      rulesBefore: maxOf(before),
+      rulesAfter: maxOf(after),
+      unowned: maxOf(g.unowned),
+      quota,
+      families: { ipv4: use('ipv4'), ipv6: use('ipv6') },
+    };
+  };
 
   if (missing > 0 && held) {
     // The guard keeps the old rules for now, so the old and the new set together do not fit. That is no
     // reason to refuse the version: judge the capacity on the new set alone, and meanwhile add what fits.
     const unguarded = planRuleChanges({ ...input, maxRemovalFraction: 1, force: false, heldFingerprint: undefined });
     if (unguarded.status === 'insufficient-capacity') return unguarded;
-    return heldWithinFreeRoom(input, groups, index.entries, wantedCount, { ...base, status: 'held', groupsNeeded: 0, groups: [] });
+    return heldWithinFreeRoom(input, groups, index.entries, wantedCount, view, { ...base, status: 'held', groupsNeeded: 0, groups: [] });
   }
 
   if (missing > 0) {
     const noun = input.groupNoun ?? 'security group';
-    const byFamily = Object.entries(missingByFamily) as Array<[IpFamily, number]>;
-    const groupsNeeded = byFamily.length
-      ? byFamily.reduce((n, [, m]) => n + Math.ceil(m / input.maxRulesPerGroup), 0)
-      : Math.ceil(missingWeight / input.maxRulesPerGroup);
-    const which = byFamily.length ? ` (${byFamily.map(([f, m]) => `${m} ${f === 'ipv4' ? 'IPv4' : 'IPv6'}`).join(', ')} missing)` : '';
+    const byFamily = (['ipv4', 'ipv6'] as const).filter((f) => missingByFamily[f] > 0);
+    // A new security group brings a full quota in each family; a new prefix list, in its own family only.
+    const perFamily = byFamily.map((f) => Math.ceil(missingByFamily[f] / input.maxRulesPerGroup));
+    const groupsNeeded = families ? perFamily.reduce((a, b) => a + b, 0) : Math.max(0, ...perFamily);
+    const which = ` (${byFamily.map((f) => `${missingByFamily[f]} ${FAMILY_NAMES[f]}`).join(', ')} missing)`;
     notes.push(
-      `${wantedCount} rules do not fit: the ${groups.length} ${noun}s hold ${capacity} after their unowned entries (quota ${input.maxRulesPerGroup} each)${which}. ` +
+      `${wantedCount} rules do not fit: the ${groups.length} ${noun}s hold ${capacity} after their unowned entries (quota ${input.maxRulesPerGroup} each${families ? '' : ' per family'})${which}. ` +
         `Add ${groupsNeeded} more ${noun}${groupsNeeded === 1 ? '' : 's'} to the target; nothing was changed.`,
     );
     return {
       ...base,
       status: 'insufficient-capacity',
       groupsNeeded,
-      groups: groups.map((g) => ({
-        groupId: g.groupId,
-        add: [],
-        remove: [],
-        rulesBefore: g.unowned + g.ownedWeight,
-        rulesAfter: g.unowned + g.ownedWeight,
-        unowned: g.unowned,
-        quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
-        removeFirst: false,
-      })),
+      groups: groups.map((g) => view(g, sum(g.unowned, g.ownedWeight), { add: [], remove: [], adopt: [], removeFirst: false })),
     };
   }
 
-  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0);
+  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0 || g.adopt.length > 0);
   return {
     ...base,
     status: held ? 'held' : changed ? 'changes' : 'in-sync',
     groupsNeeded: 0,
-    groups: groups.map((g) => ({
-      groupId: g.groupId,
-      add: g.add,
-      remove: g.remove,
-      rulesBefore: g.unowned + g.ownedWeight,
-      rulesAfter: g.unowned + g.kept + g.addWeight,
-      unowned: g.unowned,
-      quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
-      removeFirst: g.removeFirst,
-    })),
+    groups: groups.map((g) => view(g, sum(g.unowned, g.kept, g.addWeight), { add: g.add, remove: g.remove, adopt: g.adopt, removeFirst: g.removeFirst })),
   };
 }
 
@@ -445,23 +621,29 @@ export function planRuleChanges(input: PlanInput): RulePlan {
  * A held shrink whose union with the old set does not fit: nothing is removed (the guard holds every owned
  * rule), and the new rules go only into the room the groups have now; the rest follow once the shrink is applied.
  */
-function heldWithinFreeRoom(input: PlanInput, groups: GroupState[], entries: readonly Entry[], unionCount: number, plan: RulePlan): RulePlan {
-  const fresh = entries.filter((e) => e.desired && !e.owned).map((e) => e.rule).sort(compareRules);
+function heldWithinFreeRoom(
+  input: PlanInput,
+  groups: GroupState[],
+  entries: readonly Entry[],
+  unionCount: number,
+  view: (g: GroupState, after: FamilyCounts, changes: { add: PlannedRule[]; remove: PlannedRule[]; adopt: PlannedRule[]; removeFirst: boolean }) => GroupPlan,
+  plan: RulePlan,
+): RulePlan {
+  const fresh = entries.filter((e) => e.desired && !e.placed && !e.owned).map((e) => e.rule).sort(compareRules);
   const families = input.families;
-  const queues = families ? (['ipv4', 'ipv6'] as const).map((family) => ({ family, rules: fresh.filter((r) => cidrFamily(r.cidr) === family) })) : [{ family: undefined, rules: fresh }];
-  const adds = new Map<string, { rules: PlannedRule[]; weight: number }>(groups.map((g) => [g.groupId, { rules: [], weight: 0 }]));
+  const adds = new Map<string, { rules: PlannedRule[]; weight: FamilyCounts }>(groups.map((g) => [g.groupId, { rules: [], weight: zero() }]));
   let added = 0;
-  for (const queue of queues) {
+  for (const queue of queuesOf(fresh, families)) {
     let next = 0;
     for (const g of groups) {
-      if (queue.family && families![g.groupId] !== queue.family) continue;
+      if (families && queue.family && families[g.groupId] !== queue.family) continue;
       const add = adds.get(g.groupId)!;
-      let room = g.capacity - g.ownedWeight - add.weight;
-      while (next < queue.rules.length && ruleWeight(queue.rules[next]) <= room) {
-        const weight = ruleWeight(queue.rules[next]);
-        add.rules.push(queue.rules[next++]);
-        add.weight += weight;
-        room -= weight;
+      const room = minus(g.capacity, g.ownedWeight, add.weight);
+      while (next < queue.rules.length && fits(room, queue.rules[next])) {
+        const rule = queue.rules[next++];
+        add.rules.push(rule);
+        addCost(add.weight, rule);
+        addCost(room, rule, -1);
       }
     }
     added += next;
@@ -476,16 +658,7 @@ function heldWithinFreeRoom(input: PlanInput, groups: GroupState[], entries: rea
     ...plan,
     groups: groups.map((g) => {
       const add = adds.get(g.groupId)!;
-      return {
-        groupId: g.groupId,
-        add: add.rules,
-        remove: [],
-        rulesBefore: g.unowned + g.ownedWeight,
-        rulesAfter: g.unowned + g.ownedWeight + add.weight,
-        unowned: g.unowned,
-        quota: input.capacities?.[g.groupId] ?? input.maxRulesPerGroup,
-        removeFirst: false,
-      };
+      return view(g, sum(g.unowned, g.ownedWeight, add.weight), { add: add.rules, remove: [], adopt: g.adopt, removeFirst: false });
     }),
   };
 }
@@ -523,12 +696,14 @@ export function desiredRules(target: IpRangeTargetConfig, sources: readonly Sour
   return rules;
 }
 
-/** EC2 may return an IPv6 CIDR in the form it was written; owned rules are compared in canonical form. */
-export function normalizeObserved(rules: readonly ObservedRule[], target: string): ObservedRule[] {
-  const prefix = ownerPrefix(target);
+/**
+ * EC2 may return an IPv6 CIDR in the form it was written; rules are compared in canonical form (owned ones,
+ * and unowned ones, which may be identical to a desired rule written by hand).
+ */
+export function normalizeObserved(rules: readonly ObservedRule[], _target: string): ObservedRule[] {
   return rules.map((r) => {
     // Only IPv6 has several spellings; IPv4 rules are compared as written (EC2 keeps what we wrote).
-    if (r.cidr === undefined || !r.cidr.includes(':') || !r.description?.startsWith(prefix)) return r;
+    if (r.cidr === undefined || !r.cidr.includes(':')) return r;
     const canonical = canonicalCidr(r.cidr);
     return canonical === undefined || canonical === r.cidr ? r : { ...r, cidr: canonical };
   });
@@ -539,6 +714,13 @@ export interface PlanTargetOptions {
   heldFingerprint?: string;
   /** `mode: "prefix-list"`: the target's lists as read (family, MaxEntries), in any order. */
   prefixLists?: readonly PrefixListInfo[];
+  /** Take ownership of identical hand-made rules (default: the target's `adopt`). */
+  adopt?: boolean;
+}
+
+/** The guard settings of a target as the planner takes them. */
+function guardOf(target: IpRangeTargetConfig): { maxGrowthFactor?: number } {
+  return target.maxGrowthFactor === undefined ? {} : { maxGrowthFactor: target.maxGrowthFactor };
 }
 
 /**
@@ -563,6 +745,8 @@ export function planTarget(
           observed: normalizeObserved(observed, target.name),
           force: options.force,
           heldFingerprint: options.heldFingerprint,
+          adopt: options.adopt ?? target.adopt,
+          ...guardOf(target),
         });
   const advice = managedPrefixListAdvice(target);
   if (advice) plan.notes.push(advice);
@@ -618,6 +802,7 @@ export function planPrefixListTarget(
     observed: normalized.filter((r) => isPrefixListId(r.groupId)),
     force: options.force,
     heldFingerprint: options.heldFingerprint,
+    ...guardOf(target),
   });
   const missingLists = (target.prefixListIds ?? []).filter((id) => !lists.some((l) => l.id === id));
   if (missingLists.length > 0) listPlan.notes.push(`prefix lists ${missingLists.join(', ')} were not found; only the others are used`);
@@ -645,6 +830,7 @@ export function planPrefixListTarget(
         referenced.map((l) => ({ cidr: l.id, protocol: target.protocol, fromPort: port, toPort: port, description, weight: l.maxEntries })),
       ),
       observed: groupRules.filter((r) => r.groupId === groupId),
+      adopt: options.adopt ?? target.adopt,
     });
     if (plan.status !== 'insufficient-capacity') return plan;
     // Every group references every list: more groups do not help, smaller lists or a larger quota do.
@@ -661,13 +847,143 @@ export function planPrefixListTarget(
   });
 
   if (listPlan.status === 'insufficient-capacity') return listPlan;
-  const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
   const failed = groupPlans.find((p) => p.status === 'insufficient-capacity');
   if (failed) {
-    return { ...listPlan, status: 'insufficient-capacity', groupsNeeded: failed.groupsNeeded, notes: [...listPlan.notes, ...failed.notes], groups: groups.map((g) => ({ ...g, add: [], remove: [], rulesAfter: g.rulesBefore, removeFirst: false })) };
+    const groups = [...listPlan.groups, ...groupPlans.flatMap((p) => p.groups)];
+    return { ...listPlan, status: 'insufficient-capacity', groupsNeeded: failed.groupsNeeded, notes: [...listPlan.notes, ...failed.notes], groups: groups.map((g) => ({ ...g, add: [], remove: [], adopt: [], rulesAfter: g.rulesBefore, removeFirst: false })) };
   }
-  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0);
-  return { ...listPlan, groups, status: listPlan.held ? 'held' : changed ? 'changes' : 'in-sync' };
+  const safe = makeBeforeBreak(
+    target,
+    listPlan.groups,
+    normalized.filter((r) => isPrefixListId(r.groupId)),
+    groupPlans.flatMap((p) => p.groups),
+    groupRules.filter((r) => !isPrefixListId(r.groupId)),
+    new Set(byCidr.keys()),
+  );
+  const groups = [...listPlan.groups, ...safe.groups];
+  const notes = [...listPlan.notes, ...safe.notes];
+  const changed = groups.some((g) => g.add.length > 0 || g.remove.length > 0 || g.adopt.length > 0);
+  const status: PlanStatus = listPlan.held ? 'held' : changed ? 'changes' : safe.deferred > 0 ? 'held' : 'in-sync';
+  return { ...listPlan, groups, notes, status, ...(safe.deferred > 0 ? { deferred: safe.deferred } : {}) };
+}
+
+/**
+ * Make-before-break for prefix-list mode (a switch from rules, or a list added): a group's CIDR rule that still
+ * admits a desired range is removed only when something that is not removed in the same plan admits it too: a
+ * reference (already there, or added before any removal) to a list that holds the range once modified, or the
+ * same rule in another group. A group that must make room before adding its references (remove-first) does so
+ * only when all its removals are covered; otherwise, when the other groups have room, its rules are first copied
+ * there (a batch the next run removes again once the reference admits them), else it waits and says what would
+ * make the change safe. Each plan is safe on its own; the switch completes over a few runs.
+ */
+function makeBeforeBreak(
+  target: IpRangeTargetConfig,
+  listGroups: readonly GroupPlan[],
+  listEntries: readonly ObservedRule[],
+  groupPlans: readonly GroupPlan[],
+  groupRules: readonly ObservedRule[],
+  desiredCidrs: ReadonlySet<string>,
+): { groups: GroupPlan[]; notes: string[]; deferred: number } {
+  // What each list holds once modified (the applier waits for modify-complete before touching a group).
+  const listsOf = new Map<string, string[]>();
+  const after = new Map<string, Set<string>>();
+  for (const e of listEntries) if (e.cidr) (after.get(e.groupId) ?? after.set(e.groupId, new Set()).get(e.groupId)!).add(e.cidr);
+  for (const g of listGroups) {
+    const set = after.get(g.groupId) ?? after.set(g.groupId, new Set()).get(g.groupId)!;
+    for (const r of g.remove) set.delete(r.cidr);
+    for (const r of g.add) set.add(r.cidr);
+  }
+  for (const [id, set] of after) for (const cidr of set) (listsOf.get(cidr) ?? listsOf.set(cidr, []).get(cidr)!).push(id);
+
+  const plans = groupPlans.map((g) => ({ ...g, add: [...g.add], remove: [...g.remove] }));
+  const removedIds = new Set(plans.flatMap((g) => g.remove.map((r) => r.ruleId)).filter((id): id is string => id !== undefined));
+  const ports = new Set(target.ports);
+  // Coverage that survives the plan: references kept or added first; CIDR rules kept or added first (per group).
+  const refs = new Set<string>();
+  const rulesIn = new Map<string, Set<string>>();
+  const cover = (groupId: string, r: { protocol: string; fromPort: number; toPort: number; cidr?: string }) => {
+    if (r.cidr === undefined) return;
+    const k = `${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`;
+    if (isPrefixListId(r.cidr)) refs.add(k);
+    else (rulesIn.get(k) ?? rulesIn.set(k, new Set()).get(k)!).add(groupId);
+  };
+  for (const r of groupRules) if (!r.ruleId || !removedIds.has(r.ruleId)) cover(r.groupId, r);
+  for (const g of plans) if (!g.removeFirst) for (const r of g.add) cover(g.groupId, r);
+  const covered = (groupId: string, r: PlannedRule) => {
+    if (isPrefixListId(r.cidr) || !desiredCidrs.has(r.cidr) || r.protocol !== target.protocol || r.fromPort !== r.toPort || !ports.has(r.fromPort)) return true;
+    if ((listsOf.get(r.cidr) ?? []).some((id) => refs.has(`${r.protocol}|${r.fromPort}|${r.toPort}|${id}`))) return true;
+    const holders = rulesIn.get(`${r.protocol}|${r.fromPort}|${r.toPort}|${r.cidr}`);
+    return holders !== undefined && [...holders].some((h) => h !== groupId);
+  };
+
+  const notes: string[] = [];
+  let deferred = 0;
+  const blocked: Array<{ plan: GroupPlan; original: GroupPlan; waiting: PlannedRule[] }> = [];
+  for (const g of plans) {
+    const waiting = g.remove.filter((r) => !covered(g.groupId, r));
+    if (waiting.length === 0) continue;
+    if (g.removeFirst) {
+      blocked.push({ plan: g, original: { ...g, add: [...g.add], remove: [...g.remove] }, waiting });
+      deferred += waiting.length + g.add.length;
+      g.add = [];
+      g.removeFirst = false;
+    } else {
+      deferred += waiting.length;
+    }
+    g.remove = g.remove.filter((r) => !waiting.includes(r));
+  }
+
+  // A blocked group whose waiting rules fit the other groups' room now: copy them there first, then it can switch.
+  const refsAdded = plans.some((g) => g.add.some((r) => isPrefixListId(r.cidr)));
+  for (const b of blocked) {
+    // Any other group can host copies beside its current rules (a blocked one adds nothing else this run).
+    const hosts = plans.filter((g) => g !== b.plan);
+    const room = new Map(hosts.map((h) => {
+      const used = { ipv4: h.families.ipv4.before, ipv6: h.families.ipv6.before };
+      for (const r of h.add) addCost(used, r);
+      return [h.groupId, { ipv4: h.quota - used.ipv4, ipv6: h.quota - used.ipv6 }];
+    }));
+    const copies = new Map<string, PlannedRule[]>();
+    let placed = 0;
+    for (const r of b.waiting) {
+      const host = hosts.find((h) => fits(room.get(h.groupId)!, r));
+      if (!host) break;
+      addCost(room.get(host.groupId)!, r, -1);
+      (copies.get(host.groupId) ?? copies.set(host.groupId, []).get(host.groupId)!).push({ cidr: r.cidr, protocol: r.protocol, fromPort: r.fromPort, toPort: r.toPort, description: r.description });
+      placed += 1;
+    }
+    if (placed === b.waiting.length && !refsAdded) {
+      for (const h of hosts) {
+        const add = copies.get(h.groupId);
+        if (!add) continue;
+        h.add.push(...add);
+        for (const r of add) {
+          const use = h.families[costFamily(r) === 'ipv6' ? 'ipv6' : 'ipv4'];
+          use.after += ruleWeight(r as DesiredRule);
+        }
+        h.rulesAfter = Math.max(h.families.ipv4.after, h.families.ipv6.after);
+      }
+      b.plan.add = b.original.add;
+      b.plan.remove = b.original.remove;
+      b.plan.removeFirst = true;
+      deferred -= b.waiting.length + b.original.add.length;
+      notes.push(
+        `${b.plan.groupId} has no room for its prefix-list references beside its ${b.waiting.length} CIDR rules: they are copied to ${[...copies.keys()].join(', ')} first, ` +
+          `then removed from ${b.plan.groupId}, which then references the lists; the copies go once the references admit their ranges.`,
+      );
+      break;
+    }
+    const refWeight = b.original.add.reduce((n, r) => n + ruleWeight(r as DesiredRule), 0);
+    const room0 = b.plan.quota - Math.max(b.plan.families.ipv4.before, b.plan.families.ipv6.before);
+    notes.push(
+      `${b.plan.groupId} cannot reference the prefix lists (${refWeight} rules against its quota) beside its current rules (${room0} free) without first removing ${b.waiting.length} rules that still admit desired ranges: ` +
+        (refsAdded
+          ? `it switches once another group's references admit them (the next run).`
+          : `add a spare security group with ${refWeight} free rules to securityGroupIds, or raise the quota and maxRulesPerGroup by ${refWeight - room0}; nothing that admits traffic was removed.`),
+    );
+  }
+  if (deferred > 0) notes.push(`${deferred} changes wait until what replaces them admits the same ranges (make-before-break); a later run continues.`);
+  return { groups: plans, notes, deferred };
 }
 
 export const CLOUDFRONT_MANAGED_PREFIX_LIST = 'com.amazonaws.global.cloudfront.origin-facing';

@@ -29,7 +29,10 @@ import {
   type SourceRanges,
 } from './ip-sources.ts';
 import type { AlertPort, Clock, Finding, LogPort, Severity } from './ports.ts';
-import { planTarget, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
+import { LeaseHeldError } from './errors.ts';
+import { leaseKey, type Lease, type LeasePort } from './lease.ts';
+import type { IpFamily } from './cidr.ts';
+import { planTarget, type FamilyUse, type ObservedRule, type PlannedRule, type PlanStatus, type PrefixListInfo, type RulePlan } from './range-planner.ts';
 
 // ---------- ports ----------
 
@@ -46,8 +49,12 @@ export interface IpFeedPort {
 export interface TargetState {
   /** The last applied AWS syncToken. */
   syncToken?: string;
-  /** A shrink held by the removal guard: the shrunken set's fingerprint and the version it came with. */
-  held?: { fingerprint: string; syncToken?: string };
+  /**
+   * A shrink held by the removal guard: the shrunken set's fingerprint and the version it came with; for sources
+   * without versions, when it was first seen (ISO time) and in how many runs (it is confirmed only after
+   * `removalGuardHours` and at least two runs).
+   */
+  held?: { fingerprint: string; syncToken?: string; since?: string; runs?: number };
 }
 
 export interface ObservedTarget {
@@ -63,6 +70,8 @@ export interface ApplyReport {
   revokeCalls: number;
   /** ModifyManagedPrefixList calls (prefix-list mode). */
   prefixListCalls?: number;
+  /** ModifySecurityGroupRules calls (adoption: descriptions rewritten). */
+  modifyCalls?: number;
 }
 
 export interface SecurityGroupStorePort {
@@ -85,7 +94,16 @@ export interface ReconcileDeps {
   alerting?: AlertingDeps;
   clock: Clock;
   log: LogPort;
+  /**
+   * One writer per target: a real run takes `leaseKey.reconcileTarget(name)` before it reads, and checks it
+   * right before each write, so that the CLI and the Lambda never interleave their plans or move the recorded
+   * version backwards. Without it (tests, dry runs) nothing is leased.
+   */
+  leases?: LeasePort;
 }
+
+/** How long a reconcile run holds its target: the Lambda's 5-minute timeout and a margin. */
+export const RECONCILE_LEASE_MS = 6 * 60_000;
 
 export interface ReconcileOptions {
   /** Only this target. */
@@ -95,6 +113,8 @@ export interface ReconcileOptions {
   force?: boolean;
   /** Set when an `AmazonIpSpaceChanged` notification triggered the run: only targets with an AWS source run. */
   notice?: IpSpaceChangedNotice;
+  /** Take ownership of identical hand-made rules even where the target's `adopt` is off (`reconcile --adopt`). */
+  adopt?: boolean;
 }
 
 // ---------- result (the `--json` contract) ----------
@@ -116,6 +136,12 @@ export interface GroupResult {
   rulesBefore: number;
   /** `maxRulesPerGroup`, or a prefix list's MaxEntries. */
   quota?: number;
+  /** Unowned rules identical to desired ones whose description is rewritten to origin-guard's (adoption). */
+  adopt?: RuleView[];
+  /** Unowned rules that already admit a desired range (adopted or not). */
+  matchedUnowned?: number;
+  /** Quota use per family (AWS counts IPv4 and IPv6 rules separately; a reference counts in both). */
+  families?: Record<IpFamily, FamilyUse>;
 }
 
 export type TargetStatus = PlanStatus | 'skipped' | 'failed';
@@ -129,6 +155,8 @@ export interface TargetResult {
   /** Whether the changes were made (false on dry-run, skipped or failed runs). */
   applied: boolean;
   dryRun: boolean;
+  /** Whether identical hand-made rules were adopted (the target's `adopt`, or `--adopt`). */
+  adopt: boolean;
   maxRulesPerGroup: number;
   /** The AWS version this run planned for, and the one applied before it. */
   syncToken?: string;
@@ -136,7 +164,7 @@ export interface TargetResult {
   groupsNeeded?: number;
   notes: string[];
   /** EC2 write calls this run made for the target. */
-  writes: { authorize: number; revoke: number; tags: number; prefixList: number };
+  writes: { authorize: number; revoke: number; tags: number; prefixList: number; modify: number };
   /** Present when a source failed or the change could not be made; nothing was changed then. */
   error?: string;
   /**
@@ -236,6 +264,9 @@ function groupResults(plan: RulePlan): GroupResult[] {
     rulesAfter: g.rulesAfter,
     rulesBefore: g.rulesBefore,
     quota: g.quota,
+    adopt: g.adopt.map((r) => ruleView(r, plan.target)),
+    matchedUnowned: g.matchedUnowned,
+    families: g.families,
   }));
 }
 
@@ -284,8 +315,40 @@ async function alertFindings(findings: Finding[], dryRun: boolean, deps: Reconci
   }
 }
 
-/** One target; its findings are returned in the result, not published (`reconcile` alerts them). */
+/**
+ * One target; its findings are returned in the result, not published (`reconcile` alerts them). A real run
+ * holds the target's lease (when `deps.leases` is given): a target another run holds is skipped, unchanged.
+ */
 export async function reconcileTarget(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps): Promise<TargetResult> {
+  if (options.dryRun || !deps.leases) return reconcileTargetUnleased(target, options, deps);
+  let lease: Lease;
+  try {
+    lease = await deps.leases.acquire(leaseKey.reconcileTarget(target.name), 'reconcile', RECONCILE_LEASE_MS);
+  } catch (error) {
+    if (!(error instanceof LeaseHeldError)) throw error;
+    deps.log.info('target skipped: another run holds it', { target: target.name, holder: error.holder.owner });
+    return {
+      name: target.name,
+      groups: [],
+      held: false,
+      status: 'skipped',
+      applied: false,
+      dryRun: false,
+      adopt: options.adopt ?? target.adopt,
+      maxRulesPerGroup: target.maxRulesPerGroup,
+      notes: [`skipped: ${error.message}`],
+      writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0, modify: 0 },
+      findings: [],
+    };
+  }
+  try {
+    return await reconcileTargetUnleased(target, options, deps, lease);
+  } finally {
+    await lease.release().catch((error) => deps.log.warn('could not release the reconcile lease', { target: target.name, error: describeError(error) }));
+  }
+}
+
+async function reconcileTargetUnleased(target: IpRangeTargetConfig, options: ReconcileOptions, deps: ReconcileDeps, lease?: Lease): Promise<TargetResult> {
   const { log } = deps;
   const dryRun = options.dryRun ?? false;
   const result: TargetResult = {
@@ -295,9 +358,10 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     status: 'failed',
     applied: false,
     dryRun,
+    adopt: options.adopt ?? target.adopt,
     maxRulesPerGroup: target.maxRulesPerGroup,
     notes: [],
-    writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0 },
+    writes: { authorize: 0, revoke: 0, tags: 0, prefixList: 0, modify: 0 },
     findings: [],
   };
   const resource = `ip-ranges-target:${target.name}`;
@@ -396,11 +460,12 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     return result;
   }
 
-  // A held shrink is confirmed only by a later version (or, without versions, a later run) with the same set.
+  // A held shrink is confirmed only by a later version with the same set; without versions (Cloudflare,
+  // Fastly, Azure, Konnect, static), by the same set seen again after removalGuardHours, in a later run.
   const held = previous.held;
-  const heldFingerprint =
-    held && (syncToken === undefined || held.syncToken === undefined || compareSyncTokens(syncToken, held.syncToken) > 0) ? held.fingerprint : undefined;
-  const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists });
+  const now = deps.clock.now();
+  const heldFingerprint = held && confirmsHeld(held, syncToken, now, target.removalGuardHours) ? held.fingerprint : undefined;
+  const plan = planTarget(target, sources, observed.rules, { force: options.force, heldFingerprint, prefixLists: observed.prefixLists, adopt: options.adopt ?? target.adopt });
   result.status = plan.status;
   result.held = plan.held;
   result.groups = groupResults(plan);
@@ -411,6 +476,7 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     status: plan.status,
     desired: plan.desiredCount,
     adds: plan.groups.reduce((n, g) => n + g.add.length, 0),
+    adopts: plan.groups.reduce((n, g) => n + g.adopt.length, 0),
     removes: plan.groups.reduce((n, g) => n + g.remove.length, 0),
   });
 
@@ -435,7 +501,16 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     return result;
   }
   pass('reconcile.quota', `target "${target.name}": the ${plan.desiredCount} rules fit in its ${target.securityGroupIds.length} group${target.securityGroupIds.length === 1 ? '' : 's'}`);
-  if (plan.held) {
+  if (plan.status === 'held' && plan.deferred && !plan.guardReason) {
+    const why = plan.notes.filter((n) => n.includes('make-before-break') || n.includes('cannot reference')).join(' ');
+    report(
+      'FAIL',
+      'reconcile.removal-held',
+      `target "${target.name}": the change to prefix-list mode waits until what replaces the rules admits the same ranges: ${why}`,
+      `Add a spare security group to securityGroupIds of target "${target.name}", or raise the rules-per-group quota and maxRulesPerGroup, as the note says; nothing that admits traffic is removed meanwhile.`,
+      { severity: 'MEDIUM', details: { deferred: plan.deferred } },
+    );
+  } else if (plan.held) {
     report(
       'FAIL',
       'reconcile.removal-held',
@@ -449,10 +524,13 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   if (dryRun) return result;
 
   try {
+    // A lease that lapsed (a long pause) must not write a plan made before someone else's change.
+    await lease?.check();
     const report = await deps.groups.apply(target, plan);
     result.writes.authorize = report.authorizeCalls;
     result.writes.revoke = report.revokeCalls;
     result.writes.prefixList = report.prefixListCalls ?? 0;
+    result.writes.modify = report.modifyCalls ?? 0;
   } catch (error) {
     fail(
       'reconcile.apply-failed',
@@ -470,9 +548,10 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
   const changed = plan.status !== 'in-sync';
   const next: TargetState = {
     syncToken: changed && syncToken && (!previous.syncToken || compareSyncTokens(syncToken, previous.syncToken) > 0) ? syncToken : previous.syncToken,
-    held: plan.held && plan.desiredFingerprint ? { fingerprint: plan.desiredFingerprint, syncToken } : undefined,
+    held: plan.held && plan.desiredFingerprint ? nextHeld(held, plan.desiredFingerprint, syncToken, now) : undefined,
   };
   try {
+    await lease?.check();
     result.writes.tags = await deps.groups.writeState(target, next, previous);
   } catch (error) {
     // The rules are right; only the memory of the version is missing, so the next run redoes a no-op plan.
@@ -480,6 +559,27 @@ export async function reconcileTarget(target: IpRangeTargetConfig, options: Reco
     log.warn('could not record the applied version', { target: target.name, syncToken, error: describeError(error) });
   }
   return result;
+}
+
+/** Whether a held shrink is confirmed by this run (its set is compared by the planner). */
+export function confirmsHeld(held: NonNullable<TargetState['held']>, syncToken: string | undefined, now: Date, guardHours: number): boolean {
+  if (syncToken !== undefined && held.syncToken !== undefined) return compareSyncTokens(syncToken, held.syncToken) > 0;
+  // Without versions: seen for at least guardHours, across at least two runs (this one being a later one).
+  // A state written before `since` existed counts as just seen.
+  if (held.since === undefined) return guardHours === 0;
+  const since = Date.parse(held.since);
+  if (!Number.isFinite(since)) return false;
+  return (held.runs ?? 1) >= 1 && now.getTime() - since >= guardHours * 3_600_000;
+}
+
+/** The held state after a run that held: the same set keeps its first sighting and counts one more run. */
+export function nextHeld(previous: TargetState['held'], fingerprint: string, syncToken: string | undefined, now: Date): NonNullable<TargetState['held']> {
+  // A versioned source is confirmed by a later version: the version is all there is to remember.
+  if (syncToken) return { fingerprint, syncToken };
+  if (previous && previous.fingerprint === fingerprint && previous.since !== undefined) {
+    return { fingerprint, since: previous.since, runs: (previous.runs ?? 1) + 1 };
+  }
+  return { fingerprint, since: now.toISOString(), runs: 1 };
 }
 
 async function publish(alerts: AlertPort, finding: Finding, log: LogPort): Promise<void> {

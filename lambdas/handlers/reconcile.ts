@@ -16,6 +16,8 @@ import type { IpRangesConfig } from '../config.ts';
 import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
 import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
+import { DynamoDbLeases } from '../adapters/lease-dynamodb.ts';
+import { leaseOwner } from '../core/lease.ts';
 import { compareSyncTokens, parseIpSpaceChangedMessage, type IpSpaceChangedNotice } from '../core/ip-sources.ts';
 import { failureFinding } from '../core/alerts.ts';
 import { describeError } from '../core/errors.ts';
@@ -121,6 +123,8 @@ export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = p
     feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
     groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
     alerts,
+    // The reconcile lease per target shares the alert-state table: the CLI and this Lambda never write one target at once.
+    ...(tableName ? { leases: new DynamoDbLeases(clients.dynamoDb(), tableName, leaseOwner('lambda', 'origin-guard-reconcile')) } : {}),
     ...(runtime.alerts && tableName
       ? { alerting: { publisher: runtime.alerts, state: new DynamoDbAlertState(clients.dynamoDb(), tableName), reminderHours: config.alerts.reminderHours } }
       : {}),

@@ -296,7 +296,9 @@ describe('OriginGuardStack with the example configuration', () => {
     }
     for (const prefix of [AUDIT, RECONCILE]) {
       const table = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
-      expect(table.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem']);
+      // The reconciler also takes its per-target lease in the table (get, conditional put/update/delete).
+      const lease = prefix === RECONCILE ? ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'] : [];
+      expect(table.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem', ...lease].sort());
       expect(new Set(table.map((g) => g.resource))).toEqual(new Set(['{AlertsStateTableBA462A51.Arn}']));
     }
   });

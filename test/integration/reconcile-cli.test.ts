@@ -73,10 +73,11 @@ describe('origin-guard reconcile', () => {
     expect(code).toBe(0);
     const text = ctx.out.join('\n');
     expect(text).toMatch(new RegExp(`${target}: would apply \\+70 -0, version 1749744199`));
-    expect(text).toMatch(new RegExp(`${groupIds[0]}\\s+60\\s+0\\s+60 / 60`));
-    expect(text).toMatch(new RegExp(`${groupIds[1]}\\s+10\\s+0\\s+10 / 60`));
+    // 62 IPv4 + 8 IPv6 rules: the quota is per family (60 IPv4 + 60 IPv6 per group), so only 2 spill over.
+    expect(text).toMatch(new RegExp(`${groupIds[0]}\\s+68\\s+0\\s+0\\s+60 / 60\\s+60\\s+8`));
+    expect(text).toMatch(new RegExp(`${groupIds[1]}\\s+2\\s+0\\s+0\\s+2 / 60\\s+2\\s+0`));
     expect(text).toMatch(new RegExp(`\\+ ${groupIds[0]} 103\\.21\\.244\\.0/22 tcp/443 \\(cloudflare\\)`));
-    expect(text).toMatch(new RegExp(`\\+ ${groupIds[0]} \\.\\.\\. 40 more \\(--json lists all\\)`));
+    expect(text).toMatch(new RegExp(`\\+ ${groupIds[0]} \\.\\.\\. 48 more \\(--json lists all\\)`));
     expect(await ownedRules(`origin-guard:${target}:`)).toEqual([]);
   });
 
@@ -88,12 +89,12 @@ describe('origin-guard reconcile', () => {
     const [main, other] = result.targets;
     expect(main).toMatchObject({ name: target, held: false, applied: true, status: 'changes' });
     expect(main.groups).toEqual([
-      expect.objectContaining({ groupId: groupIds[0], rulesAfter: 60, remove: [] }),
-      expect.objectContaining({ groupId: groupIds[1], rulesAfter: 10, remove: [] }),
+      expect.objectContaining({ groupId: groupIds[0], rulesAfter: 60, remove: [], adopt: [], families: expect.objectContaining({ ipv6: expect.objectContaining({ after: 8 }) }) }),
+      expect.objectContaining({ groupId: groupIds[1], rulesAfter: 2, remove: [] }),
     ]);
     expect(main.groups[0].add[0]).toEqual({ cidr: expect.any(String), protocol: 'tcp', fromPort: 443, toPort: 443, source: expect.stringMatching(/^(aws|cloudflare|static)$/) });
     // The other target shares the second group: its rule counts against the quota there.
-    expect(other.groups).toEqual([expect.objectContaining({ groupId: groupIds[1], rulesAfter: 11 })]);
+    expect(other.groups).toEqual([expect.objectContaining({ groupId: groupIds[1], rulesAfter: 3 })]);
     expect(await ownedRules(`origin-guard:${target}:`)).toHaveLength(70);
 
     const again = captureContext({});

@@ -29,6 +29,14 @@ function awsSource(cidrs: string[], syncToken?: string): SourceRanges {
   return { source: 'aws(test)', label: 'aws', cidrs, syncToken };
 }
 
+function addFamilies(use: { ipv4: number; ipv6: number }, r: ObservedRule) {
+  const w = r.weight ?? 1;
+  if (r.cidr === undefined || r.cidr.startsWith('pl-')) {
+    use.ipv4 += w;
+    use.ipv6 += w;
+  } else use[r.cidr.includes(':') ? 'ipv6' : 'ipv4'] += w;
+}
+
 /** An in-memory account: applies a plan the way the EC2 adapter does, and checks the quota at every step. */
 class FakeGroups {
   rules: ObservedRule[] = [];
@@ -38,8 +46,11 @@ class FakeGroups {
   add(rule: Omit<ObservedRule, 'ruleId'>) {
     this.rules.push({ ...rule, ruleId: `sgr-${this.nextId++}` });
   }
+  /** As AWS counts: per family, the larger of the two (a reference counts in both, as its weight). */
   count(groupId: string) {
-    return this.rules.filter((r) => r.groupId === groupId).length;
+    const use = { ipv4: 0, ipv6: 0 };
+    for (const r of this.rules) if (r.groupId === groupId) addFamilies(use, r);
+    return Math.max(use.ipv4, use.ipv6);
   }
   apply(plan: RulePlan) {
     const authorize = (g: RulePlan['groups'][number]) => {

@@ -10,11 +10,19 @@ export const securityGroupQuota: AuditCheck = {
     return securityGroupsOf(observed.securityGroupTargets).flatMap(({ group, targets }) => {
       if (!group.ingress) return [];
       const quota = Math.min(...targets.map((t) => t.maxRulesPerGroup));
-      // A rule that references a prefix list counts as the list's MaxEntries, as AWS counts it.
-      const used = group.ingress.reduce((n, rule) => n + (rule.weight ?? 1), 0);
+      // AWS counts IPv4 and IPv6 rules against separate quotas; a rule that references a prefix list counts in
+      // both, as the list's MaxEntries. The fuller family is the one that stops the next update.
+      const use = { ipv4: 0, ipv6: 0 };
+      for (const rule of group.ingress) {
+        const w = rule.weight ?? 1;
+        const f = rule.cidrIpv4 ? 'ipv4' : rule.cidrIpv6 ? 'ipv6' : 'both';
+        if (f !== 'ipv6') use.ipv4 += w;
+        if (f !== 'ipv4') use.ipv6 += w;
+      }
+      const used = Math.max(use.ipv4, use.ipv6);
       const needed = Math.max(1, Math.ceil(quota * fraction));
       const free = quota - used;
-      const details = { used, quota, free };
+      const details = { used, quota, free, ipv4: use.ipv4, ipv6: use.ipv6 };
       if (free >= needed) {
         return [findingOf(this, group.groupId, true, `${group.groupId} uses ${used} of ${quota} inbound rules.`, 'None.', details)];
       }
