@@ -2,11 +2,12 @@
  * `origin-guard audit`: the same audit as the Lambda, printed as a table (failed first), as JSON, or as SARIF
  * for code-scanning dashboards; `--alert` also publishes new and resolved findings like the Lambda does.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolveConfigPath, type Config } from '../lambdas/config.ts';
 import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts';
 import { AwsAuditCollector, type AuditCollectorOptions } from '../lambdas/adapters/audit-collector.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
+import { toOcsf } from '../lambdas/adapters/ocsf.ts';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AuditCheck } from '../lambdas/core/audit-model.ts';
 import { hasBlockingFailure, runAudit, type AlertingDeps, type AuditResult } from '../lambdas/core/audit.ts';
@@ -16,7 +17,7 @@ import { silentLog, systemClock, type Finding, type Severity } from '../lambdas/
 import type { CliContext, Command } from './context.ts';
 import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
 
-const HELP = `Usage: origin-guard audit [--json] [--alert] [--sarif FILE] [--config FILE]
+const HELP = `Usage: origin-guard audit [--json] [--alert] [--sarif FILE] [--ocsf FILE] [--config FILE]
 
 Checks WAF web ACLs, CloudFront distributions, security groups, VPC peering, transit gateways, secrets,
 Konnect networks and probes, for what the config names. Prints a table of findings, failed first.
@@ -26,8 +27,12 @@ Konnect networks and probes, for what the config names. Prints a table of findin
                  (alerts.topicArn / alerts.stateTableName, else the stack outputs AlertTopicArn /
                  AlertStateTableName; a missing state table is created)
   --sarif FILE   also write the failed findings as SARIF 2.1.0
+  --ocsf FILE    also write every finding as OCSF 1.6.0 Detection Findings (class_uid 2004, a JSON
+                 array: the shape Prowler emits; status_code PASS / FAIL / INCONCLUSIVE)
 
 Exits 1 when a HIGH or CRITICAL check fails (or an alert cannot be sent), 0 otherwise.`;
+
+const PRODUCT_VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export interface AuditCommandOverrides {
   clients?: AwsClients;
@@ -132,7 +137,7 @@ async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext)
 }
 
 export async function runAuditCommand(argv: string[], ctx: CliContext, overrides: AuditCommandOverrides = {}): Promise<number> {
-  const { values } = parseFlags(argv, { alert: { type: 'boolean', default: false }, sarif: { type: 'string' } });
+  const { values } = parseFlags(argv, { alert: { type: 'boolean', default: false }, sarif: { type: 'string' }, ocsf: { type: 'string' } });
   if (values.help) {
     ctx.stdout(HELP);
     return 0;
@@ -146,6 +151,11 @@ export async function runAuditCommand(argv: string[], ctx: CliContext, overrides
   if (values.sarif) {
     const sarif = toSarif(result.findings, { configPath: resolveConfigPath(values.config, ctx.env) });
     writeFileSync(values.sarif, `${JSON.stringify(sarif, null, 2)}\n`);
+  }
+  if (values.ocsf) {
+    const titles = new Map(ALL_CHECKS.map((c) => [c.id, c.title]));
+    const events = toOcsf(result.findings, { productVersion: PRODUCT_VERSION, region: config.region, time: new Date() }, titles);
+    writeFileSync(values.ocsf, `${JSON.stringify(events, null, 2)}\n`);
   }
   ctx.stdout(values.json ? JSON.stringify(findingsJson(result.findings), null, 2) : formatFindingsTable(result.findings));
   if (alerting) {

@@ -198,6 +198,31 @@ export const AuditSchema = z.strictObject({
   rotationGraceHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
   /** Extra time past a secret's overlapMinutes before a still-open overlap is a finding. */
   overlapGraceMinutes: z._default(z.number().check(z.int(), z.gte(0)), 15),
+  /**
+   * A CIDR (in a rule or a referenced customer prefix list) admitting more than this share of its family's address
+   * space is broad ingress (0.001: about a /10 in IPv4). `0.0.0.0/1` + `128.0.0.0/1` are two such CIDRs.
+   */
+  broadIngressShare: z._default(z.number().check(z.gt(0), z.lte(1)), 0.001),
+  /** Import findings into AWS Security Hub (ASFF, BatchImportFindings) from the audit function. */
+  securityHub: z._default(z.boolean(), false),
+  /**
+   * The origins attackers would aim at: their security groups (listed, and those attached to the load balancers
+   * and network interfaces named), the ports they serve, and the config secret whose validators check the header.
+   */
+  origins: z.optional(
+    z.array(
+      z.strictObject({
+        name,
+        securityGroupIds: z._default(z.array(z.string().check(z.regex(/^sg-[0-9a-f]+$/, 'must be a security group id such as sg-0123abcd'))), []),
+        loadBalancerArns: z._default(z.array(z.string().check(z.regex(/^arn:aws[a-z-]*:elasticloadbalancing:/, 'must be a load balancer ARN'))), []),
+        networkInterfaceIds: z._default(z.array(z.string().check(z.regex(/^eni-[0-9a-f]+$/, 'must be a network interface id such as eni-0123abcd'))), []),
+        ports: z._default(nonEmptyArray(z.number().check(z.int(), z.gte(1), z.lte(65535))), [443]),
+        protocol: z._default(z.enum(['tcp', 'udp']), 'tcp'),
+        /** The `secrets[].name` whose validators check this origin's header; none means nothing checks it. */
+        secret: z.optional(nonEmpty()),
+      }),
+    ),
+  ),
   webAcls: z.optional(
     z.array(
       z.strictObject({
@@ -246,6 +271,8 @@ export const AuditSchema = z.strictObject({
         cdnUrl: z.optional(httpUrl),
         headerName,
         timeoutMs: z._default(z.number().check(z.int(), z.gte(100), z.lte(30_000)), 5_000),
+        /** The status the origin answers a refused request with (Kong: 404 on a header mismatch); default 403. */
+        expectedStatus: z.optional(z.number().check(z.int(), z.gte(400), z.lte(599))),
       }),
     ),
   ),
@@ -310,6 +337,14 @@ export const ConfigSchema = z
             });
           }
         });
+      });
+      (config.audit?.origins ?? []).forEach((origin, i) => {
+        if (origin.secret !== undefined && !config.secrets.some((s) => s.name === origin.secret)) {
+          ctx.addIssue({ code: 'custom', path: ['audit', 'origins', i, 'secret'], message: `names no secret: "${origin.secret}" is not a secrets[].name` });
+        }
+        if (origin.securityGroupIds.length + origin.loadBalancerArns.length + origin.networkInterfaceIds.length === 0) {
+          ctx.addIssue({ code: 'custom', path: ['audit', 'origins', i], message: 'needs securityGroupIds, loadBalancerArns or networkInterfaceIds: the audit reads the groups that guard the origin' });
+        }
       });
       // CloudWatch alarms can only notify a topic in their own region.
       const topicRegion = config.alerts.topicArn?.split(':')[3];

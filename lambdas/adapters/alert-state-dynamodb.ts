@@ -35,6 +35,7 @@ function toItem(state: AlertState): Record<string, AttributeValue> {
     lastAlertedAt: { S: state.lastAlertedAt },
     version: { N: String(state.version) },
     ...(state.failingSince ? { failingSince: { S: state.failingSince } } : {}),
+    ...(state.observedAt ? { observedAt: { S: state.observedAt } } : {}),
   };
 }
 
@@ -51,6 +52,7 @@ function fromItem(item: Record<string, AttributeValue>): AlertState | undefined 
     lastAlertedAt: item.lastAlertedAt?.S ?? '',
     version: Number(item.version?.N ?? '0'),
     ...(item.failingSince?.S ? { failingSince: item.failingSince.S } : {}),
+    ...(item.observedAt?.S ? { observedAt: item.observedAt.S } : {}),
   };
 }
 

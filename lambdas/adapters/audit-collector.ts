@@ -8,7 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  DescribeManagedPrefixListsCommand,
+  DescribeNetworkInterfacesCommand,
   DescribeRouteTablesCommand,
+  GetManagedPrefixListEntriesCommand,
   DescribeSecurityGroupRulesCommand,
   DescribeSecurityGroupsCommand,
   DescribeTransitGatewayAttachmentsCommand,
@@ -17,6 +20,8 @@ import {
   type RouteTable,
   type SecurityGroupRule,
 } from '@aws-sdk/client-ec2';
+import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DescribeRuleCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type LoggingConfiguration, type WebACL } from '@aws-sdk/client-wafv2';
 import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
@@ -27,7 +32,9 @@ import {
   type ObservedDistribution,
   type ObservedIngressRule,
   type ObservedRouteTable,
+  type ObservedAuditOrigin,
   type ObservedSecret,
+  type ObservedSecurityGroup,
   type ObservedWebAcl,
 } from '../core/audit-model.ts';
 import { inScope, type AuditScope } from '../core/audit-scope.ts';
@@ -63,7 +70,15 @@ export interface AuditCollectorOptions {
   log?: LogPort;
   /** The wrong header value the probes send: random, never a real one. */
   wrongValue?: () => string;
+  /**
+   * origin-guard's own EventBridge rules to check (the audit function gets them from ORIGIN_GUARD_WATCHED_RULES):
+   * each must exist, be enabled and have a target.
+   */
+  watchedRules?: string[];
 }
+
+/** The AWS-managed prefix list of CloudFront's origin-facing addresses. */
+export const CLOUDFRONT_PREFIX_LIST_NAME = 'com.amazonaws.global.cloudfront.origin-facing';
 
 /** Bounds the pages read from one EC2 describe call. */
 const MAX_PAGES = 50;
@@ -77,6 +92,10 @@ const NOT_FOUND = new Set([
   'InvalidVpcPeeringConnectionID.NotFound',
   'InvalidTransitGatewayAttachmentID.NotFound',
   'InvalidTransitGatewayID.NotFound',
+  'ResourceNotFoundException',
+  'LoadBalancerNotFound',
+  'LoadBalancerNotFoundException',
+  'InvalidNetworkInterfaceID.NotFound',
 ]);
 
 /** Whether an error (or the SDK error it wraps) says the resource does not exist. */
@@ -143,7 +162,11 @@ class CollectorRun {
       this.collectSecrets(),
       this.collectKonnect(),
       this.collectProbes(),
+      this.collectOrigins(),
+      this.collectWatchedRules(),
     ]);
+    // After the groups are read: expand the customer prefix lists they reference, find CloudFront's list.
+    await this.collectPrefixLists();
     this.observed.readResources.push(...this.read);
   }
 
@@ -218,7 +241,12 @@ class CollectorRun {
           config,
           resource,
           secretHeaders,
-          webAcl: { arn, rules: webAcl.Rules ?? [] },
+          webAcl: {
+            arn,
+            rules: webAcl.Rules ?? [],
+            defaultAction: webAcl.DefaultAction?.Block ? 'BLOCK' : 'ALLOW',
+            ...(webAcl.VisibilityConfig ? { visibility: webAcl.VisibilityConfig } : {}),
+          },
           loggingEnabled: loggingRead ? Boolean(logging.value) : undefined,
           redactedHeaders: loggingRead
             ? (logging.value?.RedactedFields ?? []).flatMap((f) => (f.SingleHeader?.Name ? [f.SingleHeader.Name.toLowerCase()] : []))
@@ -321,10 +349,24 @@ class CollectorRun {
             origins: view.origins.map((o) => ({
               id: o.id,
               domainName: o.domainName,
+              ...(o.vpcOriginId ? { vpcOriginId: o.vpcOriginId } : {}),
               ...(o.kind === 'custom' ? { customOrigin: { protocolPolicy: o.protocolPolicy ?? '', sslProtocols: o.originSslProtocols } } : {}),
               headerFingerprints: Object.fromEntries(o.customHeaders.map((h) => [h.name.toLowerCase(), h.valueFingerprint])),
             })),
             behaviors: view.viewerProtocolPolicies.map((b) => ({ pathPattern: b.pathPattern, viewerProtocolPolicy: b.viewerProtocolPolicy })),
+            settings: {
+              loggingEnabled: view.loggingEnabled,
+              ...(view.minimumViewerTlsVersion ? { minimumViewerTlsVersion: view.minimumViewerTlsVersion } : {}),
+              usesDefaultCertificate: view.usesDefaultCertificate,
+              s3Origins: view.origins
+                .filter((o) => o.kind === 's3')
+                .map((o) => ({
+                  id: o.id,
+                  ...(o.originAccessControlId ? { originAccessControlId: o.originAccessControlId } : {}),
+                  ...(o.originAccessIdentity ? { originAccessIdentity: o.originAccessIdentity } : {}),
+                })),
+              vpcOrigins: view.origins.flatMap((o) => (o.vpcOriginId ? [{ id: o.id, vpcOriginId: o.vpcOriginId }] : [])),
+            },
           };
         }
         return d;
@@ -430,11 +472,25 @@ class CollectorRun {
             .ec2()
             .send(new DescribeVpcPeeringConnectionsCommand({ Filters: [{ Name: 'vpc-peering-connection-id', Values: [config.id] }] }));
           // Matched by id as well: moto ignores some describe filters.
-          return response.VpcPeeringConnections?.find((p) => p.VpcPeeringConnectionId === config.id)?.Status?.Code;
+          const peering = response.VpcPeeringConnections?.find((p) => p.VpcPeeringConnectionId === config.id);
+          return {
+            state: peering?.Status?.Code,
+            dnsResolution: peering
+              ? {
+                  requester: peering.RequesterVpcInfo?.PeeringOptions?.AllowDnsResolutionFromRemoteVpc ?? false,
+                  accepter: peering.AccepterVpcInfo?.PeeringOptions?.AllowDnsResolutionFromRemoteVpc ?? false,
+                }
+              : undefined,
+          };
         });
         const tables = await this.routeTables(config.routeTableIds, config.id);
         if (!state.ok || !tables.ok) return;
-        this.observed.peerings.push({ config, state: state.value, routeTables: tables.value });
+        this.observed.peerings.push({
+          config,
+          state: state.value.state,
+          ...(state.value.dnsResolution ? { dnsResolution: state.value.dnsResolution } : {}),
+          routeTables: tables.value,
+        });
       }),
     );
   }
@@ -561,6 +617,7 @@ class CollectorRun {
         ]);
         this.observed.probes.push({
           name: probe.name,
+          ...(probe.expectedStatus !== undefined ? { expectedStatus: probe.expectedStatus } : {}),
           originUrl: probe.originUrl,
           ...(probe.cdnUrl ? { cdnUrl: probe.cdnUrl } : {}),
           headerName: probe.headerName,
@@ -568,6 +625,129 @@ class CollectorRun {
           wrongValue: wrong,
           ...(throughCdn ? { throughCdn } : {}),
         });
+      }),
+    );
+  }
+
+  // ---------- origins (attack paths) ----------
+
+  private async collectOrigins(): Promise<void> {
+    const origins = (this.config.audit?.origins ?? []).filter((o) =>
+      inScope(this.scope, o.name, ...o.securityGroupIds, ...o.loadBalancerArns, ...o.networkInterfaceIds, ...(o.secret ? [o.secret] : [])),
+    );
+    await Promise.all(
+      origins.map(async (config) => {
+        const resource = `origin:${config.name}`;
+        const read = await this.attempt(resource, 'DescribeLoadBalancers / DescribeNetworkInterfaces / DescribeSecurityGroupRules', async () => {
+          const sources: Record<string, string[]> = {};
+          const add = (groupId: string, source: string) => (sources[groupId] ??= []).includes(source) || sources[groupId].push(source);
+          for (const id of config.securityGroupIds) add(id, 'listed');
+          if (config.loadBalancerArns.length > 0) {
+            const out = await this.options.clients.elbv2().send(new DescribeLoadBalancersCommand({ LoadBalancerArns: config.loadBalancerArns }));
+            for (const lb of out.LoadBalancers ?? []) for (const id of lb.SecurityGroups ?? []) add(id, lb.LoadBalancerArn ?? 'load balancer');
+          }
+          if (config.networkInterfaceIds.length > 0) {
+            const out = await this.options.clients.ec2().send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: config.networkInterfaceIds }));
+            for (const eni of out.NetworkInterfaces ?? []) for (const g of eni.Groups ?? []) if (g.GroupId) add(g.GroupId, eni.NetworkInterfaceId ?? 'network interface');
+          }
+          const ids = Object.keys(sources);
+          const rules = ids.length > 0 ? await this.ingressRules(ids) : new Map<string, ObservedIngressRule[]>();
+          const groups: ObservedSecurityGroup[] = ids.map((groupId) => ({ groupId, ingress: rules.get(groupId) }));
+          return { groups, sources };
+        });
+        if (!read.ok) return;
+        const origin: ObservedAuditOrigin = {
+          config,
+          resource,
+          groups: read.value.groups,
+          groupSources: read.value.sources,
+          headerCheck: await this.headerCheckOf(config.secret),
+        };
+        this.observed.origins.push(origin);
+      }),
+    );
+  }
+
+  /** Whether the secret's validators check the header: a WAF validator counts once its rule reads back as ours. */
+  private async headerCheckOf(secretName: string | undefined): Promise<ObservedAuditOrigin['headerCheck']> {
+    const secret = secretName ? this.config.secrets.find((s) => s.name === secretName) : undefined;
+    if (!secret || secret.validators.length === 0) return 'none';
+    if (secret.validators.some((v) => v.type !== 'wafv2')) return 'present';
+    for (const validator of secret.validators) {
+      if (validator.type !== 'wafv2') continue;
+      const read = await this.webAcl({ scope: validator.scope, name: validator.webAclName, id: validator.webAclId });
+      const rule = read.ok ? read.value?.Rules?.find((r) => r.Name === validator.ruleName) : undefined;
+      if (rule && acceptedValuesOfRule(rule, secret.headerName) !== undefined) return 'present';
+    }
+    return 'broken';
+  }
+
+  /** Entries of the customer prefix lists the observed groups reference, and CloudFront's origin-facing list. */
+  private async collectPrefixLists(): Promise<void> {
+    const groups = [...this.observed.securityGroupTargets.flatMap((t) => t.groups), ...this.observed.origins.flatMap((o) => o.groups)];
+    const referenced = [...new Set(groups.flatMap((g) => (g.ingress ?? []).flatMap((r) => (r.prefixListId ? [r.prefixListId] : []))))];
+    if (this.observed.origins.length === 0 && referenced.length === 0) return;
+    const ec2 = this.options.clients.ec2();
+    const read = await this.attempt('prefix-lists', 'DescribeManagedPrefixLists / GetManagedPrefixListEntries', async () => {
+      const lists = new Map<string, { name?: string; awsManaged: boolean }>();
+      if (referenced.length > 0) {
+        const out = await ec2.send(new DescribeManagedPrefixListsCommand({ PrefixListIds: referenced }));
+        for (const l of out.PrefixLists ?? []) if (l.PrefixListId) lists.set(l.PrefixListId, { name: l.PrefixListName, awsManaged: l.OwnerId === 'AWS' });
+      }
+      let cloudFrontId: string | undefined;
+      if (this.observed.origins.length > 0) {
+        const out = await ec2.send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [CLOUDFRONT_PREFIX_LIST_NAME] }] }));
+        const list = out.PrefixLists?.find((l) => l.PrefixListName === CLOUDFRONT_PREFIX_LIST_NAME);
+        if (list?.PrefixListId) {
+          cloudFrontId = list.PrefixListId;
+          lists.set(list.PrefixListId, { name: list.PrefixListName, awsManaged: true });
+        }
+      }
+      const result: ObservedAccount['prefixLists'] = {};
+      for (const [id, meta] of lists) {
+        // AWS-managed lists other than CloudFront's are not expanded: nobody outside AWS widens them.
+        if (meta.awsManaged && id !== cloudFrontId) {
+          result[id] = { ...meta, cidrs: [] };
+          continue;
+        }
+        const cidrs: string[] = [];
+        let nextToken: string | undefined;
+        for (let page = 0; page < MAX_PAGES; page += 1) {
+          const out = await ec2.send(new GetManagedPrefixListEntriesCommand({ PrefixListId: id, NextToken: nextToken }));
+          for (const e of out.Entries ?? []) if (e.Cidr) cidrs.push(e.Cidr);
+          nextToken = out.NextToken || undefined;
+          if (!nextToken) break;
+        }
+        result[id] = { ...meta, cidrs };
+      }
+      return { result, cloudFrontId };
+    });
+    if (!read.ok) return;
+    this.observed.prefixLists = read.value.result;
+    if (read.value.cloudFrontId) this.observed.cloudFrontPrefixListId = read.value.cloudFrontId;
+  }
+
+  // ---------- origin-guard's own rules ----------
+
+  private async collectWatchedRules(): Promise<void> {
+    const names = this.options.watchedRules ?? [];
+    // A CloudTrail event about one resource does not need them, unless it names one of them.
+    if (names.length === 0 || (this.scope && !names.some((n) => inScope(this.scope, n)))) return;
+    const client = this.options.clients.eventBridge();
+    await Promise.all(
+      names.map(async (name) => {
+        const read = await this.attempt(`events:rule/${name}`, 'DescribeRule / ListTargetsByRule', async () => {
+          let state: string | undefined;
+          try {
+            state = (await client.send(new DescribeRuleCommand({ Name: name }))).State;
+          } catch (error) {
+            if (isNotFound(error)) return { targets: 0 };
+            throw error;
+          }
+          const targets = await client.send(new ListTargetsByRuleCommand({ Rule: name }));
+          return { state, targets: targets.Targets?.length ?? 0 };
+        });
+        if (read.ok) this.observed.watchedRules.push({ name, ...read.value });
       }),
     );
   }

@@ -2,8 +2,10 @@ import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 
@@ -34,6 +36,8 @@ export interface ClientConstructors {
   SNSClient?: Ctor<SNSClient>;
   DynamoDBClient?: Ctor<DynamoDBClient>;
   CloudFormationClient?: Ctor<CloudFormationClient>;
+  EventBridgeClient?: Ctor<EventBridgeClient>;
+  SecurityHubClient?: Ctor<SecurityHubClient>;
 }
 
 /**
@@ -83,5 +87,11 @@ export class AwsClients {
   }
   cloudFormation(): CloudFormationClient {
     return this.get('CloudFormationClient');
+  }
+  eventBridge(): EventBridgeClient {
+    return this.get('EventBridgeClient');
+  }
+  securityHub(): SecurityHubClient {
+    return this.get('SecurityHubClient');
   }
 }

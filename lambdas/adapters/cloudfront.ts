@@ -170,6 +170,10 @@ export interface OriginView {
   /** Names as configured and a fingerprint of each value: never the value. */
   customHeaders: Array<{ name: string; valueFingerprint: string }>;
   originAccessControlId?: string;
+  /** The legacy origin access identity of an S3 origin (`origin-access-identity/cloudfront/ID`). */
+  originAccessIdentity?: string;
+  /** The VPC origin id of a VPC origin. */
+  vpcOriginId?: string;
 }
 
 export interface CacheBehaviorView {
@@ -194,6 +198,8 @@ export interface DistributionView {
   /** Minimum TLS version towards viewers, e.g. `TLSv1.2_2021`. */
   minimumViewerTlsVersion?: string;
   usesDefaultCertificate: boolean;
+  /** Standard (legacy) access logging to S3. */
+  loggingEnabled: boolean;
 }
 
 /** What the audit needs to know about a distribution, without any header value. */
@@ -220,6 +226,8 @@ export async function getDistributionView(client: CloudFrontClient, distribution
       valueFingerprint: fingerprint(header.HeaderValue ?? ''),
     })),
     originAccessControlId: origin.OriginAccessControlId || undefined,
+    originAccessIdentity: origin.S3OriginConfig?.OriginAccessIdentity || undefined,
+    vpcOriginId: origin.VpcOriginConfig?.VpcOriginId || undefined,
   }));
   const defaultBehavior = config.DefaultCacheBehavior;
   const viewerProtocolPolicies: CacheBehaviorView[] = [
@@ -244,7 +252,10 @@ export async function getDistributionView(client: CloudFrontClient, distribution
     origins,
     viewerProtocolPolicies,
     minimumViewerTlsVersion: config.ViewerCertificate?.MinimumProtocolVersion,
-    usesDefaultCertificate: config.ViewerCertificate?.CloudFrontDefaultCertificate ?? false,
+    // moto keeps CloudFrontDefaultCertificate true next to an ACM or IAM certificate; a named certificate wins.
+    usesDefaultCertificate:
+      (config.ViewerCertificate?.CloudFrontDefaultCertificate ?? false) && !config.ViewerCertificate?.ACMCertificateArn && !config.ViewerCertificate?.IAMCertificateId,
+    loggingEnabled: config.Logging?.Enabled ?? false,
   };
 }
 

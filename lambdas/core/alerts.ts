@@ -21,6 +21,8 @@ export interface AlertState {
   failingSince?: string;
   /** ISO time of the last alert sent for this finding. */
   lastAlertedAt: string;
+  /** ISO time the observation behind the last write started; an older observation arriving later is ignored. */
+  observedAt?: string;
   /** Bumped on every write, so that two audits running at once alert once (conditional writes). */
   version: number;
 }
@@ -44,13 +46,28 @@ export interface AlertDecision {
 }
 
 const HOUR_MS = 3_600_000;
+/** The oldest an observation can be when it arrives: the audit's maxEventAge (1 h), its 5-minute run, a margin. */
+export const MAX_OBSERVATION_DELAY_MS = 75 * 60_000;
 
 /**
  * The alert state machine. A passing finding never seen failing is not stored (most findings pass, and
  * every write costs); a finding that keeps failing is written only when a reminder is due.
  */
-export function decideAlert(previous: AlertState | undefined, finding: Finding, now: Date, reminderHours: number): AlertDecision {
-  const base = { findingId: finding.id, checkId: finding.checkId, resource: finding.resource, severity: finding.severity };
+export function decideAlert(previous: AlertState | undefined, finding: Finding, now: Date, reminderHours: number, observedAt: Date = now): AlertDecision {
+  // Out of order (two audits racing, a retried invocation): what a newer observation decided stands. Only within
+  // the age an audit event can reach (retries, maxEventAge): a stored time further ahead means a clock was reset
+  // or wrong, and trusting it would freeze the finding.
+  if (previous?.observedAt) {
+    const ahead = Date.parse(previous.observedAt) - observedAt.getTime();
+    if (ahead > 0 && ahead <= MAX_OBSERVATION_DELAY_MS) return {};
+  }
+  const base = {
+    findingId: finding.id,
+    checkId: finding.checkId,
+    resource: finding.resource,
+    severity: finding.severity,
+    observedAt: observedAt.toISOString(),
+  };
   const version = (previous?.version ?? 0) + 1;
   const wasFailing = previous?.status === 'FAIL';
   if (finding.status === 'FAIL' && !wasFailing) {
@@ -92,13 +109,14 @@ export async function applyAlerts(
   alerting: AlertingDeps,
   now: Date,
   log: LogPort,
+  observedAt: Date = now,
 ): Promise<{ alerts: AlertEvent[]; errors: string[] }> {
   const stored = await alerting.state.get(findings.map((f) => f.id));
   const alerts: AlertEvent[] = [];
   const errors: string[] = [];
   for (const finding of findings) {
     const previous = stored.get(finding.id);
-    const decision = decideAlert(previous, finding, now, alerting.reminderHours);
+    const decision = decideAlert(previous, finding, now, alerting.reminderHours, observedAt);
     if (!decision.kind || !decision.next) continue;
     const failingSince = decision.kind === 'NEW' ? undefined : previous?.failingSince;
     const event: AlertEvent = {

@@ -5,7 +5,7 @@
  * Secret values never enter this model: header values, WAF search strings and secret versions arrive as
  * fingerprints, so no check can leak one into a finding.
  */
-import type { Rule } from '@aws-sdk/client-wafv2';
+import type { Rule, VisibilityConfig } from '@aws-sdk/client-wafv2';
 import ipaddr from 'ipaddr.js';
 import type { AuditConfig, IpRangeTargetConfig } from '../config.ts';
 import type { Finding, ProbeResult, SecretDescription, Severity } from './ports.ts';
@@ -24,6 +24,10 @@ export interface ObservedWebAcl {
     arn: string;
     /** The rules as WAF returns them; origin-verify rules are checked separately (by fingerprint). */
     rules: Rule[];
+    /** Undefined when not read (models built by hand). */
+    defaultAction?: 'ALLOW' | 'BLOCK';
+    /** The web ACL's own VisibilityConfig. */
+    visibility?: VisibilityConfig;
   };
   /** Whether a logging configuration exists; undefined when it was not read. */
   loggingEnabled?: boolean;
@@ -54,8 +58,23 @@ export interface ObservedOrigin {
   domainName: string;
   /** Undefined for S3 and other non-custom origins. */
   customOrigin?: { protocolPolicy: string; sslProtocols: string[] };
+  /** Set for a CloudFront VPC origin (private ALB/NLB/EC2 reached through CloudFront's service group). */
+  vpcOriginId?: string;
   /** Custom header name (lower-case) → fingerprint of its value. */
   headerFingerprints: Record<string, string>;
+}
+
+/** What else the audit reads of a distribution for the logging, viewer-TLS, S3 and VPC-origin checks. */
+export interface ObservedDistributionSettings {
+  /** Standard (legacy) access logging to S3 is enabled. */
+  loggingEnabled: boolean;
+  /** `TLSv1.2_2021` etc.; undefined when CloudFront returned none. */
+  minimumViewerTlsVersion?: string;
+  /** True when the viewer certificate is *.cloudfront.net (its TLS policy is AWS's, not configurable). */
+  usesDefaultCertificate: boolean;
+  /** Origins by kind: S3 origins with their origin access control / identity; VPC origins with their id. */
+  s3Origins: Array<{ id: string; originAccessControlId?: string; originAccessIdentity?: string }>;
+  vpcOrigins: Array<{ id: string; vpcOriginId: string }>;
 }
 
 export interface ObservedDistribution {
@@ -67,6 +86,8 @@ export interface ObservedDistribution {
     origins: ObservedOrigin[];
     /** The default behaviour (`*`) and every cache behaviour. */
     behaviors: Array<{ pathPattern: string; viewerProtocolPolicy: string }>;
+    /** Undefined when observed by an older collector (tests building the model by hand). */
+    settings?: ObservedDistributionSettings;
   };
   /** Expected web ACL name; any web ACL when undefined. */
   expectedWebAclName?: string;
@@ -143,6 +164,8 @@ export interface ObservedPeering {
   config: NonNullable<AuditConfig['peerings']>[number];
   /** Undefined when the peering does not exist. */
   state?: string;
+  /** Whether each side resolves the other's private DNS names to private addresses; undefined when not read. */
+  dnsResolution?: { requester: boolean; accepter: boolean };
   routeTables: ObservedRouteTable[];
 }
 
@@ -183,12 +206,41 @@ export interface ObservedKonnectNetwork {
 
 export interface ObservedProbe {
   name: string;
+  /** The status a refused request gets (403 unless the config says otherwise, e.g. Kong's 404). */
+  expectedStatus?: number;
   originUrl: string;
   cdnUrl?: string;
   headerName: string;
   withoutHeader: ProbeResult;
   wrongValue: ProbeResult;
   throughCdn?: ProbeResult;
+}
+
+// ---------- origins (attack paths) ----------
+
+export type AuditOriginConfig = NonNullable<AuditConfig['origins']>[number];
+
+export interface ObservedAuditOrigin {
+  config: AuditOriginConfig;
+  /** `origin:<name>` */
+  resource: string;
+  /** The listed groups and those attached to the listed load balancers and network interfaces. */
+  groups: ObservedSecurityGroup[];
+  /** Where each group came from: `listed`, a load balancer ARN or a network interface id. */
+  groupSources: Record<string, string[]>;
+  /**
+   * Whether something checks the origin-verify header of this origin: `none` (no secret configured, or one
+   * without validators), `broken` (its WAF rule is missing or edited), `present`.
+   */
+  headerCheck: 'none' | 'broken' | 'present';
+}
+
+/** One of origin-guard's own EventBridge rules (schedules and CloudTrail triggers). */
+export interface ObservedWatchedRule {
+  name: string;
+  /** Undefined when the rule does not exist. */
+  state?: string;
+  targets: number;
 }
 
 // ---------- the whole account ----------
@@ -211,6 +263,13 @@ export interface ObservedAccount {
   secrets: ObservedSecret[];
   konnectNetworks: ObservedKonnectNetwork[];
   probes: ObservedProbe[];
+  origins: ObservedAuditOrigin[];
+  /** Entries (CIDRs) of the prefix lists the observed groups reference, and the CloudFront origin-facing list. */
+  prefixLists: Record<string, { name?: string; awsManaged: boolean; cidrs: string[] }>;
+  /** The id of `com.amazonaws.global.cloudfront.origin-facing` in this region, when known. */
+  cloudFrontPrefixListId?: string;
+  /** origin-guard's own rules; empty when none are watched. */
+  watchedRules: ObservedWatchedRule[];
   readFailures: ReadFailure[];
   /** Every resource the collector tried to read, so a read failure resolves once the read works again. */
   readResources: string[];
@@ -227,6 +286,8 @@ export interface AuditSettings {
   pendingMaxMinutes: number;
   /** A security group with fewer free rule slots than this fraction of its quota is a finding. */
   quotaHeadroomFraction: number;
+  /** A CIDR admitting more than this share of its family's address space is broad (audit.broadIngressShare). */
+  broadIngressShare: number;
 }
 
 export const DEFAULT_AUDIT_SETTINGS: AuditSettings = {
@@ -234,6 +295,7 @@ export const DEFAULT_AUDIT_SETTINGS: AuditSettings = {
   overlapGraceMinutes: 15,
   pendingMaxMinutes: 60,
   quotaHeadroomFraction: 0.1,
+  broadIngressShare: 0.001,
 };
 
 export function emptyObservedAccount(settings: AuditSettings = DEFAULT_AUDIT_SETTINGS): ObservedAccount {
@@ -247,6 +309,9 @@ export function emptyObservedAccount(settings: AuditSettings = DEFAULT_AUDIT_SET
     secrets: [],
     konnectNetworks: [],
     probes: [],
+    origins: [],
+    prefixLists: {},
+    watchedRules: [],
     readFailures: [],
     readResources: [],
     settings,
@@ -285,6 +350,17 @@ export function findingOf(
   };
 }
 
+/** A finding that could not be decided: it neither fails nor passes (and so never resolves an alert). */
+export function inconclusiveOf(
+  check: Pick<AuditCheck, 'id' | 'severity'>,
+  resource: string,
+  message: string,
+  remediation: string,
+  details?: Record<string, unknown>,
+): Finding {
+  return { ...findingOf(check, resource, false, message, remediation, details), status: 'INCONCLUSIVE' };
+}
+
 /** The readable tail of an ARN: `app/alb/123` of a load balancer, `gateway-acl` of a web ACL. */
 export function shortName(arnOrId: string): string {
   if (!arnOrId.startsWith('arn:')) return arnOrId;
@@ -313,3 +389,43 @@ export function cidrWithin(inner: string, outer: string): boolean {
 }
 
 export const OPEN_CIDRS = ['0.0.0.0/0', '::/0'];
+
+/** The share of its family's address space a CIDR covers (1 for 0.0.0.0/0 or ::/0); 0 for anything else. */
+export function addressShare(cidr: string): number {
+  const parsed = parseCidr(cidr);
+  if (!parsed) return 0;
+  const bits = parsed[0].kind() === 'ipv4' ? 32 : 128;
+  return 2 ** -Math.min(parsed[1], bits);
+}
+
+/** Whether an ingress rule opens `port` of `protocol`. */
+export function opensPort(rule: ObservedIngressRule, protocol: string, port: number): boolean {
+  if (rule.protocol === '-1') return true;
+  if (rule.protocol !== protocol) return false;
+  return (rule.fromPort ?? -1) <= port && port <= (rule.toPort ?? -1);
+}
+
+/**
+ * The CIDRs a rule admits: its own, or the entries of the prefix list it references (customer lists are
+ * expanded; AWS-managed ones are not, as nobody outside AWS can widen them).
+ */
+export function cidrsOfRule(rule: ObservedIngressRule, prefixLists: ObservedAccount['prefixLists']): string[] {
+  const own = rule.cidrIpv4 ?? rule.cidrIpv6;
+  if (own) return [own];
+  const list = rule.prefixListId ? prefixLists[rule.prefixListId] : undefined;
+  return list && !list.awsManaged ? list.cidrs : [];
+}
+
+/** Each group of the ip-range targets and the audited origins once, with the ports and protocols it serves. */
+export function originGroupsOf(observed: ObservedAccount): Array<{ group: ObservedSecurityGroup; ports: Array<{ protocol: string; port: number }> }> {
+  const byId = new Map<string, { group: ObservedSecurityGroup; ports: Array<{ protocol: string; port: number }> }>();
+  const add = (group: ObservedSecurityGroup, protocol: string, ports: number[]) => {
+    const entry = byId.get(group.groupId) ?? { group, ports: [] };
+    if (!entry.group.ingress && group.ingress) entry.group = group;
+    for (const port of ports) if (!entry.ports.some((p) => p.port === port && p.protocol === protocol)) entry.ports.push({ protocol, port });
+    byId.set(group.groupId, entry);
+  };
+  for (const t of observed.securityGroupTargets) for (const g of t.groups) add(g, t.target.protocol, t.target.ports);
+  for (const o of observed.origins) for (const g of o.groups) add(g, o.config.protocol, o.config.ports);
+  return [...byId.values()];
+}

@@ -35,12 +35,13 @@ export interface AuditResult {
   alertErrors: string[];
 }
 
+const STATUS_ORDER: Record<Finding['status'], number> = { FAIL: 0, INCONCLUSIVE: 1, PASS: 2 };
 const SEVERITY_ORDER: Record<Severity, number> = { CRITICAL: 0, HIGH: 1, MEDIUM: 2, LOW: 3 };
 
 export function sortFindings(findings: readonly Finding[]): Finding[] {
   return [...findings].sort(
     (a, b) =>
-      (a.status === b.status ? 0 : a.status === 'FAIL' ? -1 : 1) ||
+      STATUS_ORDER[a.status] - STATUS_ORDER[b.status] ||
       SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] ||
       a.id.localeCompare(b.id),
   );
@@ -52,12 +53,14 @@ export function hasBlockingFailure(findings: readonly Finding[]): boolean {
 }
 
 export async function runAudit(deps: AuditDeps, scope?: AuditScope): Promise<AuditResult> {
+  // When the observation started: the alert state ignores an observation older than one it already acted on.
+  const observedAt = deps.clock.now();
   const observed = await deps.observer.observe(scope);
   const now = deps.clock.now();
   const findings = sortFindings(runChecks(observed, now, deps.checks ?? ALL_CHECKS));
   const failed = findings.filter((f) => f.status === 'FAIL');
   deps.log.info('audit checked', { findings: findings.length, failed: failed.length, failedIds: failed.map((f) => f.id), scope: scope?.cause });
   if (!deps.alerting) return { findings, alerts: [], alertErrors: [] };
-  const { alerts, errors } = await applyAlerts(findings, deps.alerting, now, deps.log);
+  const { alerts, errors } = await applyAlerts(findings, deps.alerting, now, deps.log, observedAt);
   return { findings, alerts, alertErrors: errors };
 }

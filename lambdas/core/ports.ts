@@ -36,7 +36,8 @@ export interface Finding {
   /** The check's id, e.g. `waf.associated`, `rotation.failed`, `reconcile.source-failed`. */
   checkId: string;
   severity: Severity;
-  status: 'PASS' | 'FAIL';
+  /** INCONCLUSIVE: the check could not decide (a probe timed out, a read was refused); it never counts as PASS. */
+  status: 'PASS' | 'FAIL' | 'INCONCLUSIVE';
   /** What is concerned: an ARN, a distribution id, a security group id, a secret name. */
   resource: string;
   /** One plain sentence saying what is wrong (or right). Never a secret value. */

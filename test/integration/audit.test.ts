@@ -66,6 +66,7 @@ import { parseConfig, type Config } from '../../lambdas/config.ts';
 import { runAudit } from '../../lambdas/core/audit.ts';
 import { ALL_CHECKS } from '../../lambdas/core/checks/index.ts';
 import { silentLog, TAG, type Clock } from '../../lambdas/core/ports.ts';
+import { ATTACK_PATH_CHECK_IDS } from '../support/attack-path-checks.ts';
 import { emulatorClientConfig, motoEndpoint, uniqueName } from '../support/aws.ts';
 import { injectFault, serviceError } from '../support/faults.ts';
 import { konnectNetwork, konnectTransitGateway, startFakeKonnect, type FakeKonnect } from '../support/fake-konnect.ts';
@@ -244,6 +245,7 @@ async function buildCompliantAccount(): Promise<Account> {
         CallerReference: uniqueName('audit'),
         Comment: 'audit test',
         Enabled: true,
+        Logging: { Enabled: true, IncludeCookies: false, Bucket: 'audit-logs.s3.amazonaws.com', Prefix: 'cdn/' },
         Origins: {
           Quantity: 1,
           Items: [
@@ -644,11 +646,13 @@ describe('audit against the emulator', () => {
 
     expect(failed).toEqual([]);
     expect(messages).toEqual([]);
-    expect(new Set(result.findings.map((f) => f.checkId))).toEqual(new Set(ALL_CHECKS.map((c) => c.id)));
+    // This account has no S3 origin, no audit.origins and no watched rules: audit-attack-paths.test.ts covers those.
+    const notConfiguredHere = ['cloudfront.s3-oac', 'origin.any-distribution', 'watch.rules'];
+    expect(new Set(result.findings.map((f) => f.checkId))).toEqual(new Set(ALL_CHECKS.map((c) => c.id).filter((id) => !notConfiguredHere.includes(id))));
   });
 
   it('covers every check with a failing and a passing case', () => {
-    expect(new Set([...driftCases.map((c) => c.checkId), ...oneWayChecks])).toEqual(new Set(ALL_CHECKS.map((c) => c.id)));
+    expect(new Set([...driftCases.map((c) => c.checkId), ...oneWayChecks, ...ATTACK_PATH_CHECK_IDS])).toEqual(new Set(ALL_CHECKS.map((c) => c.id)));
   });
 
   describe.each(driftCases)('$checkId', ({ checkId, drift, failingId, breakIt, repair }) => {
@@ -804,8 +808,9 @@ describe('audit Lambda handler', () => {
     const sent = await newMessages();
 
     expect(drift).toMatchObject({ trigger: 'ec2.amazonaws.com:AuthorizeSecurityGroupIngress', failedIds: [`sg.open-ingress:${account.groupId}`], alerts: 1 });
-    // Only the group's checks ran: owned rules, open ingress, quota, and whether the group and its target could be read.
-    expect(drift.findings).toBe(5);
+    // Only the group's checks ran: owned rules, open ingress, broad ingress, admin ports, quota, and whether the
+    // group and its target could be read.
+    expect(drift.findings).toBe(7);
     expect(repaired).toMatchObject({ trigger: 'all', failed: 0, alerts: 1 });
     expect(sent.map((m) => m.subject?.split(':')[0])).toEqual(['[CRITICAL] DRIFT sg.open-ingress', '[CRITICAL] RESOLVED sg.open-ingress']);
   });

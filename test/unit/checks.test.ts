@@ -68,7 +68,16 @@ function compliantAccount(): ObservedAccount {
       requireLogging: true,
     },
     resource: 'wafv2:REGIONAL/gateway-acl',
-    webAcl: { arn: ACL_ARN, rules: [managedRule('AWSManagedRulesCommonRuleSet'), rateRule({ Block: {} })] },
+    webAcl: {
+      arn: ACL_ARN,
+      rules: [
+        buildOriginVerifyRule({ ruleName: 'origin-verify', priority: 5, headerName: 'X-Origin-Verify', values: [CURRENT] }),
+        managedRule('AWSManagedRulesCommonRuleSet'),
+        rateRule({ Block: {} }),
+      ],
+      defaultAction: 'ALLOW',
+      visibility: { SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'gateway-acl' },
+    },
     loggingEnabled: true,
     redactedHeaders: ['x-origin-verify'],
     secretHeaders: ['x-origin-verify'],
@@ -109,6 +118,13 @@ function compliantAccount(): ObservedAccount {
         { pathPattern: '*', viewerProtocolPolicy: 'redirect-to-https' },
         { pathPattern: '/api/*', viewerProtocolPolicy: 'https-only' },
       ],
+      settings: {
+        loggingEnabled: true,
+        minimumViewerTlsVersion: 'TLSv1.2_2021',
+        usesDefaultCertificate: false,
+        s3Origins: [{ id: 'assets', originAccessControlId: 'E1OAC' }],
+        vpcOrigins: [],
+      },
     },
   });
   observed.securityGroupTargets.push({
@@ -124,6 +140,7 @@ function compliantAccount(): ObservedAccount {
   observed.peerings.push({
     config: { id: 'pcx-0a1b2c3d', routeTableIds: ['rtb-0a1b2c3d'], allowedCidrs: ['192.168.0.0/16'] },
     state: 'active',
+    dnsResolution: { requester: false, accepter: false },
     routeTables: [
       {
         id: 'rtb-0a1b2c3d',
@@ -151,9 +168,19 @@ function compliantAccount(): ObservedAccount {
     cdnUrl: 'https://cdn.example.com/',
     headerName: 'X-Origin-Verify',
     withoutHeader: { status: 403 },
-    wrongValue: { error: 'ECONNRESET' },
+    wrongValue: { status: 403 },
     throughCdn: { status: 200 },
   });
+  observed.origins.push({
+    config: { name: 'gateway', securityGroupIds: ['sg-0e0e0e0e'], loadBalancerArns: [], networkInterfaceIds: [], ports: [443], protocol: 'tcp', secret: 'cdn-to-gateway' },
+    resource: 'origin:gateway',
+    groups: [{ groupId: 'sg-0e0e0e0e', ingress: [{ ruleId: 'sgr-cf', protocol: 'tcp', fromPort: 443, toPort: 443, prefixListId: 'pl-cf' }] }],
+    groupSources: { 'sg-0e0e0e0e': ['listed'] },
+    headerCheck: 'present',
+  });
+  observed.prefixLists = { 'pl-cf': { name: 'com.amazonaws.global.cloudfront.origin-facing', awsManaged: true, cidrs: ['130.176.0.0/18', '2600:9000:2000::/36'] } };
+  observed.cloudFrontPrefixListId = 'pl-cf';
+  observed.watchedRules.push({ name: 'origin-guard-audit-schedule', state: 'ENABLED', targets: 1 });
   observed.readResources.push('wafv2:REGIONAL/gateway-acl');
   return observed;
 }
@@ -166,7 +193,7 @@ const cases: Case[] = [
   {
     check: checks.wafManagedRules,
     breaks: 'the common rule set only counts',
-    change: (o) => (o.webAcls[0].webAcl!.rules[0] = managedRule('AWSManagedRulesCommonRuleSet', true)),
+    change: (o) => (o.webAcls[0].webAcl!.rules[1] = managedRule('AWSManagedRulesCommonRuleSet', true)),
     failingId: 'waf.managed-rules:wafv2:REGIONAL/gateway-acl',
   },
   { check: checks.wafRateRule, breaks: 'the rate rule is deleted', change: (o) => o.webAcls[0].webAcl!.rules.pop(), failingId: 'waf.rate-rule:wafv2:REGIONAL/gateway-acl' },
@@ -302,12 +329,175 @@ const cases: Case[] = [
   },
   { check: checks.probeThroughCdn, breaks: 'the CDN is refused', change: (o) => (o.probes[0].throughCdn = { status: 403 }), failingId: 'probe.through-cdn:probe:api' },
   {
+    check: checks.wafRulesBeforeOriginVerify,
+    breaks: 'a monitoring IP set is allowed ahead of the origin-verify rule',
+    change: (o) =>
+      o.webAcls[0].webAcl!.rules.push({
+        Name: 'monitoring',
+        Priority: 1,
+        Statement: { IPSetReferenceStatement: { ARN: 'arn:aws:wafv2:eu-west-1:123456789012:regional/ipset/monitoring/m1' } },
+        Action: { Allow: {} },
+        VisibilityConfig: { SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: 'monitoring' },
+      }),
+    failingId: 'waf.rules-before-origin-verify:wafv2:REGIONAL/gateway-acl/origin-verify',
+  },
+  {
+    check: checks.wafDefaultAction,
+    breaks: 'the web ACL allows by default and no rule blocks',
+    change: (o) => (o.webAcls[0].webAcl!.rules = [managedRule('AWSManagedRulesCommonRuleSet', true)]),
+    failingId: 'waf.default-action:wafv2:REGIONAL/gateway-acl',
+  },
+  {
+    check: checks.wafRuleMetrics,
+    breaks: 'a rule publishes no metrics',
+    change: (o) => (o.webAcls[0].webAcl!.rules[2].VisibilityConfig!.CloudWatchMetricsEnabled = false),
+    failingId: 'waf.rule-metrics:wafv2:REGIONAL/gateway-acl',
+  },
+  {
+    check: checks.cloudFrontViewerTls,
+    breaks: 'viewers may use TLS 1.0',
+    change: (o) => (o.distributions[0].distribution!.settings!.minimumViewerTlsVersion = 'TLSv1'),
+    failingId: 'cloudfront.viewer-tls:E2EXAMPLE',
+  },
+  {
+    check: checks.cloudFrontLogging,
+    breaks: 'access logging is off',
+    change: (o) => (o.distributions[0].distribution!.settings!.loggingEnabled = false),
+    failingId: 'cloudfront.logging:E2EXAMPLE',
+  },
+  {
+    check: checks.cloudFrontS3Oac,
+    breaks: 'an S3 origin has no origin access control',
+    change: (o) => (o.distributions[0].distribution!.settings!.s3Origins = [{ id: 'assets' }]),
+    failingId: 'cloudfront.s3-oac:E2EXAMPLE',
+  },
+  {
+    check: checks.originAnyDistribution,
+    breaks: 'the origin admits CloudFront and nothing checks the header',
+    change: (o) => (o.origins[0].headerCheck = 'none'),
+    failingId: 'origin.any-distribution:origin:gateway',
+  },
+  {
+    check: checks.securityGroupBroadIngress,
+    breaks: '0.0.0.0/1 is open on 443',
+    change: (o) => o.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-half', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '0.0.0.0/1' }),
+    failingId: 'sg.broad-ingress:sg-0a1b2c3d',
+  },
+  {
+    check: checks.securityGroupAdminPorts,
+    breaks: 'SSH is open to the world',
+    change: (o) => o.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-ssh', protocol: 'tcp', fromPort: 22, toPort: 22, cidrIpv4: '0.0.0.0/0' }),
+    failingId: 'sg.admin-ports:sg-0a1b2c3d',
+  },
+  {
+    check: checks.peeringDnsResolution,
+    breaks: 'the accepter resolves private DNS across',
+    change: (o) => (o.peerings[0].dnsResolution = { requester: false, accepter: true }),
+    failingId: 'peering.dns-resolution:pcx-0a1b2c3d',
+  },
+  {
+    check: checks.watchRules,
+    breaks: "origin-guard's schedule rule is disabled",
+    change: (o) => (o.watchedRules[0].state = 'DISABLED'),
+    failingId: 'watch.rules:events:rule/origin-guard-audit-schedule',
+  },
+  {
     check: checks.auditReadFailures,
     breaks: 'a read was denied',
     change: (o) => o.readFailures.push({ resource: 'wafv2:REGIONAL/gateway-acl', what: 'GetWebACL', error: 'AccessDeniedException' }),
     failingId: 'audit.read:wafv2:REGIONAL/gateway-acl',
   },
 ];
+
+describe('attack paths', () => {
+  it('sees broad ranges hidden in a customer prefix list, IPv4 and IPv6', () => {
+    const observed = compliantAccount();
+    observed.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-pl', protocol: 'tcp', fromPort: 443, toPort: 443, prefixListId: 'pl-mine' });
+    observed.prefixLists['pl-mine'] = { name: 'partners', awsManaged: false, cidrs: ['198.51.100.0/24', '2000::/3'] };
+
+    const [finding] = checks.securityGroupBroadIngress.run(observed, NOW).filter((f) => f.resource === 'sg-0a1b2c3d');
+
+    expect(finding.status).toBe('FAIL');
+    expect(finding.details).toMatchObject({ cidrs: ['2000::/3'], ruleIds: ['sgr-pl'] });
+  });
+
+  it('accepts a CIDR at or under the configured share and flags one above it', () => {
+    const observed = compliantAccount();
+    observed.securityGroupTargets[0].groups[0].ingress!.push({ ruleId: 'sgr-10', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '10.0.0.0/10' });
+    expect(checks.securityGroupBroadIngress.run(observed, NOW).every((f) => f.status === 'PASS')).toBe(true);
+
+    observed.settings = { ...observed.settings, broadIngressShare: 0.0001 };
+    expect(checks.securityGroupBroadIngress.run(observed, NOW).find((f) => f.resource === 'sg-0a1b2c3d')?.status).toBe('FAIL');
+  });
+
+  it('reports an origin admitting CloudFront CIDRs (not the list) whose WAF rule was edited', () => {
+    const observed = compliantAccount();
+    observed.origins[0].groups[0].ingress = [{ ruleId: 'sgr-cidr', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '130.176.16.0/24' }];
+    observed.origins[0].headerCheck = 'broken';
+
+    const [finding] = checks.originAnyDistribution.run(observed, NOW);
+
+    expect(finding.status).toBe('FAIL');
+    expect(finding.message).toContain('130.176.16.0/24');
+  });
+
+  it('passes an origin that admits no CloudFront range even without a header check', () => {
+    const observed = compliantAccount();
+    observed.origins[0].groups[0].ingress = [{ ruleId: 'sgr-vpn', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '10.1.0.0/16' }];
+    observed.origins[0].headerCheck = 'none';
+
+    expect(checks.originAnyDistribution.run(observed, NOW)[0].status).toBe('PASS');
+  });
+
+  it('does not hold a VPC origin to the custom-origin TLS rule', () => {
+    const observed = compliantAccount();
+    observed.distributions[0].distribution!.origins.push({ id: 'private-alb', domainName: 'internal-alb', vpcOriginId: 'vo_123', headerFingerprints: {} });
+    observed.distributions[0].senders = [];
+
+    expect(checks.cloudFrontOriginTls.run(observed, NOW)[0].status).toBe('PASS');
+  });
+});
+
+describe('waf.managed-rules weakened', () => {
+  it('flags a required group whose rules are overridden to Count or excluded', () => {
+    const observed = compliantAccount();
+    const weakened = managedRule('AWSManagedRulesCommonRuleSet');
+    weakened.Statement!.ManagedRuleGroupStatement!.RuleActionOverrides = [{ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } }];
+    weakened.Statement!.ManagedRuleGroupStatement!.ExcludedRules = [{ Name: 'CrossSiteScripting_BODY' }];
+    observed.webAcls[0].webAcl!.rules[1] = weakened;
+
+    const [finding] = checks.wafManagedRules.run(observed, NOW);
+
+    expect(finding.status).toBe('FAIL');
+    expect(finding.details).toMatchObject({ weakened: ['AWSManagedRulesCommonRuleSet (SizeRestrictions_BODY, CrossSiteScripting_BODY)'] });
+  });
+});
+
+describe('probes', () => {
+  it('reports a timeout or DNS failure as INCONCLUSIVE, never PASS', () => {
+    const observed = compliantAccount();
+    observed.probes[0].withoutHeader = { error: 'ETIMEDOUT' };
+    observed.probes[0].wrongValue = { error: 'ENOTFOUND origin.example.com' };
+    observed.probes[0].throughCdn = { error: 'ETIMEDOUT' };
+
+    const findings = runChecks(observed, NOW).filter((f) => f.checkId.startsWith('probe.'));
+
+    expect(findings.map((f) => f.status)).toEqual(['INCONCLUSIVE', 'INCONCLUSIVE', 'INCONCLUSIVE']);
+  });
+
+  it('takes the expected status of the probe as the refusal (Kong answers 404)', () => {
+    const observed = compliantAccount();
+    observed.probes[0].expectedStatus = 404;
+    observed.probes[0].withoutHeader = { status: 404 };
+    observed.probes[0].wrongValue = { status: 403 };
+
+    const [withoutHeader] = checks.probeOriginWithoutHeader.run(observed, NOW);
+    const [wrongValue] = checks.probeOriginWrongValue.run(observed, NOW);
+
+    expect(withoutHeader.status).toBe('PASS');
+    expect(wrongValue.status).toBe('FAIL');
+  });
+});
 
 describe('sg.quota with prefix-list references', () => {
   it('counts a rule referencing a prefix list as the list\'s MaxEntries', () => {

@@ -23,6 +23,8 @@ export const cloudFrontOriginTls: AuditCheck = {
       const problems: string[] = [];
       for (const origin of auditedOrigins(d)) {
         const custom = origin.customOrigin;
+        // A VPC origin's protocol and TLS live in the VPC origin (GetVpcOrigin), not in the distribution.
+        if (origin.vpcOriginId) continue;
         if (!custom) {
           problems.push(`${origin.id} is not a custom origin (no protocol policy to enforce HTTPS)`);
           continue;

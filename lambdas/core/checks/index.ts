@@ -4,6 +4,17 @@
  */
 import type { AuditCheck, ObservedAccount } from '../audit-model.ts';
 import type { Finding } from '../ports.ts';
+import { cloudFrontLogging } from './cloudfront-logging.ts';
+import { cloudFrontS3Oac } from './cloudfront-s3-oac.ts';
+import { cloudFrontViewerTls } from './cloudfront-viewer-tls.ts';
+import { originAnyDistribution } from './origin-any-distribution.ts';
+import { peeringDnsResolution } from './peering-dns-resolution.ts';
+import { securityGroupAdminPorts } from './sg-admin-ports.ts';
+import { securityGroupBroadIngress } from './sg-broad-ingress.ts';
+import { wafDefaultAction } from './waf-default-action.ts';
+import { wafRuleMetrics } from './waf-rule-metrics.ts';
+import { wafRulesBeforeOriginVerify } from './waf-rules-before-origin-verify.ts';
+import { watchRules } from './watch-rules.ts';
 import { cloudFrontOriginSecret } from './cloudfront-origin-secret.ts';
 import { cloudFrontOriginTls } from './cloudfront-origin-tls.ts';
 import { cloudFrontViewerProtocol } from './cloudfront-viewer-protocol.ts';
@@ -42,15 +53,25 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   wafLogging,
   wafLogRedaction,
   wafOriginVerify,
+  wafRulesBeforeOriginVerify,
+  wafDefaultAction,
+  wafRuleMetrics,
   cloudFrontWebAcl,
   cloudFrontOriginTls,
   cloudFrontOriginSecret,
   cloudFrontViewerProtocol,
+  cloudFrontViewerTls,
+  cloudFrontLogging,
+  cloudFrontS3Oac,
+  originAnyDistribution,
   securityGroupOwnedRules,
   securityGroupOpenIngress,
+  securityGroupBroadIngress,
+  securityGroupAdminPorts,
   securityGroupQuota,
   peeringActive,
   peeringRoutes,
+  peeringDnsResolution,
   transitGatewayAttachment,
   transitGatewayAutoAccept,
   transitGatewayRoutes,
@@ -63,8 +84,12 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   probeOriginWithoutHeader,
   probeOriginWrongValue,
   probeThroughCdn,
+  watchRules,
   auditReadFailures,
 ];
+
+/** FAIL outranks INCONCLUSIVE, which outranks PASS: what could not be decided never reads as a pass. */
+const STATUS_RANK: Record<Finding['status'], number> = { PASS: 0, INCONCLUSIVE: 1, FAIL: 2 };
 
 /**
  * Runs `checks` on one observation. Two findings with one id (a resource reached by two config entries)
@@ -75,13 +100,24 @@ export function runChecks(observed: ObservedAccount, now: Date, checks: readonly
   for (const check of checks) {
     for (const finding of check.run(observed, now)) {
       const seen = byId.get(finding.id);
-      if (!seen || (seen.status === 'PASS' && finding.status === 'FAIL')) byId.set(finding.id, finding);
+      if (!seen || STATUS_RANK[finding.status] > STATUS_RANK[seen.status]) byId.set(finding.id, finding);
     }
   }
   return [...byId.values()];
 }
 
 export {
+  cloudFrontLogging,
+  cloudFrontS3Oac,
+  cloudFrontViewerTls,
+  originAnyDistribution,
+  peeringDnsResolution,
+  securityGroupAdminPorts,
+  securityGroupBroadIngress,
+  wafDefaultAction,
+  wafRuleMetrics,
+  wafRulesBeforeOriginVerify,
+  watchRules,
   cloudFrontOriginSecret,
   cloudFrontOriginTls,
   cloudFrontViewerProtocol,

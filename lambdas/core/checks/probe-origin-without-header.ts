@@ -1,5 +1,5 @@
-import { findingOf, type AuditCheck } from '../audit-model.ts';
-import { describeProbe, refused } from './probe-results.ts';
+import { findingOf, inconclusiveOf, type AuditCheck } from '../audit-model.ts';
+import { answered, describeProbe, refused } from './probe-results.ts';
 
 /** A request straight to the origin without the header is refused: the proof the origin enforces it. */
 export const probeOriginWithoutHeader: AuditCheck = {
@@ -8,7 +8,15 @@ export const probeOriginWithoutHeader: AuditCheck = {
   severity: 'HIGH',
   run(observed) {
     return observed.probes.map((p) =>
-      refused(p.withoutHeader)
+      !answered(p.withoutHeader)
+        ? inconclusiveOf(
+            this,
+            `probe:${p.name}`,
+            `${p.originUrl} gave ${describeProbe(p.withoutHeader)} to a request without ${p.headerName}: a timeout or DNS failure proves nothing about the header check.`,
+            `Run the probe from where the origin is reachable (audit.probes[].originUrl), or check that the origin is up.`,
+            { result: p.withoutHeader },
+          )
+        : refused(p.withoutHeader, p.expectedStatus)
         ? findingOf(this, `probe:${p.name}`, true, `${p.originUrl} refuses a request without ${p.headerName} (${describeProbe(p.withoutHeader)}).`, 'None.')
         : findingOf(
             this,

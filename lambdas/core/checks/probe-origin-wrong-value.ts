@@ -1,5 +1,5 @@
-import { findingOf, type AuditCheck } from '../audit-model.ts';
-import { describeProbe, refused } from './probe-results.ts';
+import { findingOf, inconclusiveOf, type AuditCheck } from '../audit-model.ts';
+import { answered, describeProbe, refused } from './probe-results.ts';
 
 /** A request straight to the origin with a wrong header value is refused. */
 export const probeOriginWrongValue: AuditCheck = {
@@ -8,7 +8,15 @@ export const probeOriginWrongValue: AuditCheck = {
   severity: 'HIGH',
   run(observed) {
     return observed.probes.map((p) =>
-      refused(p.wrongValue)
+      !answered(p.wrongValue)
+        ? inconclusiveOf(
+            this,
+            `probe:${p.name}`,
+            `${p.originUrl} gave ${describeProbe(p.wrongValue)} to a wrong ${p.headerName}: a timeout or DNS failure proves nothing about the header check.`,
+            `Run the probe from where the origin is reachable (audit.probes[].originUrl), or check that the origin is up.`,
+            { result: p.wrongValue },
+          )
+        : refused(p.wrongValue, p.expectedStatus)
         ? findingOf(this, `probe:${p.name}`, true, `${p.originUrl} refuses a wrong ${p.headerName} (${describeProbe(p.wrongValue)}).`, 'None.')
         : findingOf(
             this,

@@ -1,5 +1,5 @@
-import { findingOf, type AuditCheck } from '../audit-model.ts';
-import { describeProbe, passed } from './probe-results.ts';
+import { findingOf, inconclusiveOf, type AuditCheck } from '../audit-model.ts';
+import { answered, describeProbe, passed } from './probe-results.ts';
 
 /** A request through the CDN passes: the CDN sends a value the origin accepts. */
 export const probeThroughCdn: AuditCheck = {
@@ -9,6 +9,13 @@ export const probeThroughCdn: AuditCheck = {
   run(observed) {
     return observed.probes.flatMap((p) => {
       if (!p.cdnUrl || !p.throughCdn) return [];
+      if (!answered(p.throughCdn)) {
+        return [
+          inconclusiveOf(this, `probe:${p.name}`, `${p.cdnUrl} gave ${describeProbe(p.throughCdn)}: whether the CDN reaches the origin is unknown.`, 'Check that the CDN URL resolves and answers from where the audit runs.', {
+            result: p.throughCdn,
+          }),
+        ];
+      }
       return [
         passed(p.throughCdn)
           ? findingOf(this, `probe:${p.name}`, true, `${p.cdnUrl} passes to the origin (${describeProbe(p.throughCdn)}).`, 'None.')

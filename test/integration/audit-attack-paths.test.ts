@@ -1,0 +1,395 @@
+/**
+ * The attack-path checks against the emulator: an account where each passes, then one drift at a time made with
+ * the real API (a broad rule, an Allow rule ahead of the origin-verify rule, a disabled schedule, ...), read back
+ * by the real collector, and repaired. Each case asserts exactly its failing finding, then its passing one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CreateDistributionCommand,
+  GetDistributionConfigCommand,
+  UpdateDistributionCommand,
+  type DistributionConfig,
+} from '@aws-sdk/client-cloudfront';
+import {
+  AcceptVpcPeeringConnectionCommand,
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  CreateVpcCommand,
+  CreateVpcPeeringConnectionCommand,
+  DescribeManagedPrefixListsCommand,
+  ModifyVpcPeeringConnectionOptionsCommand,
+  RevokeSecurityGroupIngressCommand,
+  type IpPermission,
+} from '@aws-sdk/client-ec2';
+import { DisableRuleCommand, EnableRuleCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { AwsAuditCollector, CLOUDFRONT_PREFIX_LIST_NAME } from '../../lambdas/adapters/audit-collector.ts';
+import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
+import { updateRequestKeepingSettings, WafV2Validator, type WebAclRef } from '../../lambdas/adapters/wafv2.ts';
+import { parseConfig, type Config } from '../../lambdas/config.ts';
+import { ALL_CHECKS, runChecks } from '../../lambdas/core/checks/index.ts';
+import { runAuditCommand } from '../../cli/audit.ts';
+import type { CliContext } from '../../cli/context.ts';
+import { ATTACK_PATH_CHECK_IDS } from '../support/attack-path-checks.ts';
+import { OcsfSchema } from '../support/ocsf-schema.ts';
+import { emulatorClientConfig, uniqueName } from '../support/aws.ts';
+
+const clients = allAwsClients(emulatorClientConfig());
+const ec2 = () => clients.ec2();
+const HEADER = 'X-Origin-Verify';
+const CURRENT = `current-${randomBytes(16).toString('hex')}`;
+const NOW = new Date();
+
+const visibility = (name: string) => ({ SampledRequestsEnabled: true, CloudWatchMetricsEnabled: true, MetricName: name });
+const blockRule = (name: string, priority: number): Rule => ({
+  Name: name,
+  Priority: priority,
+  Statement: { RateBasedStatement: { Limit: 2000, AggregateKeyType: 'IP' } },
+  Action: { Block: {} },
+  VisibilityConfig: visibility(name),
+});
+
+interface World {
+  webAcl: WebAclRef & { arn: string };
+  emptyAcl: WebAclRef & { arn: string };
+  distributionId: string;
+  groupId: string;
+  cloudFrontListId: string;
+  pcxId: string;
+  ruleName: string;
+  config: Config;
+  rawConfig: Record<string, unknown>;
+}
+let world: World;
+
+/**
+ * moto 5.2 stores OriginAccessControlId on no origin (it keeps only S3OriginConfig). AWS returns it, so this
+ * middleware on the real client puts back what the test last wrote, as AWS would read it back.
+ */
+let assetsOac: string | undefined = 'E2OACEXAMPLE';
+clients.cloudFront().middlewareStack.add(
+  (next, context) => async (args) => {
+    const result = await next(args);
+    if (context.commandName !== 'GetDistributionCommand') return result;
+    const output = result.output as { Distribution?: { DistributionConfig?: DistributionConfig } };
+    for (const origin of output.Distribution?.DistributionConfig?.Origins?.Items ?? []) {
+      if (origin.Id === 'assets') origin.OriginAccessControlId = assetsOac ?? '';
+    }
+    return result;
+  },
+  { step: 'initialize', name: 'motoKeepsNoOriginAccessControlId' },
+);
+
+function validator(ref: WebAclRef): WafV2Validator {
+  return new WafV2Validator(clients.wafv2(ref.scope), {
+    scope: ref.scope,
+    webAclName: ref.name,
+    webAclId: ref.id,
+    ruleName: 'origin-verify',
+    priority: 5,
+    headerName: HEADER,
+    propagationSeconds: 0,
+  });
+}
+
+async function editRules(ref: WebAclRef, edit: (rules: Rule[]) => Rule[], extra: { DefaultAction?: { Allow?: object; Block?: object } } = {}) {
+  const waf = clients.wafv2(ref.scope);
+  const got = await waf.send(new GetWebACLCommand({ Name: ref.name, Scope: ref.scope, Id: ref.id }));
+  const request = updateRequestKeepingSettings(ref, got.WebACL!, got.LockToken!, edit(got.WebACL!.Rules ?? []));
+  await waf.send(new UpdateWebACLCommand({ ...request, ...extra }));
+}
+
+async function editDistribution(edit: (config: DistributionConfig) => void) {
+  const cf = clients.cloudFront();
+  const got = await cf.send(new GetDistributionConfigCommand({ Id: world.distributionId }));
+  const config = got.DistributionConfig!;
+  edit(config);
+  await cf.send(new UpdateDistributionCommand({ Id: world.distributionId, IfMatch: got.ETag, DistributionConfig: config }));
+}
+
+const permission = (port: number, cidr: string): IpPermission => ({ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: cidr }] });
+const authorize = (p: IpPermission) => ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
+const revoke = (p: IpPermission) => ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
+
+async function buildWorld(): Promise<World> {
+  const secretName = uniqueName('origin-guard/attack-paths');
+  await clients.secretsManager().send(new CreateSecretCommand({ Name: secretName, SecretString: CURRENT }));
+
+  const regional = clients.wafv2('REGIONAL');
+  const aclName = uniqueName('origin-acl');
+  const created = await regional.send(
+    new CreateWebACLCommand({ Name: aclName, Scope: 'REGIONAL', DefaultAction: { Allow: {} }, VisibilityConfig: visibility('origin'), Rules: [blockRule('rate', 20)] }),
+  );
+  const webAcl = { scope: 'REGIONAL' as const, name: aclName, id: created.Summary!.Id!, arn: created.Summary!.ARN! };
+  await validator(webAcl).accept([CURRENT]);
+  const emptyName = uniqueName('edge-acl');
+  const empty = await regional.send(
+    new CreateWebACLCommand({ Name: emptyName, Scope: 'REGIONAL', DefaultAction: { Block: {} }, VisibilityConfig: visibility('edge'), Rules: [] }),
+  );
+  const emptyAcl = { scope: 'REGIONAL' as const, name: emptyName, id: empty.Summary!.Id!, arn: empty.Summary!.ARN! };
+
+  const distribution = await clients.cloudFront().send(
+    new CreateDistributionCommand({
+      DistributionConfig: {
+        CallerReference: uniqueName('attack-paths'),
+        Comment: 'attack paths',
+        Enabled: true,
+        Logging: { Enabled: true, IncludeCookies: false, Bucket: 'logs.s3.amazonaws.com', Prefix: 'cdn/' },
+        Origins: {
+          Quantity: 2,
+          Items: [
+            {
+              Id: 'gateway',
+              DomainName: 'gateway.example.com',
+              CustomHeaders: { Quantity: 1, Items: [{ HeaderName: HEADER, HeaderValue: CURRENT }] },
+              CustomOriginConfig: { HTTPPort: 80, HTTPSPort: 443, OriginProtocolPolicy: 'https-only', OriginSslProtocols: { Quantity: 1, Items: ['TLSv1.2'] } },
+            },
+            {
+              Id: 'assets',
+              DomainName: 'assets.s3.eu-west-1.amazonaws.com',
+              S3OriginConfig: { OriginAccessIdentity: '' },
+              OriginAccessControlId: 'E2OACEXAMPLE',
+            },
+          ],
+        },
+        DefaultCacheBehavior: { TargetOriginId: 'gateway', ViewerProtocolPolicy: 'redirect-to-https', CachePolicyId: '658327ea-f89d-4fab-a63d-7e88639e58f6' },
+        ViewerCertificate: {
+          ACMCertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555',
+          SSLSupportMethod: 'sni-only',
+          MinimumProtocolVersion: 'TLSv1.2_2021',
+        },
+      },
+    }),
+  );
+
+  const vpcId = (await ec2().send(new CreateVpcCommand({ CidrBlock: '10.20.0.0/16' }))).Vpc!.VpcId!;
+  const peerVpcId = (await ec2().send(new CreateVpcCommand({ CidrBlock: '192.168.0.0/16' }))).Vpc!.VpcId!;
+  const groupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('origin'), Description: 'origin load balancer', VpcId: vpcId }))).GroupId!;
+  const lists = await ec2().send(new DescribeManagedPrefixListsCommand({ Filters: [{ Name: 'prefix-list-name', Values: [CLOUDFRONT_PREFIX_LIST_NAME] }] }));
+  const cloudFrontListId = lists.PrefixLists!.find((l) => l.PrefixListName === CLOUDFRONT_PREFIX_LIST_NAME)!.PrefixListId!;
+  await ec2().send(
+    new AuthorizeSecurityGroupIngressCommand({
+      GroupId: groupId,
+      IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: cloudFrontListId, Description: 'CloudFront' }] }],
+    }),
+  );
+  const pcxId = (await ec2().send(new CreateVpcPeeringConnectionCommand({ VpcId: vpcId, PeerVpcId: peerVpcId }))).VpcPeeringConnection!.VpcPeeringConnectionId!;
+  await ec2().send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcxId }));
+
+  const ruleName = uniqueName('origin-guard-audit-schedule');
+  await clients.eventBridge().send(new PutRuleCommand({ Name: ruleName, ScheduleExpression: 'rate(15 minutes)', State: 'ENABLED' }));
+  await clients.eventBridge().send(
+    new PutTargetsCommand({ Rule: ruleName, Targets: [{ Id: 'audit', Arn: 'arn:aws:lambda:eu-west-1:123456789012:function:origin-guard-audit' }] }),
+  );
+
+  const rawConfig = {
+    region: 'eu-west-1',
+    secrets: [
+      {
+        name: 'cdn-to-origin',
+        secretName,
+        headerName: HEADER,
+        rotationDays: 30,
+        overlapMinutes: 30,
+        senders: [{ type: 'cloudfront', distributionId: distribution.Distribution!.Id!, originIds: ['gateway'] }],
+        validators: [{ type: 'wafv2', scope: 'REGIONAL', webAclName: webAcl.name, webAclId: webAcl.id, ruleName: 'origin-verify', priority: 5 }],
+      },
+    ],
+    audit: {
+      origins: [{ name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' }],
+      webAcls: [
+        { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id },
+        { scope: 'REGIONAL', name: emptyAcl.name, id: emptyAcl.id },
+      ],
+      distributions: [{ id: distribution.Distribution!.Id! }],
+      peerings: [{ id: pcxId }],
+    },
+  };
+  const config = parseConfig(rawConfig);
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig };
+}
+
+async function findingsOf(checkId: string) {
+  const check = ALL_CHECKS.find((c) => c.id === checkId)!;
+  const observed = await new AwsAuditCollector(world.config, { clients, watchedRules: [world.ruleName] }).observe();
+  expect(observed.readFailures).toEqual([]);
+  return runChecks(observed, NOW, [check]);
+}
+
+interface Case {
+  checkId: string;
+  drift: string;
+  failingId: () => string;
+  breakIt: () => Promise<unknown>;
+  repair: () => Promise<unknown>;
+}
+
+const originVerifyFirst = (rules: Rule[]) => rules.filter((r) => r.Name !== 'monitoring');
+
+const cases: Case[] = [
+  {
+    checkId: 'origin.any-distribution',
+    drift: 'the origin-verify rule is removed while the group admits CloudFront',
+    failingId: () => 'origin.any-distribution:origin:gateway',
+    breakIt: () => editRules(world.webAcl, (rules) => rules.filter((r) => r.Name !== 'origin-verify')),
+    repair: () => validator(world.webAcl).accept([CURRENT]),
+  },
+  {
+    checkId: 'sg.broad-ingress',
+    drift: '0.0.0.0/1 and 128.0.0.0/1 are admitted on 443',
+    failingId: () => `sg.broad-ingress:${world.groupId}`,
+    breakIt: async () => {
+      await authorize(permission(443, '0.0.0.0/1'));
+      await authorize(permission(443, '128.0.0.0/1'));
+    },
+    repair: async () => {
+      await revoke(permission(443, '0.0.0.0/1'));
+      await revoke(permission(443, '128.0.0.0/1'));
+    },
+  },
+  {
+    checkId: 'sg.admin-ports',
+    drift: "Kong's admin port 8001 is open to the world",
+    failingId: () => `sg.admin-ports:${world.groupId}`,
+    breakIt: () => authorize(permission(8001, '0.0.0.0/0')),
+    repair: () => revoke(permission(8001, '0.0.0.0/0')),
+  },
+  {
+    checkId: 'cloudfront.logging',
+    drift: 'access logging is turned off',
+    failingId: () => `cloudfront.logging:${world.distributionId}`,
+    breakIt: () => editDistribution((c) => void (c.Logging = { Enabled: false, IncludeCookies: false, Bucket: '', Prefix: '' })),
+    repair: () => editDistribution((c) => void (c.Logging = { Enabled: true, IncludeCookies: false, Bucket: 'logs.s3.amazonaws.com', Prefix: 'cdn/' })),
+  },
+  {
+    checkId: 'cloudfront.viewer-tls',
+    drift: 'viewers may use TLS 1.0',
+    failingId: () => `cloudfront.viewer-tls:${world.distributionId}`,
+    breakIt: () => editDistribution((c) => void (c.ViewerCertificate!.MinimumProtocolVersion = 'TLSv1')),
+    repair: () => editDistribution((c) => void (c.ViewerCertificate!.MinimumProtocolVersion = 'TLSv1.2_2021')),
+  },
+  {
+    checkId: 'cloudfront.s3-oac',
+    drift: 'the S3 origin loses its origin access control',
+    failingId: () => `cloudfront.s3-oac:${world.distributionId}`,
+    breakIt: async () => {
+      await editDistribution((c) => void (c.Origins!.Items![1].OriginAccessControlId = ''));
+      assetsOac = undefined;
+    },
+    repair: async () => {
+      await editDistribution((c) => void (c.Origins!.Items![1].OriginAccessControlId = 'E2OACEXAMPLE'));
+      assetsOac = 'E2OACEXAMPLE';
+    },
+  },
+  {
+    checkId: 'waf.default-action',
+    drift: 'a rule-less web ACL is switched to default Allow',
+    failingId: () => `waf.default-action:wafv2:REGIONAL/${world.emptyAcl.name}`,
+    breakIt: () => editRules(world.emptyAcl, (rules) => rules, { DefaultAction: { Allow: {} } }),
+    repair: () => editRules(world.emptyAcl, (rules) => rules, { DefaultAction: { Block: {} } }),
+  },
+  {
+    checkId: 'waf.rule-metrics',
+    drift: 'the rate rule stops publishing metrics',
+    failingId: () => `waf.rule-metrics:wafv2:REGIONAL/${world.webAcl.name}`,
+    breakIt: () => editRules(world.webAcl, (rules) => rules.map((r) => (r.Name === 'rate' ? { ...r, VisibilityConfig: { ...r.VisibilityConfig!, CloudWatchMetricsEnabled: false } } : r))),
+    repair: () => editRules(world.webAcl, (rules) => rules.map((r) => (r.Name === 'rate' ? { ...r, VisibilityConfig: visibility('rate') } : r))),
+  },
+  {
+    checkId: 'waf.rules-before-origin-verify',
+    drift: 'an Allow rule is added ahead of the origin-verify rule',
+    failingId: () => `waf.rules-before-origin-verify:wafv2:REGIONAL/${world.webAcl.name}/origin-verify`,
+    breakIt: () =>
+      editRules(world.webAcl, (rules) => [
+        ...rules,
+        {
+          Name: 'monitoring',
+          Priority: 1,
+          Statement: { ByteMatchStatement: { SearchString: new TextEncoder().encode('monitor'), FieldToMatch: { SingleHeader: { Name: 'user-agent' } }, TextTransformations: [{ Priority: 0, Type: 'NONE' }], PositionalConstraint: 'CONTAINS' } },
+          Action: { Allow: {} },
+          VisibilityConfig: visibility('monitoring'),
+        },
+      ]),
+    repair: () => editRules(world.webAcl, originVerifyFirst),
+  },
+  {
+    checkId: 'peering.dns-resolution',
+    drift: 'the accepter starts resolving private DNS across the peering',
+    failingId: () => `peering.dns-resolution:${world.pcxId}`,
+    breakIt: () =>
+      ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: true } })),
+    repair: () =>
+      ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: false } })),
+  },
+  {
+    checkId: 'watch.rules',
+    drift: "origin-guard's schedule rule is disabled",
+    failingId: () => `watch.rules:events:rule/${world.ruleName}`,
+    breakIt: () => clients.eventBridge().send(new DisableRuleCommand({ Name: world.ruleName })),
+    repair: () => clients.eventBridge().send(new EnableRuleCommand({ Name: world.ruleName })),
+  },
+];
+
+beforeAll(async () => {
+  world = await buildWorld();
+});
+
+describe('attack-path checks on the emulator', () => {
+  it('covers exactly the attack-path checks', () => {
+    expect(cases.map((c) => c.checkId).sort()).toEqual([...ATTACK_PATH_CHECK_IDS].sort());
+  });
+
+  describe.each(cases)('$checkId', ({ checkId, drift, failingId, breakIt, repair }) => {
+    it(`passes, fails when ${drift}, and passes again after the repair`, async () => {
+      const before = await findingsOf(checkId);
+      expect(before.filter((f) => f.status !== 'PASS')).toEqual([]);
+      expect(before.map((f) => f.id)).toContain(failingId());
+
+      await breakIt();
+      try {
+        const broken = await findingsOf(checkId);
+        expect(broken.filter((f) => f.status === 'FAIL').map((f) => f.id)).toEqual([failingId()]);
+        expect(JSON.stringify(broken)).not.toContain(CURRENT);
+      } finally {
+        await repair();
+      }
+
+      const after = await findingsOf(checkId);
+      expect(after.find((f) => f.id === failingId())?.status).toBe('PASS');
+    });
+  });
+});
+
+describe('audit --ocsf on the emulator', () => {
+  it.skipIf(!OcsfSchema.available())('writes every finding as an OCSF 1.6.0 Detection Finding that validates, a bypass among them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'og-ocsf-'));
+    const configPath = join(dir, 'config.json');
+    const ocsfPath = join(dir, 'findings.ocsf.json');
+    writeFileSync(configPath, JSON.stringify(world.rawConfig));
+    const out: string[] = [];
+    const ctx: CliContext = { stdout: (t) => void out.push(t), stderr: () => {}, env: { ...process.env }, interactive: false };
+    await editRules(world.webAcl, (rules) => rules.filter((r) => r.Name !== 'origin-verify'));
+    let code: number;
+    try {
+      code = await runAuditCommand(['--config', configPath, '--json', '--ocsf', ocsfPath], ctx, { clients });
+    } finally {
+      await validator(world.webAcl).accept([CURRENT]);
+    }
+
+    const events = JSON.parse(readFileSync(ocsfPath, 'utf8')) as Array<Record<string, any>>;
+    const schema = new OcsfSchema();
+    const attributes = schema.classAttributes('events/findings/detection_finding.json');
+    const json = JSON.parse(out.join('\n')) as { findings: Array<{ id: string }> };
+
+    expect(code).toBe(1);
+    expect(events.map((e) => e.finding_info.uid).sort()).toEqual(json.findings.map((f) => f.id).sort());
+    for (const event of events) expect(schema.validate(event, attributes)).toEqual([]);
+    expect(events.find((e) => e.finding_info.uid === 'origin.any-distribution:origin:gateway')).toMatchObject({ status_code: 'FAIL', severity_id: 5, class_uid: 2004 });
+    expect(readFileSync(ocsfPath, 'utf8')).not.toContain(CURRENT);
+  });
+});
