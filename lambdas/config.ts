@@ -109,8 +109,20 @@ export const SecretConfigSchema = z.strictObject({
   overlapMinutes: z._default(minutes, 30),
   senders: nonEmptyArray(SenderSchema),
   validators: nonEmptyArray(ValidatorSchema),
-  /** Optional origin URL: the test step sends the pending value (must pass) and a wrong one (must be refused). */
-  probeUrl: z.optional(httpUrl),
+  /**
+   * Optional origin URL: the test step sends the pending value (must pass) and a wrong one (must be refused).
+   * `https://` only (the request carries the pending value), `http://` for loopback only. It must run from
+   * where the origin is reachable (README: probes); a network error or timeout is inconclusive, never "refused".
+   */
+  probeUrl: z.optional(
+    httpUrl.check(
+      z.refine((url) => url.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(url), {
+        message: 'must be an https:// URL (the probe sends the pending value; http:// is allowed for 127.0.0.1, localhost and [::1] only)',
+      }),
+    ),
+  ),
+  /** The status the origin answers a wrong header value with (Kong: 404 no route, WAF block: 403); default: any 4xx. */
+  probeRefusedStatus: z.optional(z.number().check(z.int(), z.gte(400), z.lte(599))),
 });
 
 // ---------- ip ranges ----------
@@ -253,8 +265,18 @@ export const AlertsSchema = z.strictObject({
 
 // ---------- the file ----------
 
-/** The longest validator propagation a rotation can wait out in its testSecret invocation. */
-export const MAX_VALIDATOR_WAIT_SECONDS = 840;
+/**
+ * The rotation function's timeout is the slowest validator wait plus this margin (setup, read-backs, probes,
+ * and a rollback with its alert); lib/rotation.ts sizes it from the config and checks it at synth time.
+ */
+export const ROTATION_TIMEOUT_MARGIN_SECONDS = 180;
+/** The longest validator propagation a rotation can wait out in its testSecret invocation (15 minutes less the margin). */
+export const MAX_VALIDATOR_WAIT_SECONDS = 900 - ROTATION_TIMEOUT_MARGIN_SECONDS;
+
+/** The longest wait of one secret's testSecret: its slowest validator. */
+export function slowestValidatorWaitSeconds(secret: { validators: ReadonlyArray<{ type: string; propagationSeconds?: number; cacheTtlSeconds?: number }> }): number {
+  return Math.max(0, ...secret.validators.map((v) => (v.type === 'secretsmanager-readers' ? (v.cacheTtlSeconds ?? 0) : (v.propagationSeconds ?? 0))));
+}
 
 export const ConfigSchema = z
   .strictObject({
@@ -294,7 +316,7 @@ export const ConfigSchema = z
             ctx.addIssue({
               code: 'custom',
               path: ['secrets', i, 'validators', j, field],
-              message: `must be at most ${MAX_VALIDATOR_WAIT_SECONDS}: the rotation waits this long inside one Lambda invocation, which AWS stops after 15 minutes`,
+              message: `must be at most ${MAX_VALIDATOR_WAIT_SECONDS}: the rotation waits this long inside one Lambda invocation, which AWS stops after 15 minutes (${ROTATION_TIMEOUT_MARGIN_SECONDS} s are kept for read-backs, probes and rollback)`,
             });
           }
         });

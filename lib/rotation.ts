@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { ROTATION_TIMEOUT_MARGIN_SECONDS, slowestValidatorWaitSeconds } from '../lambdas/config.ts';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,6 +15,9 @@ import { distributionArn, unique, webAclArn, wafReferencedResourceArns, type Waf
 import { throwIfProblems } from './errors.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
+
+/** The DynamoDB calls of the lease adapter: conditional put, consistent get, conditional update and delete. */
+export const LEASE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] as const;
 
 export interface SecretRotationProps {
   /** The validated configuration; `secrets` must not be empty. Embedded into both functions. */
@@ -65,7 +69,9 @@ export interface RotatedSecret {
  * (`lambdas/handlers/retire.ts`) runs every `retireInterval` and closes overlaps whose senders have
  * propagated.
  *
- * Both functions are writers (reserved concurrency 1). Their IAM is limited to the configured secrets,
+ * Both functions are writers serialized per secret by a lease in the alert-state table (items `lease:secret:*`,
+ * no reserved concurrency: rotations of different secrets never throttle each other). The rotation function's
+ * timeout is the slowest configured validator wait plus ROTATION_TIMEOUT_MARGIN_SECONDS, checked here. Their IAM is limited to the configured secrets,
  * distributions (`cloudfront:GetDistribution`, `GetDistributionConfig`, and `UpdateDistribution` for the
  * rotation only), web ACLs (`wafv2:GetWebACL`, `UpdateWebACL`; CLOUDFRONT scope in us-east-1, REGIONAL in
  * the home region) and the Kong / Konnect token secrets named by `tokenSecretName`. Other principals (Kong's
@@ -92,11 +98,21 @@ export class SecretRotation extends Construct {
     });
     throwIfProblems(`SecretRotation ${this.node.path}`, problems);
 
+    // testSecret waits out the slowest validator inside one invocation, then reads back, probes, and may roll back.
+    const slowestWait = Math.max(0, ...config.secrets.map((s) => slowestValidatorWaitSeconds(s)));
+    const rotationTimeoutSeconds = slowestWait + ROTATION_TIMEOUT_MARGIN_SECONDS;
+    if (rotationTimeoutSeconds > 900) {
+      throwIfProblems(`SecretRotation ${this.node.path}`, [
+        `the slowest validator wait (${slowestWait} s) plus ${ROTATION_TIMEOUT_MARGIN_SECONDS} s for read-backs, probes and rollback exceeds the Lambda maximum of 900 s`,
+      ]);
+    }
+
     const common = {
       config,
       alertTopic: props.alertTopic,
       alertStateTable: props.alertStateTable,
       writer: true,
+      serializedByLease: true,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
       tracing: props.tracing,
@@ -107,8 +123,7 @@ export class SecretRotation extends Construct {
       bundledSdkClients: HANDLER_SDK_CLIENTS.rotate,
       description: 'origin-guard: rotates origin-verify secrets (Secrets Manager createSecret/setSecret/testSecret/finishSecret)',
       serviceName: 'origin-guard-rotation',
-      // setSecret waits out validator propagation (WAF about 60 s, Kong caches): allow the Lambda maximum.
-      timeout: Duration.minutes(15),
+      timeout: Duration.seconds(rotationTimeoutSeconds),
     });
     this.retireFunction = new OriginGuardFunction(this, 'RetireFunction', {
       ...common,
@@ -116,11 +131,12 @@ export class SecretRotation extends Construct {
       bundledSdkClients: HANDLER_SDK_CLIENTS.retire,
       description: 'origin-guard: closes rotation overlaps once every sender has propagated',
       serviceName: 'origin-guard-retire',
-      // Shorter than the interval, so one run ends before the next starts (reserved concurrency is 1).
+      // Shorter than the interval, so one run ends before the next starts (a run that overlaps finds the lease held).
       timeout: Duration.minutes(Math.max(1, Math.min(4, retireInterval.toMinutes() - 1))),
     });
 
     this.secrets = config.secrets.map((secretConfig) => this.addSecret(secretConfig, props, removalPolicy));
+    this.grantLeases(props.alertStateTable);
     this.grantTargets(config);
 
     this.retireRule = new events.Rule(this, 'RetireSchedule', {
@@ -184,6 +200,19 @@ export class SecretRotation extends Construct {
       }),
     );
     return { config: secretConfig, key, secret, schedule };
+  }
+
+  /** The secret leases (lambdas/adapters/lease-dynamodb.ts): only items whose key starts with `lease:secret:`. */
+  private grantLeases(table: dynamodb.ITable): void {
+    for (const fn of [this.rotationFunction, this.retireFunction]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [...LEASE_ACTIONS],
+          resources: [table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lease:secret:*'] } },
+        }),
+      );
+    }
   }
 
   /** Senders and validators of every secret: the distributions, web ACLs and token secrets they name. */

@@ -9,6 +9,17 @@ export interface Clock {
   now(): Date;
   /** Waits; the core only waits for delays that a target imposes (propagation, caches), never a fixed guess. */
   sleep(ms: number): Promise<void>;
+  /**
+   * The time this run has left (a Lambda's `getRemainingTimeInMillis()`, the CLI's `--timeout` budget);
+   * absent means no deadline. A step stops cleanly rather than start a wait it cannot finish.
+   */
+  remainingMs?(): number;
+}
+
+/** A clock whose deadline is `budgetMs` from now (the CLI's `--timeout`). */
+export function clockWithBudget(clock: Clock, budgetMs: number): Clock {
+  const deadline = clock.now().getTime() + budgetMs;
+  return { now: () => clock.now(), sleep: (ms) => clock.sleep(ms), remainingMs: () => deadline - clock.now().getTime() };
 }
 
 export const systemClock: Clock = {
@@ -76,9 +87,32 @@ export const TAG = {
   OVERLAP_VERSION: 'origin-guard:overlap-version',
   /** ISO time at which the validators were last set to accept the pending value. */
   VALIDATORS_SET_AT: 'origin-guard:validators-set-at',
-  /** `true`: retire as soon as senders have propagated, skipping the overlap window (leaked value). */
+  /**
+   * The version id (rotation token) of an emergency rotation: its overlap is retired as soon as senders have
+   * propagated, skipping the overlap window (leaked value). Only the rotation it names is an emergency, so a
+   * flag left behind can never shorten the next rotation; every exit path clears it.
+   */
   EMERGENCY: 'origin-guard:emergency',
+  /** Progress, without any value: the step under way and its token (`testSecret <token>`). */
+  PROGRESS_STEP: 'origin-guard:step',
+  /** What the step waits for, in words. */
+  PROGRESS_WAITING_FOR: 'origin-guard:waiting-for',
+  /** ISO time until which it waits (the ETA of the wait). */
+  PROGRESS_UNTIL: 'origin-guard:until',
+  /** The last failure, refusal or stop of a step, in words (no value); cleared when a rotation finishes. */
+  LAST_ERROR: 'origin-guard:last-error',
 } as const;
+
+/** The progress tags, cleared together. */
+export const PROGRESS_TAGS = [TAG.PROGRESS_STEP, TAG.PROGRESS_WAITING_FOR, TAG.PROGRESS_UNTIL] as const;
+
+/**
+ * Secrets Manager tag values allow letters, digits, spaces and `_ . : / = + - @`, at most 256 characters:
+ * other characters become spaces. Never pass a value here, only words and fingerprints.
+ */
+export function tagText(text: string): string {
+  return text.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, ' ').replace(/\s+/g, ' ').trim().slice(0, 256);
+}
 
 export interface SecretVersionInfo {
   versionId: string;
@@ -156,7 +190,7 @@ export interface ValidatorPort {
 }
 
 export interface ProbeResult {
-  /** HTTP status, or undefined when the connection was refused / reset / timed out. */
+  /** HTTP status, or undefined when the connection was refused / reset / timed out (inconclusive, never "refused"). */
   status?: number;
   error?: string;
 }

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { OUTPUT } from '../../lib/alerts.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../../lib/auditor.ts';
 import { latestNodeRuntime } from '../../lib/function.ts';
+import { slowestValidatorWaitSeconds } from '../../lambdas/config.ts';
 import { AMAZON_IP_SPACE_CHANGED_TOPIC_ARN } from '../../lib/reconciler.ts';
 import { exampleConfig, grants, policyStatements, resourcesFor, synth } from './support.ts';
 
@@ -75,12 +76,14 @@ describe('OriginGuardStack with the example configuration', () => {
     }
   });
 
-  it('gives the writers, and only them, a reserved concurrency of 1', () => {
-    for (const service of ['origin-guard-rotation', 'origin-guard-retire', 'origin-guard-reconcile']) {
-      expect(functionByService(template, service)[1].Properties.ReservedConcurrentExecutions).toBe(1);
+  it('serializes rotation and retire by lease, not by reserved concurrency; the reconciler keeps a reserved concurrency of 1', () => {
+    expect(functionByService(template, 'origin-guard-reconcile')[1].Properties.ReservedConcurrentExecutions).toBe(1);
+    for (const service of ['origin-guard-rotation', 'origin-guard-retire', 'origin-guard-audit']) {
+      expect(functionByService(template, service)[1].Properties.ReservedConcurrentExecutions).toBeUndefined();
     }
-    expect(functionByService(template, 'origin-guard-audit')[1].Properties.ReservedConcurrentExecutions).toBeUndefined();
-    expect(functionByService(template, 'origin-guard-rotation')[1].Properties.Timeout).toBe(900);
+    // The slowest configured validator wait plus the 180 s margin for read-backs, probes and rollback.
+    const slowest = Math.max(...exampleConfig().secrets.map((s) => slowestValidatorWaitSeconds(s)));
+    expect(functionByService(template, 'origin-guard-rotation')[1].Properties.Timeout).toBe(slowest + 180);
     expect(functionByService(template, 'origin-guard-retire')[1].Properties.Timeout).toBeLessThan(300);
   });
 
@@ -290,9 +293,14 @@ describe('OriginGuardStack with the example configuration', () => {
     expect(resourcesFor(policyStatements(template, RECONCILE), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
   });
 
-  it('lets only the audit and the reconciler use the alert-state table, with the three actions it calls', () => {
+  it('lets the audit and the reconciler use the alert-state table with the three actions it calls; rotation and retire only its lease items', () => {
     for (const prefix of [ROTATION, RETIRE]) {
-      expect(grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'))).toEqual([]);
+      const leases = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
+      expect(leases.map((g) => g.action).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      for (const grant of leases) {
+        expect(grant.resource).toBe('{AlertsStateTableBA462A51.Arn}');
+        expect(grant.condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lease:secret:*'] } });
+      }
     }
     for (const prefix of [AUDIT, RECONCILE]) {
       const table = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
