@@ -38,6 +38,8 @@ sender has propagated the current value. Without --wait it checks once and says 
   --wait         keep checking until it can retire (or --timeout, default 30 minutes)
   --json         print {"secrets":[{"name","status","reason"}]} on stdout`;
 
+const CLI_DEADLINE_MARGIN_MS = 15_000;
+
 function selectSecrets(config: Config, name: string | undefined): SecretConfig[] {
   if (config.secrets.length === 0) throw new UsageError('no secrets are configured (the "secrets" list of the config file is empty)');
   if (!name) return config.secrets;
@@ -123,7 +125,8 @@ async function rotateOne(
   const deps = rotationDeps(
     secret,
     { clients: env.clients, logger: env.log, alerts: env.alerts, fetch: env.fetch, clock: clockWithBudget(systemClock, options.limitMs) },
-    { onProgress: progressPrinter(ctx, { quiet: options.quiet }), leases: env.leases },
+    // The CLI's --timeout is its own budget, not a kill: keep a short margin for read-backs and rollback.
+    { onProgress: progressPrinter(ctx, { quiet: options.quiet }), leases: env.leases, deadlineMarginMs: CLI_DEADLINE_MARGIN_MS },
   );
   try {
     if (options.local) {

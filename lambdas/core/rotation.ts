@@ -83,6 +83,8 @@ export interface RotationDeps {
    * it (single-writer unit tests, the demo) nothing is serialized.
    */
   leases?: LeasePort;
+  /** Time kept after the last wait before the deadline; default DEADLINE_MARGIN_MS (the CLI, which no one kills, keeps less). */
+  deadlineMarginMs?: number;
 }
 
 export function generateHeaderValue(): string {
@@ -139,7 +141,7 @@ async function waitFor(deps: Held, settings: RotationSettings, step: RotationSte
     [TAG.PROGRESS_UNTIL]: until.toISOString(),
   });
   const left = deps.clock.remainingMs?.();
-  if (left !== undefined && left < ms + DEADLINE_MARGIN_MS) {
+  if (left !== undefined && left < ms + (deps.deadlineMarginMs ?? DEADLINE_MARGIN_MS)) {
     throw new RotationStoppedError(
       settings.name,
       step,
