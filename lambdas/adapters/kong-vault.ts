@@ -102,7 +102,7 @@ export class KongVaultSender implements SenderPort {
     } else {
       const known = await this.konnectValue();
       if (known.value === undefined) {
-        return { done: false, detail: `vault: cannot confirm the Konnect Config Store value (${known.why}); re-run the rotation to rewrite it` };
+        return { done: false, unknown: true, detail: `vault: cannot confirm the Konnect Config Store value (${known.why}); retire rewrites it` };
       }
       if (!sameValue(known.value, value)) {
         return { done: false, detail: `vault: the Konnect Config Store holds ${fingerprint(known.value)}, not ${fingerprint(value)}` };

@@ -153,6 +153,11 @@ export interface SecretStorePort {
 
 export interface SenderPropagation {
   done: boolean;
+  /**
+   * The sender's value cannot be confirmed (a write-only store that someone else wrote): rewriting the current
+   * value is safe while the overlap is open, and retire does so instead of waiting forever.
+   */
+  unknown?: boolean;
   /** Short words for progress and status, e.g. `InProgress`, `vault TTL: 120 s left`. Never a value. */
   detail: string;
 }

@@ -660,6 +660,16 @@ async function retireUnleased(settings: RotationSettings, deps: RotationDeps, op
   const current = await valueOf(deps, view.currentVersionId!);
   for (const sender of deps.senders) {
     const state = await sender.propagated(current, view.overlapOpenedAt, now);
+    if (!state.done && state.unknown) {
+      // Someone else wrote the store (a Konnect Config Store key): its value is unknown. Validators accept
+      // {previous, current} while the overlap is open, so rewriting current is safe; the propagation clock
+      // restarts from this write, so retire waits for the rewritten value and is never blocked forever.
+      await sender.send(current);
+      const rewrittenAt = deps.clock.now();
+      await deps.store.setTags({ [TAG.OVERLAP_OPENED_AT]: rewrittenAt.toISOString() });
+      deps.log.warn('sender value unknown: rewrote the current value and restarted the propagation clock', { secret: settings.name, sender: sender.id, fingerprint: fingerprint(current) });
+      return { status: 'waiting', reason: `${sender.id} to propagate the current value, rewritten at ${rewrittenAt.toISOString()} (${state.detail})` };
+    }
     if (!state.done) return { status: 'waiting', reason: `${sender.id} to propagate the current value (${state.detail})` };
   }
   // The checks above took a while: a rotation that started meanwhile needs its pending value accepted.

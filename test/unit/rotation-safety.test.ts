@@ -4,7 +4,7 @@ import { parseConfig } from '../../lambdas/config.ts';
 import { RotationFailedError } from '../../lambdas/core/errors.ts';
 import { STAGE, TAG, type ProbePort, type SecretDescription } from '../../lambdas/core/ports.ts';
 import { rotationView } from '../../lambdas/core/rotation-state.ts';
-import { classifyProbe, rotateInProcess, runRotationStep, type RotationDeps, type RotationSettings } from '../../lambdas/core/rotation.ts';
+import { classifyProbe, retire, rotateInProcess, runRotationStep, type RotationDeps, type RotationSettings } from '../../lambdas/core/rotation.ts';
 import { FakeClock, Failure, MemoryAlerts, MemorySecretStore, MemorySender, MemoryValidator } from '../support/memory-targets.ts';
 
 const OLD = 'old-value-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -111,5 +111,51 @@ describe('probes', () => {
     expect(parseConfig(withProbe('https://origin.example.com/', 404)).secrets[0]!.probeRefusedStatus).toBe(404);
     expect(parseConfig(withProbe('http://127.0.0.1:8080/health')).secrets[0]!.probeUrl).toBe('http://127.0.0.1:8080/health');
     expect(() => parseConfig(withProbe('https://origin.example.com/', 200))).toThrow(/secrets\[0\]\.probeRefusedStatus/);
+  });
+});
+
+/** A write-only store (a Konnect Config Store key): after someone else writes it, its value is unknown. */
+class WriteOnlySender extends MemorySender {
+  overwritten = false;
+  writes = 0;
+  override async send(value: string) {
+    this.writes++;
+    this.overwritten = false;
+    await super.send(value);
+  }
+  override async sending(): Promise<string[]> {
+    // A write-only store shows nothing; the sender port allows undefined, the memory sender's type does not.
+    return this.overwritten ? (undefined as unknown as string[]) : [this.configured];
+  }
+  override async propagated(value: string) {
+    if (this.overwritten) return { done: false, unknown: true, detail: 'written outside origin-guard' };
+    return super.propagated(value);
+  }
+}
+
+describe('a sender whose value became unknown', () => {
+  it('is rewritten with the current value by retire, which then retires once the rewrite propagated', async () => {
+    const w = world();
+    const konnect = new WriteOnlySender('kong-vault:konnect-config-store', OLD);
+    w.deps.senders.push(konnect);
+    await rotateInProcess(settings, w.deps, { token: 't1' });
+    w.senders.forEach((s) => s.finishDeploying());
+    konnect.finishDeploying();
+    w.clock.advance(31 * 60_000);
+    konnect.overwritten = true; // someone wrote the key by hand
+    const current = w.store.stageValue(STAGE.CURRENT)!;
+
+    const first = await retire(settings, w.deps);
+
+    expect(first.status).toBe('waiting');
+    expect(first.reason).toMatch(/rewritten at/);
+    expect(konnect.configured).toBe(current);
+    expect(w.validators[0]!.configured).toContain(OLD); // still overlapping: the old value stays accepted
+    // The propagation clock restarted from the rewrite: nothing retires before the window has passed again.
+    expect(w.store.tags[TAG.OVERLAP_OPENED_AT]).toBe(w.clock.now().toISOString());
+    konnect.finishDeploying();
+    w.clock.advance(31 * 60_000);
+    expect((await retire(settings, w.deps)).status).toBe('retired');
+    expect(w.validators[0]!.configured).toEqual([current]);
   });
 });
