@@ -49,9 +49,21 @@ export const KongVaultSenderSchema = z
     tokenSecretName: z.optional(secretName),
     /** Base URL override of the Konnect API (tests, proxies); default `https://{region}.api.konghq.com`. */
     apiUrl: z.optional(httpUrl),
+    /**
+     * Where to read Kong's vault entity (`GET {vaultAdminUrl}/vaults/{vaultPrefix}`): the Kong Admin API or
+     * Konnect's `.../core-entities`. With both set, a rotation first checks the vault's `ttl` against
+     * `ttlSeconds` (and refuses ttl 0, or ttl + resurrect_ttl below 60 s) before it changes anything.
+     */
+    vaultAdminUrl: z.optional(httpUrl),
+    vaultPrefix: z.optional(nonEmpty()),
+    /** Token for `vaultAdminUrl` (Secrets Manager secret name); for Konnect the sender's `tokenSecretName` is used when absent. */
+    vaultTokenSecretName: z.optional(secretName),
   })
   .check(
     z.superRefine((v, ctx) => {
+      if ((v.vaultAdminUrl === undefined) !== (v.vaultPrefix === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [v.vaultAdminUrl === undefined ? 'vaultAdminUrl' : 'vaultPrefix'], message: 'is required when the other of vaultAdminUrl / vaultPrefix is set' });
+      }
       if (v.store !== 'konnect-config-store') return;
       for (const field of ['region', 'controlPlaneId', 'configStoreId', 'key', 'tokenSecretName'] as const) {
         if (v[field] === undefined) {

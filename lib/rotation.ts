@@ -224,6 +224,7 @@ export class SecretRotation extends Construct {
       for (const sender of s.senders) {
         if (sender.type === 'cloudfront') distributions.push(distributionArn(this, sender.distributionId));
         if (sender.type === 'kong-vault' && sender.tokenSecretName) tokenSecrets.push(sender.tokenSecretName);
+        if (sender.type === 'kong-vault' && sender.vaultTokenSecretName) tokenSecrets.push(sender.vaultTokenSecretName);
       }
       for (const validator of s.validators) {
         if (validator.type === 'wafv2') {

@@ -11,6 +11,7 @@ import { CloudFrontSender } from './cloudfront.ts';
 import { httpProbe } from './http-probe.ts';
 import { KongRouteValidator } from './kong.ts';
 import { KongVaultSender } from './kong-vault.ts';
+import { kongVaultReader } from './kong-vault-entity.ts';
 import { KonnectClient, konnectBaseUrl } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { SecretsManagerReadersValidator } from './secretsmanager-readers.ts';
@@ -40,6 +41,16 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
           ttlSeconds: sender.ttlSeconds,
           rotationCheckSeconds: sender.rotationCheckSeconds,
           secretStore: store,
+          ...(sender.vaultAdminUrl && sender.vaultPrefix
+            ? {
+                readVault: kongVaultReader({
+                  adminUrl: sender.vaultAdminUrl,
+                  prefix: sender.vaultPrefix,
+                  token: (sender.vaultTokenSecretName ?? sender.tokenSecretName) ? tokens.token((sender.vaultTokenSecretName ?? sender.tokenSecretName)!) : undefined,
+                  fetch: env.fetch,
+                }),
+              }
+            : {}),
           ...(sender.store === 'konnect-config-store'
             ? {
                 konnect: new KonnectClient({

@@ -178,6 +178,11 @@ export interface SenderPort {
    * `since` (the moment it was switched).
    */
   propagated(value: string, since: Date | undefined, now: Date): Promise<SenderPropagation>;
+  /**
+   * Problems with the target's own settings that would break the rotation's timing (a Kong vault `ttl` longer
+   * than configured): checked before a rotation changes anything; any problem refuses it.
+   */
+  preflight?(): Promise<string[]>;
 }
 
 /** Something that checks the header: a WAF rule, a Kong route, upstreams reading the secret. */
@@ -192,6 +197,8 @@ export interface ValidatorPort {
   accept(values: string[]): Promise<void>;
   /** What it accepts now, read back from the target. */
   accepted(): Promise<string[]>;
+  /** As for senders: problems (a reader known to be stale) that refuse a rotation before it changes anything. */
+  preflight?(): Promise<string[]>;
 }
 
 export interface ProbeResult {

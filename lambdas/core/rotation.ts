@@ -183,6 +183,7 @@ function guarded(deps: RotationDeps, lease: Lease): Held {
       send: async (value: string) => (await check(), sender.send(value)),
       sending: () => sender.sending(),
       propagated: (value: string, since: Date | undefined, now: Date) => sender.propagated(value, since, now),
+      ...(sender.preflight ? { preflight: () => sender.preflight!() } : {}),
     })),
     validators: deps.validators.map((validator) => ({
       id: validator.id,
@@ -190,6 +191,7 @@ function guarded(deps: RotationDeps, lease: Lease): Held {
       followsSecret: validator.followsSecret,
       accept: async (values: string[]) => (await check(), validator.accept(values)),
       accepted: () => validator.accepted(),
+      ...(validator.preflight ? { preflight: () => validator.preflight!() } : {}),
     })),
   };
 }
@@ -363,6 +365,12 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
  */
 async function requireSendersOnCurrent(settings: RotationSettings, deps: RotationDeps, view: RotationView): Promise<void> {
   const current = await valueOf(deps, view.currentVersionId!);
+  // Observed propagation first: a target whose own settings break the configured waits refuses the rotation.
+  const preflight: string[] = [];
+  for (const target of [...deps.senders, ...deps.validators]) preflight.push(...((await target.preflight?.()) ?? []));
+  if (preflight.length > 0) {
+    throw new RotationStateError(`${settings.name}: refusing to rotate, nothing was changed: ${preflight.join('; ')}`);
+  }
   const problems: string[] = [];
   for (const sender of deps.senders) {
     const sending = await sender.sending();
