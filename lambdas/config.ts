@@ -105,6 +105,14 @@ export const SecretsManagerReadersValidatorSchema = z.strictObject({
   type: z.literal('secretsmanager-readers'),
   /** How long upstreams cache the secret (the verifier's `cacheTtlSeconds`). */
   cacheTtlSeconds: z._default(seconds, 300),
+  /**
+   * A verifier whose last good refresh is older than this is stale (its `maxStaleSeconds`): the stack alarms on
+   * its `VerifierRefreshAgeSeconds` metric, and no rotation starts while that alarm is on. Default:
+   * 3 × cacheTtlSeconds, at least 60.
+   */
+  maxStaleSeconds: z.optional(z.number().check(z.int(), z.gte(1))),
+  /** The stale alarm to check before a rotation; default the stack's `origin-guard-verifier-stale-<secret name>`. */
+  staleAlarmName: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
 });
 
 export const ValidatorSchema = z.discriminatedUnion('type', [
@@ -284,6 +292,11 @@ export const AlertsSchema = z.strictObject({
 export const ROTATION_TIMEOUT_MARGIN_SECONDS = 180;
 /** The longest validator propagation a rotation can wait out in its testSecret invocation (15 minutes less the margin). */
 export const MAX_VALIDATOR_WAIT_SECONDS = 900 - ROTATION_TIMEOUT_MARGIN_SECONDS;
+
+/** When a `secretsmanager-readers` verifier counts as stale (the verifier's and the alarm's threshold). */
+export function readersMaxStaleSeconds(validator: { cacheTtlSeconds: number; maxStaleSeconds?: number }): number {
+  return validator.maxStaleSeconds ?? Math.max(60, 3 * validator.cacheTtlSeconds);
+}
 
 /** The longest wait of one secret's testSecret: its slowest validator. */
 export function slowestValidatorWaitSeconds(secret: { validators: ReadonlyArray<{ type: string; propagationSeconds?: number; cacheTtlSeconds?: number }> }): number {

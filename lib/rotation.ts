@@ -1,7 +1,11 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import { ROTATION_TIMEOUT_MARGIN_SECONDS, slowestValidatorWaitSeconds } from '../lambdas/config.ts';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { readersMaxStaleSeconds, ROTATION_TIMEOUT_MARGIN_SECONDS, slowestValidatorWaitSeconds } from '../lambdas/config.ts';
+import { verifierStaleAlarmName } from '../lambdas/adapters/reader-health-cloudwatch.ts';
+import { VERIFIER_METRIC } from '../lambdas/verifier/index.ts';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -82,6 +86,8 @@ export class SecretRotation extends Construct {
   public readonly rotationFunction: OriginGuardFunction;
   public readonly retireFunction: OriginGuardFunction;
   public readonly retireRule: events.Rule;
+  /** Per secret with `secretsmanager-readers`: its verifiers' refresh age passed `maxStaleSeconds`. */
+  public readonly verifierStaleAlarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: SecretRotationProps) {
     super(scope, id);
@@ -137,6 +143,7 @@ export class SecretRotation extends Construct {
 
     this.secrets = config.secrets.map((secretConfig) => this.addSecret(secretConfig, props, removalPolicy));
     this.grantLeases(props.alertStateTable);
+    this.addVerifierStaleAlarms(config, props.alertTopic);
     this.grantTargets(config);
 
     this.retireRule = new events.Rule(this, 'RetireSchedule', {
@@ -200,6 +207,43 @@ export class SecretRotation extends Construct {
       }),
     );
     return { config: secretConfig, key, secret, schedule };
+  }
+
+  /**
+   * One alarm per secret read by upstream verifiers: the maximum `VerifierRefreshAgeSeconds` (EMF from
+   * lambdas/verifier, dimension `Secret` = the secret name the verifier reads) above `maxStaleSeconds`. Missing
+   * data is not breaching (no verifier reports, or none has traffic). The rotation function reads the alarm
+   * and does not start while it is in ALARM.
+   */
+  private addVerifierStaleAlarms(config: Config, topic: sns.ITopic): void {
+    const arns: string[] = [];
+    for (const secret of config.secrets) {
+      const readers = secret.validators.find((v) => v.type === 'secretsmanager-readers');
+      if (!readers || readers.type !== 'secretsmanager-readers') continue;
+      const maxStale = readersMaxStaleSeconds(readers);
+      const alarm = new cloudwatch.Alarm(this, `VerifierStale-${secret.name}`, {
+        alarmName: readers.staleAlarmName ?? verifierStaleAlarmName(secret.name),
+        alarmDescription: `origin-guard: an upstream verifier of ${secret.secretName} has not refreshed for more than ${maxStale} s; rotations of ${secret.name} do not start until it recovers`,
+        metric: new cloudwatch.Metric({
+          namespace: VERIFIER_METRIC.namespace,
+          metricName: VERIFIER_METRIC.name,
+          dimensionsMap: { [VERIFIER_METRIC.dimension]: secret.secretName },
+          statistic: 'Maximum',
+          period: Duration.minutes(1),
+        }),
+        threshold: maxStale,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new cwActions.SnsAction(topic));
+      alarm.addOkAction(new cwActions.SnsAction(topic));
+      this.verifierStaleAlarms.push(alarm);
+      arns.push(alarm.alarmArn);
+    }
+    if (arns.length > 0) {
+      this.rotationFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: arns }));
+    }
   }
 
   /** The secret leases (lambdas/adapters/lease-dynamodb.ts): only items whose key starts with `lease:secret:`. */

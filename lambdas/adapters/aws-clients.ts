@@ -1,5 +1,6 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -34,6 +35,7 @@ export interface ClientConstructors {
   SNSClient?: Ctor<SNSClient>;
   DynamoDBClient?: Ctor<DynamoDBClient>;
   CloudFormationClient?: Ctor<CloudFormationClient>;
+  CloudWatchClient?: Ctor<CloudWatchClient>;
 }
 
 /**
@@ -83,5 +85,8 @@ export class AwsClients {
   }
   cloudFormation(): CloudFormationClient {
     return this.get('CloudFormationClient');
+  }
+  cloudWatch(): CloudWatchClient {
+    return this.get('CloudWatchClient');
   }
 }

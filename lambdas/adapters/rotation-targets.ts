@@ -15,6 +15,8 @@ import { kongVaultReader } from './kong-vault-entity.ts';
 import { KonnectClient, konnectBaseUrl } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { SecretsManagerReadersValidator } from './secretsmanager-readers.ts';
+import { staleReadersCheck, verifierStaleAlarmName } from './reader-health-cloudwatch.ts';
+import { readersMaxStaleSeconds } from '../config.ts';
 import { TokenReader } from './tokens.ts';
 import { WafV2Validator } from './wafv2.ts';
 
@@ -89,7 +91,15 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
           fetch: env.fetch,
         });
       case 'secretsmanager-readers':
-        return new SecretsManagerReadersValidator({ store, cacheTtlSeconds: validator.cacheTtlSeconds });
+        return new SecretsManagerReadersValidator({
+          store,
+          cacheTtlSeconds: validator.cacheTtlSeconds,
+          staleCheck: staleReadersCheck(
+            () => env.clients.cloudWatch(),
+            validator.staleAlarmName ?? verifierStaleAlarmName(secret.name),
+            readersMaxStaleSeconds(validator),
+          ),
+        });
     }
   });
   return { store, senders, validators };

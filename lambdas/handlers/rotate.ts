@@ -3,6 +3,7 @@
  * Thin: parse the event, find the secret's config, build its targets, run the core step.
  */
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -26,8 +27,8 @@ export const RotationEventSchema = z.object({
  * remaining time: a wait that cannot finish in time stops cleanly and the next invocation resumes it.
  */
 export const handler = async (event: unknown, context?: LambdaContextLike): Promise<void> => {
-  // DynamoDB comes from the Lambda runtime (a few lease calls per step).
-  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
+  // DynamoDB and CloudWatch come from the Lambda runtime (a few lease calls per step, one alarm read per rotation).
+  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient, CloudWatchClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);

@@ -40,7 +40,8 @@ describe('OriginGuardStack with the example configuration', () => {
     // retire, reconcile and audit schedules, CloudTrail changes, rotation failures
     template.resourceCountIs('AWS::Events::Rule', 5);
     // 4 functions × (errors, throttles, dead letters) + rotation failures + rotation error logs
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+    // 14 for the functions and rotations, plus one verifier-stale alarm for the secret read by upstreams.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
     template.resourceCountIs('AWS::Logs::MetricFilter', 2);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
@@ -337,8 +338,20 @@ describe('OriginGuardStack with the example configuration', () => {
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
-      expect(alarm.Properties.Threshold).toBe(1);
+      if (alarm.Properties.MetricName !== 'VerifierRefreshAgeSeconds') expect(alarm.Properties.Threshold).toBe(1);
     }
+    // Upstream verifiers that stop refreshing: the alarm the rotation reads before it starts.
+    const stale = alarms.filter((a) => a.Properties.MetricName === 'VerifierRefreshAgeSeconds');
+    expect(stale).toHaveLength(1);
+    expect(stale[0]!.Properties).toMatchObject({
+      AlarmName: 'origin-guard-verifier-stale-gateway-to-upstream',
+      Namespace: 'OriginGuard',
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(stale[0]!.Properties.Threshold).toBeGreaterThanOrEqual(60);
+    expect(grants(policyStatements(template, ROTATION)).filter((g) => g.action === 'cloudwatch:DescribeAlarms')).toHaveLength(1);
     const metric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
     expect(metric('Errors')).toHaveLength(4);
     expect(metric('Throttles')).toHaveLength(4);
