@@ -239,6 +239,44 @@ describe('two writers of one secret against the emulator, leases in DynamoDB', (
     expect(await wafAccepts()).toEqual([await currentValue()]);
   });
 
+  it("a Kong vault ttl longer than the configured ttlSeconds refuses the rotation before anything changes; a matching ttl rotates", async () => {
+    const upstream = structuredClone(w.config);
+    const secret = upstream.secrets[1]!;
+    const sender = secret.senders[0]!;
+    const kongValidator = upstream.secrets[0]!.validators.find((v) => v.type === 'kong-route')!;
+    if (sender.type !== 'kong-vault' || kongValidator.type !== 'kong-route') throw new Error('unexpected seed');
+    Object.assign(sender, { ttlSeconds: 300, vaultAdminUrl: w.kong.url, vaultPrefix: 'aws-og', vaultTokenSecretName: kongValidator.tokenSecretName });
+    const path = join(mkdtempSync(join(tmpdir(), 'og-vault-')), 'origin-guard.config.json');
+    writeFileSync(path, JSON.stringify(upstream, null, 2));
+    w.kong.addVault('aws-og', { ttl: 600, resurrect_ttl: 1e8 });
+    const current = async () =>
+      (await w.clients.secretsManager().send(new GetSecretValueCommand({ SecretId: secret.secretName, VersionStage: 'AWSCURRENT' }))).SecretString!;
+    const before = await current();
+
+    const refused = capture();
+    const code = await makeRotateCommand({ clients: w.clients })(['--local', '--json', '--secret', 'gateway-to-upstream', '--config', path], refused.ctx);
+
+    expect(code).toBe(1);
+    expect(refused.json().secrets[0].error).toMatch(
+      /refusing to rotate, nothing was changed: kong-vault:secretsmanager: Kong vault "aws-og" has ttl 600 s, longer than the configured ttlSeconds 300/,
+    );
+    expect(await current()).toBe(before);
+    const pending = await w.clients
+      .secretsManager()
+      .send(new GetSecretValueCommand({ SecretId: secret.secretName, VersionStage: 'AWSPENDING' }))
+      .catch((error: Error) => error.name);
+    expect(pending).toBe('ResourceNotFoundException');
+
+    w.kong.addVault('aws-og', { ttl: 0 });
+    const never = capture();
+    expect(await makeRotateCommand({ clients: w.clients })(['--local', '--json', '--secret', 'gateway-to-upstream', '--config', path], never.ctx)).toBe(1);
+    expect(never.json().secrets[0].error).toMatch(/has ttl 0, so Kong never re-reads the value/);
+
+    w.kong.addVault('aws-og', { ttl: 300, resurrect_ttl: 1e8 });
+    expect(await makeRotateCommand({ clients: w.clients })(['--local', '--secret', 'gateway-to-upstream', '--config', path], capture().ctx)).toBe(0);
+    expect(await current()).not.toBe(before);
+  });
+
   it('a deployed testSecret with less time left than its wait stops cleanly; the retried steps resume without re-stamping the wait', async () => {
     const before = await currentValue();
     const token = globalThis.crypto.randomUUID();
