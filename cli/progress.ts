@@ -24,7 +24,8 @@ export function progressPrinter(ctx: CliContext, options: { quiet?: boolean } = 
   return (event: RotationProgress) => {
     if (options.quiet) return;
     if (event.phase === 'wait') {
-      const line = `${SPINNER[frame++ % SPINNER.length]} ${event.secret}: waiting for ${event.waitingFor ?? event.message} (${seconds(event.waitedMs ?? 0)} elapsed)`;
+      const eta = event.until ? `, ETA ${event.until.toISOString().slice(11, 19)} UTC` : '';
+      const line = `${SPINNER[frame++ % SPINNER.length]} ${event.secret}: waiting for ${event.waitingFor ?? event.message} (${seconds(event.waitedMs ?? 0)} elapsed${eta})`;
       if (ctx.interactive) {
         process.stderr.write(`\r\x1b[2K${line}`);
         waiting = true;
@@ -36,7 +37,7 @@ export function progressPrinter(ctx: CliContext, options: { quiet?: boolean } = 
     }
     endWait();
     lastPrinted = -Infinity;
-    const mark = { start: '…', done: '✓', skip: '-', fail: '✗', wait: '' }[event.phase];
+    const mark = { start: '…', done: '✓', skip: '-', fail: '✗', stop: '■', wait: '' }[event.phase];
     if (event.phase === 'start' && event.step !== 'rollback') return; // the done line says it
     ctx.stderr(`${mark} ${event.secret} ${event.step}: ${event.message}`);
   };

@@ -2,15 +2,16 @@
  * `origin-guard rotate` and `origin-guard retire`: the same core functions as the rotation and retire Lambdas.
  */
 import type { Config, SecretConfig } from '../lambdas/config.ts';
-import { describeError } from '../lambdas/core/errors.ts';
-import { silentLog, STAGE, TAG, systemClock, type AlertPort, type LogPort } from '../lambdas/core/ports.ts';
-import { rotationView } from '../lambdas/core/rotation-state.ts';
-import { adopt, retire, rotateInProcess, waitAndRetire, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
+import { describeError, LeaseHeldError } from '../lambdas/core/errors.ts';
+import { leaseKey, type LeasePort } from '../lambdas/core/lease.ts';
+import { clockWithBudget, silentLog, STAGE, TAG, systemClock, type AlertPort, type LogPort } from '../lambdas/core/ports.ts';
+import { progressTags, rotationView } from '../lambdas/core/rotation-state.ts';
+import { adopt, retire, rotateInProcess, waitAndRetire, withSecretLease, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { rotationDeps } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
 import { progressPrinter } from './progress.ts';
-import { cliAlerts, cliClients, loadCliConfig, parseFlags } from './runtime.ts';
+import { cliAlerts, cliClients, cliLeases, loadCliConfig, parseFlags } from './runtime.ts';
 
 const ROTATE_HELP = `Usage: origin-guard rotate [--secret NAME] [--local] [--emergency] [--timeout MINUTES] [--json] [--config FILE]
 
@@ -21,7 +22,12 @@ switch. Ends with the overlap open; "origin-guard retire" (or the scheduled reti
                  instead of asking Secrets Manager to run the deployed rotation Lambda (RotateSecret) and following it
   --emergency    for a leaked value: skip the overlap window and retire as soon as every sender has propagated
                  (CloudFront Deployed, vault TTL elapsed) - never earlier
-  --timeout      how long to follow a deployed rotation or wait for propagation (default 30 minutes)
+  --timeout      how long to follow a deployed rotation or wait for propagation (default 30 minutes); with
+                 --local also the deadline of the steps: a wait that cannot finish in time stops cleanly (targets
+                 keep accepting every value in use) and the next run resumes it without waiting again
+
+Every run takes the secret's lease (in the alert-state table) for the time it writes: a run that finds another
+writer (the deployed rotation or retire function, another operator) refuses, naming it, and changes nothing.
   --json         print {"secrets":[{"name","status","token","overlap","error"}]} on stdout`;
 
 const RETIRE_HELP = `Usage: origin-guard retire [--secret NAME] [--wait] [--timeout MINUTES] [--json] [--config FILE]
@@ -31,6 +37,8 @@ sender has propagated the current value. Without --wait it checks once and says 
 
   --wait         keep checking until it can retire (or --timeout, default 30 minutes)
   --json         print {"secrets":[{"name","status","reason"}]} on stdout`;
+
+const CLI_DEADLINE_MARGIN_MS = 15_000;
 
 function selectSecrets(config: Config, name: string | undefined): SecretConfig[] {
   if (config.secrets.length === 0) throw new UsageError('no secrets are configured (the "secrets" list of the config file is empty)');
@@ -62,8 +70,14 @@ export interface RotateOutcome {
 async function followDeployedRotation(deps: RotationDeps, secret: SecretConfig, ctx: CliContext, limitMs: number): Promise<string> {
   const before = rotationView(await deps.store.describe());
   if (before.rotating) {
-    throw new Error(`an earlier rotation (token ${before.pendingVersionId}) has not finished; resume it with --local`);
+    throw new Error(
+      `an earlier rotation (token ${before.pendingVersionId}) has not finished; "origin-guard status --secret ${secret.name}" shows its progress. ` +
+        `Resume it with --local once no other writer holds the secret (a run that finds one refuses and changes nothing)`,
+    );
   }
+  // A writer holding the secret would make the Lambda refuse every step: say who, before asking Secrets Manager.
+  const holder = await deps.leases?.holder(leaseKey.secret(secret.name));
+  if (holder) throw new LeaseHeldError(leaseKey.secret(secret.name), holder);
   const token = await deps.store.startRotation!();
   if (!token) throw new Error('RotateSecret did not return the new version id');
   const print = progressPrinter(ctx);
@@ -73,11 +87,29 @@ async function followDeployedRotation(deps: RotationDeps, secret: SecretConfig, 
     const secretState = await deps.store.describe();
     const stages = secretState.versions.find((v) => v.versionId === token)?.stages ?? [];
     if (stages.includes(STAGE.CURRENT)) return token;
+    const recorded = progressTags(secretState.tags, systemClock.now());
     if (!stages.includes(STAGE.PENDING)) {
-      throw new Error(`the rotation Lambda rolled rotation ${token} back; the alert and the function's log say why`);
+      throw new Error(
+        `the rotation Lambda rolled rotation ${token} back` +
+          (recorded?.lastError ? ` (${recorded.lastError})` : '; the alert and the function log say why') +
+          `. Secrets Manager tries again at the next scheduled rotation${secretState.nextRotationAt ? ` (${secretState.nextRotationAt.toISOString()})` : ''}; ` +
+          `fix the cause and run "origin-guard rotate --secret ${secret.name}" to try now`,
+      );
     }
-    const phase = secretState.tags[TAG.VALIDATORS_SET_AT] ? 'the rotation Lambda to test and switch senders' : 'the rotation Lambda to set validators';
-    print({ secret: secret.name, step: 'setSecret', phase: 'wait', message: phase, waitingFor: phase, waitedMs: systemClock.now().getTime() - started });
+    const phase = recorded?.waitingFor
+      ? `${recorded.waitingFor} (${recorded.step ?? 'rotation Lambda'})`
+      : secretState.tags[TAG.VALIDATORS_SET_AT]
+        ? 'the rotation Lambda to test and switch senders'
+        : 'the rotation Lambda to set validators';
+    print({
+      secret: secret.name,
+      step: recorded?.step?.startsWith('testSecret') ? 'testSecret' : 'setSecret',
+      phase: 'wait',
+      message: phase,
+      waitingFor: recorded?.lastError ? `${phase}; last error: ${recorded.lastError}` : phase,
+      waitedMs: systemClock.now().getTime() - started,
+      ...(recorded?.until ? { until: new Date(recorded.until) } : {}),
+    });
     if (systemClock.now().getTime() - started > limitMs) break;
     await systemClock.sleep(3_000);
   }
@@ -87,10 +119,15 @@ async function followDeployedRotation(deps: RotationDeps, secret: SecretConfig, 
 async function rotateOne(
   secret: SecretConfig,
   options: { local: boolean; emergency: boolean; limitMs: number; quiet: boolean },
-  env: { clients: AwsClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch },
+  env: { clients: AwsClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch; leases?: LeasePort },
   ctx: CliContext,
 ): Promise<RotateOutcome> {
-  const deps = rotationDeps(secret, { clients: env.clients, logger: env.log, alerts: env.alerts, fetch: env.fetch }, { onProgress: progressPrinter(ctx, { quiet: options.quiet }) });
+  const deps = rotationDeps(
+    secret,
+    { clients: env.clients, logger: env.log, alerts: env.alerts, fetch: env.fetch, clock: clockWithBudget(systemClock, options.limitMs) },
+    // The CLI's --timeout is its own budget, not a kill: keep a short margin for read-backs and rollback.
+    { onProgress: progressPrinter(ctx, { quiet: options.quiet }), leases: env.leases, deadlineMarginMs: CLI_DEADLINE_MARGIN_MS },
+  );
   try {
     if (options.local) {
       const result = await rotateInProcess(secret, deps, { emergency: options.emergency, propagationTimeoutMs: options.limitMs });
@@ -103,9 +140,10 @@ async function rotateOne(
         retire: result.retire,
       };
     }
-    if (options.emergency) await deps.store.setTags({ [TAG.EMERGENCY]: 'true' });
     const token = await followDeployedRotation(deps, secret, ctx, options.limitMs);
     if (!options.emergency) return { name: secret.name, status: 'rotated', token, overlap: 'open' };
+    // The flag names the rotation it belongs to, set once that rotation is AWSCURRENT (only retire reads it).
+    await withSecretLease(secret, deps, 'rotate --emergency', (held) => held.store.setTags({ [TAG.EMERGENCY]: token }));
     const result = await waitAndRetire(secret, deps, { timeoutMs: options.limitMs });
     return { name: secret.name, status: 'rotated', token, overlap: result.status === 'retired' ? 'retired' : 'open', retire: result };
   } catch (error) {
@@ -137,12 +175,13 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
     const alerts = await cliAlerts(config, clients);
+    const leases = await cliLeases(config, clients, (message) => ctx.stderr(`origin-guard rotate: warning: ${message}`));
     const outcomes: RotateOutcome[] = [];
     for (const secret of secrets) {
       const outcome = await rotateOne(
         secret,
         { local: values.local, emergency: values.emergency, limitMs, quiet: false },
-        { clients, alerts, log: injected.log ?? silentLog, fetch: injected.fetch },
+        { clients, alerts, log: injected.log ?? silentLog, fetch: injected.fetch, leases },
         ctx,
       );
       outcomes.push(outcome);
@@ -179,9 +218,10 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
     const secrets = selectSecrets(config, values.secret);
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
+    const leases = await cliLeases(config, clients, (message) => ctx.stderr(`origin-guard retire: warning: ${message}`));
     const results: Array<{ name: string; status: string; reason: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx) });
+      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx), leases });
       try {
         const result = values.wait ? await waitAndRetire(secret, deps, { timeoutMs: limitMs }) : await retire(secret, deps);
         results.push({ name: secret.name, status: result.status, reason: result.reason });
@@ -214,9 +254,10 @@ export function makeAdoptCommand(injected: RotateCommandDeps = {}): Command {
     const config = loadCliConfig(values.config, ctx.env);
     const secrets = selectSecrets(config, values.secret);
     const clients = injected.clients ?? cliClients(config);
+    const leases = await cliLeases(config, clients, (message) => ctx.stderr(`origin-guard adopt: warning: ${message}`));
     const results: Array<{ name: string; status: string; fingerprint?: string; error?: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch });
+      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { leases });
       try {
         const result = await adopt(secret, deps);
         results.push({ name: secret.name, status: result.status, fingerprint: result.fingerprint });

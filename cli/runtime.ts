@@ -5,6 +5,9 @@ import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AlertPort } from '../lambdas/core/ports.ts';
+import { hostname } from 'node:os';
+import { leaseOwner, type LeasePort } from '../lambdas/core/lease.ts';
+import { DynamoDbLeases } from '../lambdas/adapters/lease-dynamodb.ts';
 import { UsageError } from './context.ts';
 
 /** Flags every command takes. */
@@ -63,4 +66,21 @@ export async function resolveAlertTargets(config: Config, clients: AwsClients): 
 export async function cliAlerts(config: Config, clients: AwsClients): Promise<AlertPort | undefined> {
   const { topicArn } = await resolveAlertTargets(config, clients);
   return topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn) : undefined;
+}
+
+/**
+ * The secret leases the CLI takes (the alert-state table, where the Lambdas take theirs), so that an operator's
+ * run and a Lambda never write one secret's targets at once. Without a known table (no stack, no
+ * `alerts.stateTableName`), `onMissing` is told and the run is not serialized.
+ */
+export async function cliLeases(config: Config, clients: AwsClients, onMissing: (message: string) => void): Promise<LeasePort | undefined> {
+  const { stateTableName, source } = await resolveAlertTargets(config, clients);
+  if (!stateTableName) {
+    onMissing(
+      `no lease table known (alerts.stateTableName, or the output AlertStateTableName of stack ${config.stackName}; looked in: ${source}): ` +
+        'this run is not serialized with the deployed rotation and retire functions',
+    );
+    return undefined;
+  }
+  return new DynamoDbLeases(clients.dynamoDb(), stateTableName, leaseOwner('cli', `${hostname()}:${process.pid}`));
 }

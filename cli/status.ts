@@ -6,7 +6,7 @@ import type { SecretConfig } from '../lambdas/config.ts';
 import { describeError } from '../lambdas/core/errors.ts';
 import { fingerprint } from '../lambdas/core/fingerprint.ts';
 import { silentLog, systemClock, type Clock, type LogPort } from '../lambdas/core/ports.ts';
-import { acceptedVersionIds, rotationView } from '../lambdas/core/rotation-state.ts';
+import { acceptedVersionIds, progressTags, rotationView, type RotationProgressTags } from '../lambdas/core/rotation-state.ts';
 import { buildRotationTargets } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import type { Command } from './context.ts';
@@ -30,6 +30,8 @@ export interface SecretStatus {
   rotationEnabled: boolean;
   lastRotatedAt?: string;
   nextRotationAt?: string;
+  /** What the rotation recorded in the secret's tags: step, what it waits for, until when (ETA), last error. */
+  progress?: RotationProgressTags;
   error?: string;
 }
 
@@ -125,7 +127,23 @@ export async function secretStatus(
     rotationEnabled: described.rotationEnabled,
     lastRotatedAt: described.lastRotatedAt?.toISOString(),
     nextRotationAt: next?.toISOString(),
+    progress: progressTags(described.tags, now),
   };
+}
+
+/** One line for the recorded progress, or none. */
+export function formatProgress(progress: RotationProgressTags | undefined): string[] {
+  if (!progress) return [];
+  const lines: string[] = [];
+  if (progress.step) {
+    lines.push(
+      `  progress: ${progress.step}` +
+        (progress.waitingFor ? `, waiting for ${progress.waitingFor}` : '') +
+        (progress.until ? ` until ${progress.until} (ETA ${progress.etaSeconds} s)` : ''),
+    );
+  }
+  if (progress.lastError) lines.push(`  last error: ${progress.lastError}`);
+  return lines;
 }
 
 function age(seconds: number | undefined): string {
@@ -151,6 +169,7 @@ export function formatStatus(statuses: SecretStatus[]): string {
         ? `overlap open since ${s.overlap.openedAt}${s.overlap.emergency ? ' (emergency: retires as soon as senders propagated)' : `, window ends ${s.overlap.windowEndsAt}`}`
         : 'settled: only the current value is accepted';
     lines.push(`  state: ${state}`);
+    lines.push(...formatProgress(s.progress));
     lines.push(`  expected: senders send ${s.expected.sends}; validators accept ${s.expected.accepts.join(' + ')}`);
     for (const sender of s.senders) {
       lines.push(

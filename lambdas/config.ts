@@ -49,9 +49,21 @@ export const KongVaultSenderSchema = z
     tokenSecretName: z.optional(secretName),
     /** Base URL override of the Konnect API (tests, proxies); default `https://{region}.api.konghq.com`. */
     apiUrl: z.optional(httpUrl),
+    /**
+     * Where to read Kong's vault entity (`GET {vaultAdminUrl}/vaults/{vaultPrefix}`): the Kong Admin API or
+     * Konnect's `.../core-entities`. With both set, a rotation first checks the vault's `ttl` against
+     * `ttlSeconds` (and refuses ttl 0, or ttl + resurrect_ttl below 60 s) before it changes anything.
+     */
+    vaultAdminUrl: z.optional(httpUrl),
+    vaultPrefix: z.optional(nonEmpty()),
+    /** Token for `vaultAdminUrl` (Secrets Manager secret name); for Konnect the sender's `tokenSecretName` is used when absent. */
+    vaultTokenSecretName: z.optional(secretName),
   })
   .check(
     z.superRefine((v, ctx) => {
+      if ((v.vaultAdminUrl === undefined) !== (v.vaultPrefix === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [v.vaultAdminUrl === undefined ? 'vaultAdminUrl' : 'vaultPrefix'], message: 'is required when the other of vaultAdminUrl / vaultPrefix is set' });
+      }
       if (v.store !== 'konnect-config-store') return;
       for (const field of ['region', 'controlPlaneId', 'configStoreId', 'key', 'tokenSecretName'] as const) {
         if (v[field] === undefined) {
@@ -93,6 +105,14 @@ export const SecretsManagerReadersValidatorSchema = z.strictObject({
   type: z.literal('secretsmanager-readers'),
   /** How long upstreams cache the secret (the verifier's `cacheTtlSeconds`). */
   cacheTtlSeconds: z._default(seconds, 300),
+  /**
+   * A verifier whose last good refresh is older than this is stale (its `maxStaleSeconds`): the stack alarms on
+   * its `VerifierRefreshAgeSeconds` metric, and no rotation starts while that alarm is on. Default:
+   * 3 × cacheTtlSeconds, at least 60.
+   */
+  maxStaleSeconds: z.optional(z.number().check(z.int(), z.gte(1))),
+  /** The stale alarm to check before a rotation; default the stack's `origin-guard-verifier-stale-<secret name>`. */
+  staleAlarmName: z.optional(z.string().check(z.minLength(1), z.maxLength(255))),
 });
 
 export const ValidatorSchema = z.discriminatedUnion('type', [
@@ -109,8 +129,20 @@ export const SecretConfigSchema = z.strictObject({
   overlapMinutes: z._default(minutes, 30),
   senders: nonEmptyArray(SenderSchema),
   validators: nonEmptyArray(ValidatorSchema),
-  /** Optional origin URL: the test step sends the pending value (must pass) and a wrong one (must be refused). */
-  probeUrl: z.optional(httpUrl),
+  /**
+   * Optional origin URL: the test step sends the pending value (must pass) and a wrong one (must be refused).
+   * `https://` only (the request carries the pending value), `http://` for loopback only. It must run from
+   * where the origin is reachable (README: probes); a network error or timeout is inconclusive, never "refused".
+   */
+  probeUrl: z.optional(
+    httpUrl.check(
+      z.refine((url) => url.startsWith('https://') || /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?(\/|$)/.test(url), {
+        message: 'must be an https:// URL (the probe sends the pending value; http:// is allowed for 127.0.0.1, localhost and [::1] only)',
+      }),
+    ),
+  ),
+  /** The status the origin answers a wrong header value with (Kong: 404 no route, WAF block: 403); default: any 4xx. */
+  probeRefusedStatus: z.optional(z.number().check(z.int(), z.gte(400), z.lte(599))),
 });
 
 // ---------- ip ranges ----------
@@ -292,8 +324,23 @@ export const AlertsSchema = z.strictObject({
 
 // ---------- the file ----------
 
-/** The longest validator propagation a rotation can wait out in its testSecret invocation. */
-export const MAX_VALIDATOR_WAIT_SECONDS = 840;
+/**
+ * The rotation function's timeout is the slowest validator wait plus this margin (setup, read-backs, probes,
+ * and a rollback with its alert); lib/rotation.ts sizes it from the config and checks it at synth time.
+ */
+export const ROTATION_TIMEOUT_MARGIN_SECONDS = 180;
+/** The longest validator propagation a rotation can wait out in its testSecret invocation (15 minutes less the margin). */
+export const MAX_VALIDATOR_WAIT_SECONDS = 900 - ROTATION_TIMEOUT_MARGIN_SECONDS;
+
+/** When a `secretsmanager-readers` verifier counts as stale (the verifier's and the alarm's threshold). */
+export function readersMaxStaleSeconds(validator: { cacheTtlSeconds: number; maxStaleSeconds?: number }): number {
+  return validator.maxStaleSeconds ?? Math.max(60, 3 * validator.cacheTtlSeconds);
+}
+
+/** The longest wait of one secret's testSecret: its slowest validator. */
+export function slowestValidatorWaitSeconds(secret: { validators: ReadonlyArray<{ type: string; propagationSeconds?: number; cacheTtlSeconds?: number }> }): number {
+  return Math.max(0, ...secret.validators.map((v) => (v.type === 'secretsmanager-readers' ? (v.cacheTtlSeconds ?? 0) : (v.propagationSeconds ?? 0))));
+}
 
 export const ConfigSchema = z
   .strictObject({
@@ -333,7 +380,7 @@ export const ConfigSchema = z
             ctx.addIssue({
               code: 'custom',
               path: ['secrets', i, 'validators', j, field],
-              message: `must be at most ${MAX_VALIDATOR_WAIT_SECONDS}: the rotation waits this long inside one Lambda invocation, which AWS stops after 15 minutes`,
+              message: `must be at most ${MAX_VALIDATOR_WAIT_SECONDS}: the rotation waits this long inside one Lambda invocation, which AWS stops after 15 minutes (${ROTATION_TIMEOUT_MARGIN_SECONDS} s are kept for read-backs, probes and rollback)`,
             });
           }
         });

@@ -100,6 +100,13 @@ export interface OriginGuardFunctionProps {
    * @default false
    */
   readonly writer?: boolean;
+  /**
+   * A writer whose runs are serialized per secret by a lease (lambdas/core/lease.ts) instead: no reserved
+   * concurrency, so that rotations of different secrets, invoked synchronously by Secrets Manager on the same
+   * day, never throttle each other.
+   * @default false
+   */
+  readonly serializedByLease?: boolean;
   /** @default Duration.minutes(1) */
   readonly timeout?: Duration;
   /** @default 512 */
@@ -190,7 +197,7 @@ export class OriginGuardFunction extends Construct {
       timeout,
       role: this.role,
       logGroup: this.logGroup,
-      reservedConcurrentExecutions: props.writer ? 1 : undefined,
+      reservedConcurrentExecutions: props.writer && !props.serializedByLease ? 1 : undefined,
       deadLetterQueue: this.deadLetterQueue,
       retryAttempts,
       tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,

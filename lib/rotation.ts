@@ -1,6 +1,11 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { readersMaxStaleSeconds, ROTATION_TIMEOUT_MARGIN_SECONDS, slowestValidatorWaitSeconds } from '../lambdas/config.ts';
+import { verifierStaleAlarmName } from '../lambdas/adapters/reader-health-cloudwatch.ts';
+import { VERIFIER_METRIC } from '../lambdas/verifier/index.ts';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,6 +19,9 @@ import { distributionArn, unique, webAclArn, wafReferencedResourceArns, type Waf
 import { throwIfProblems } from './errors.ts';
 import { acknowledgeWildcardResource } from './nag.ts';
 import { DEFAULT_HANDLERS_DIR, HANDLER_SDK_CLIENTS, OriginGuardFunction, type PowertoolsLogLevel } from './function.ts';
+
+/** The DynamoDB calls of the lease adapter: conditional put, consistent get, conditional update and delete. */
+export const LEASE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'] as const;
 
 export interface SecretRotationProps {
   /** The validated configuration; `secrets` must not be empty. Embedded into both functions. */
@@ -65,7 +73,9 @@ export interface RotatedSecret {
  * (`lambdas/handlers/retire.ts`) runs every `retireInterval` and closes overlaps whose senders have
  * propagated.
  *
- * Both functions are writers (reserved concurrency 1). Their IAM is limited to the configured secrets,
+ * Both functions are writers serialized per secret by a lease in the alert-state table (items `lease:secret:*`,
+ * no reserved concurrency: rotations of different secrets never throttle each other). The rotation function's
+ * timeout is the slowest configured validator wait plus ROTATION_TIMEOUT_MARGIN_SECONDS, checked here. Their IAM is limited to the configured secrets,
  * distributions (`cloudfront:GetDistribution`, `GetDistributionConfig`, and `UpdateDistribution` for the
  * rotation only), web ACLs (`wafv2:GetWebACL`, `UpdateWebACL`; CLOUDFRONT scope in us-east-1, REGIONAL in
  * the home region) and the Kong / Konnect token secrets named by `tokenSecretName`. Other principals (Kong's
@@ -76,6 +86,8 @@ export class SecretRotation extends Construct {
   public readonly rotationFunction: OriginGuardFunction;
   public readonly retireFunction: OriginGuardFunction;
   public readonly retireRule: events.Rule;
+  /** Per secret with `secretsmanager-readers`: its verifiers' refresh age passed `maxStaleSeconds`. */
+  public readonly verifierStaleAlarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: SecretRotationProps) {
     super(scope, id);
@@ -92,11 +104,21 @@ export class SecretRotation extends Construct {
     });
     throwIfProblems(`SecretRotation ${this.node.path}`, problems);
 
+    // testSecret waits out the slowest validator inside one invocation, then reads back, probes, and may roll back.
+    const slowestWait = Math.max(0, ...config.secrets.map((s) => slowestValidatorWaitSeconds(s)));
+    const rotationTimeoutSeconds = slowestWait + ROTATION_TIMEOUT_MARGIN_SECONDS;
+    if (rotationTimeoutSeconds > 900) {
+      throwIfProblems(`SecretRotation ${this.node.path}`, [
+        `the slowest validator wait (${slowestWait} s) plus ${ROTATION_TIMEOUT_MARGIN_SECONDS} s for read-backs, probes and rollback exceeds the Lambda maximum of 900 s`,
+      ]);
+    }
+
     const common = {
       config,
       alertTopic: props.alertTopic,
       alertStateTable: props.alertStateTable,
       writer: true,
+      serializedByLease: true,
       logRetention: props.logRetention,
       logLevel: props.logLevel,
       tracing: props.tracing,
@@ -107,8 +129,7 @@ export class SecretRotation extends Construct {
       bundledSdkClients: HANDLER_SDK_CLIENTS.rotate,
       description: 'origin-guard: rotates origin-verify secrets (Secrets Manager createSecret/setSecret/testSecret/finishSecret)',
       serviceName: 'origin-guard-rotation',
-      // setSecret waits out validator propagation (WAF about 60 s, Kong caches): allow the Lambda maximum.
-      timeout: Duration.minutes(15),
+      timeout: Duration.seconds(rotationTimeoutSeconds),
     });
     this.retireFunction = new OriginGuardFunction(this, 'RetireFunction', {
       ...common,
@@ -116,11 +137,13 @@ export class SecretRotation extends Construct {
       bundledSdkClients: HANDLER_SDK_CLIENTS.retire,
       description: 'origin-guard: closes rotation overlaps once every sender has propagated',
       serviceName: 'origin-guard-retire',
-      // Shorter than the interval, so one run ends before the next starts (reserved concurrency is 1).
+      // Shorter than the interval, so one run ends before the next starts (a run that overlaps finds the lease held).
       timeout: Duration.minutes(Math.max(1, Math.min(4, retireInterval.toMinutes() - 1))),
     });
 
     this.secrets = config.secrets.map((secretConfig) => this.addSecret(secretConfig, props, removalPolicy));
+    this.grantLeases(props.alertStateTable);
+    this.addVerifierStaleAlarms(config, props.alertTopic);
     this.grantTargets(config);
 
     this.retireRule = new events.Rule(this, 'RetireSchedule', {
@@ -186,6 +209,56 @@ export class SecretRotation extends Construct {
     return { config: secretConfig, key, secret, schedule };
   }
 
+  /**
+   * One alarm per secret read by upstream verifiers: the maximum `VerifierRefreshAgeSeconds` (EMF from
+   * lambdas/verifier, dimension `Secret` = the secret name the verifier reads) above `maxStaleSeconds`. Missing
+   * data is not breaching (no verifier reports, or none has traffic). The rotation function reads the alarm
+   * and does not start while it is in ALARM.
+   */
+  private addVerifierStaleAlarms(config: Config, topic: sns.ITopic): void {
+    const arns: string[] = [];
+    for (const secret of config.secrets) {
+      const readers = secret.validators.find((v) => v.type === 'secretsmanager-readers');
+      if (!readers || readers.type !== 'secretsmanager-readers') continue;
+      const maxStale = readersMaxStaleSeconds(readers);
+      const alarm = new cloudwatch.Alarm(this, `VerifierStale-${secret.name}`, {
+        alarmName: readers.staleAlarmName ?? verifierStaleAlarmName(secret.name),
+        alarmDescription: `origin-guard: an upstream verifier of ${secret.secretName} has not refreshed for more than ${maxStale} s; rotations of ${secret.name} do not start until it recovers`,
+        metric: new cloudwatch.Metric({
+          namespace: VERIFIER_METRIC.namespace,
+          metricName: VERIFIER_METRIC.name,
+          dimensionsMap: { [VERIFIER_METRIC.dimension]: secret.secretName },
+          statistic: 'Maximum',
+          period: Duration.minutes(1),
+        }),
+        threshold: maxStale,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      alarm.addAlarmAction(new cwActions.SnsAction(topic));
+      alarm.addOkAction(new cwActions.SnsAction(topic));
+      this.verifierStaleAlarms.push(alarm);
+      arns.push(alarm.alarmArn);
+    }
+    if (arns.length > 0) {
+      this.rotationFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: arns }));
+    }
+  }
+
+  /** The secret leases (lambdas/adapters/lease-dynamodb.ts): only items whose key starts with `lease:secret:`. */
+  private grantLeases(table: dynamodb.ITable): void {
+    for (const fn of [this.rotationFunction, this.retireFunction]) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: [...LEASE_ACTIONS],
+          resources: [table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lease:secret:*'] } },
+        }),
+      );
+    }
+  }
+
   /** Senders and validators of every secret: the distributions, web ACLs and token secrets they name. */
   private grantTargets(config: Config): void {
     const distributions: string[] = [];
@@ -195,6 +268,7 @@ export class SecretRotation extends Construct {
       for (const sender of s.senders) {
         if (sender.type === 'cloudfront') distributions.push(distributionArn(this, sender.distributionId));
         if (sender.type === 'kong-vault' && sender.tokenSecretName) tokenSecrets.push(sender.tokenSecretName);
+        if (sender.type === 'kong-vault' && sender.vaultTokenSecretName) tokenSecrets.push(sender.vaultTokenSecretName);
       }
       for (const validator of s.validators) {
         if (validator.type === 'wafv2') {

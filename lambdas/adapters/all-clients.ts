@@ -1,5 +1,6 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -15,6 +16,7 @@ export function allAwsClients(settings: ClientSettings): AwsClients {
   return new AwsClients(settings, {
     CloudFormationClient,
     CloudFrontClient,
+    CloudWatchClient,
     DynamoDBClient,
     EC2Client,
     ElasticLoadBalancingV2Client,

@@ -1,5 +1,6 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -38,6 +39,7 @@ export interface ClientConstructors {
   CloudFormationClient?: Ctor<CloudFormationClient>;
   EventBridgeClient?: Ctor<EventBridgeClient>;
   SecurityHubClient?: Ctor<SecurityHubClient>;
+  CloudWatchClient?: Ctor<CloudWatchClient>;
 }
 
 /**
@@ -93,5 +95,8 @@ export class AwsClients {
   }
   securityHub(): SecurityHubClient {
     return this.get('SecurityHubClient');
+  }
+  cloudWatch(): CloudWatchClient {
+    return this.get('CloudWatchClient');
   }
 }

@@ -18,6 +18,7 @@ import { TargetError } from '../core/errors.ts';
 import { fingerprint, sameValue } from '../core/fingerprint.ts';
 import { STAGE, silentLog, type LogPort, type SecretStorePort, type SenderPort, type SenderPropagation } from '../core/ports.ts';
 import type { KonnectClient } from './konnect.ts';
+import { vaultTtlProblems, type KongVaultEntity } from './kong-vault-entity.ts';
 
 /** Kong re-resolves vault references whose TTL ran out on a timer that fires every 60 s. */
 export const KONG_VAULT_ROTATION_CHECK_SECONDS = 60;
@@ -47,6 +48,8 @@ export interface KongVaultSenderOptions {
   key?: string;
   /** Added to `ttlSeconds` for Kong's vault rotation timer; default 60. */
   rotationCheckSeconds?: number;
+  /** Reads Kong's vault entity, to check its `ttl` against `ttlSeconds` before a rotation (kong-vault-entity.ts). */
+  readVault?: () => Promise<KongVaultEntity>;
   log?: LogPort;
 }
 
@@ -102,7 +105,7 @@ export class KongVaultSender implements SenderPort {
     } else {
       const known = await this.konnectValue();
       if (known.value === undefined) {
-        return { done: false, detail: `vault: cannot confirm the Konnect Config Store value (${known.why}); re-run the rotation to rewrite it` };
+        return { done: false, unknown: true, detail: `vault: cannot confirm the Konnect Config Store value (${known.why}); retire rewrites it` };
       }
       if (!sameValue(known.value, value)) {
         return { done: false, detail: `vault: the Konnect Config Store holds ${fingerprint(known.value)}, not ${fingerprint(value)}` };
@@ -112,6 +115,12 @@ export class KongVaultSender implements SenderPort {
     const leftMs = since.getTime() + this.propagationMs - now.getTime();
     if (leftMs <= 0) return { done: true, detail: 'vault TTL elapsed' };
     return { done: false, detail: `vault TTL: ${Math.ceil(leftMs / 1000)} s left` };
+  }
+
+  /** Kong's vault `ttl` observed, when the vault entity can be read: refuses a rotation it would outlast. */
+  async preflight(): Promise<string[]> {
+    if (!this.options.readVault) return [];
+    return vaultTtlProblems(await this.options.readVault(), this.options.ttlSeconds, this.id);
   }
 
   // ---------- Konnect Config Store ----------

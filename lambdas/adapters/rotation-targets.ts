@@ -11,9 +11,12 @@ import { CloudFrontSender } from './cloudfront.ts';
 import { httpProbe } from './http-probe.ts';
 import { KongRouteValidator } from './kong.ts';
 import { KongVaultSender } from './kong-vault.ts';
+import { kongVaultReader } from './kong-vault-entity.ts';
 import { KonnectClient, konnectBaseUrl } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { SecretsManagerReadersValidator } from './secretsmanager-readers.ts';
+import { staleReadersCheck, verifierStaleAlarmName } from './reader-health-cloudwatch.ts';
+import { readersMaxStaleSeconds } from '../config.ts';
 import { TokenReader } from './tokens.ts';
 import { WafV2Validator } from './wafv2.ts';
 
@@ -40,6 +43,16 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
           ttlSeconds: sender.ttlSeconds,
           rotationCheckSeconds: sender.rotationCheckSeconds,
           secretStore: store,
+          ...(sender.vaultAdminUrl && sender.vaultPrefix
+            ? {
+                readVault: kongVaultReader({
+                  adminUrl: sender.vaultAdminUrl,
+                  prefix: sender.vaultPrefix,
+                  token: (sender.vaultTokenSecretName ?? sender.tokenSecretName) ? tokens.token((sender.vaultTokenSecretName ?? sender.tokenSecretName)!) : undefined,
+                  fetch: env.fetch,
+                }),
+              }
+            : {}),
           ...(sender.store === 'konnect-config-store'
             ? {
                 konnect: new KonnectClient({
@@ -78,7 +91,15 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
           fetch: env.fetch,
         });
       case 'secretsmanager-readers':
-        return new SecretsManagerReadersValidator({ store, cacheTtlSeconds: validator.cacheTtlSeconds });
+        return new SecretsManagerReadersValidator({
+          store,
+          cacheTtlSeconds: validator.cacheTtlSeconds,
+          staleCheck: staleReadersCheck(
+            () => env.clients.cloudWatch(),
+            validator.staleAlarmName ?? verifierStaleAlarmName(secret.name),
+            readersMaxStaleSeconds(validator),
+          ),
+        });
     }
   });
   return { store, senders, validators };

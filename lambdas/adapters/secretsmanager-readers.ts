@@ -11,6 +11,8 @@ export interface SecretsManagerReadersValidatorOptions {
   store: SecretStorePort;
   /** How long upstreams cache the values (the verifier's `cacheTtlSeconds`). */
   cacheTtlSeconds: number;
+  /** Problems when a reader is known to be stale (reader-health-cloudwatch.ts); none when absent. */
+  staleCheck?: () => Promise<string[]>;
 }
 
 export class SecretsManagerReadersValidator implements ValidatorPort {
@@ -18,10 +20,17 @@ export class SecretsManagerReadersValidator implements ValidatorPort {
   readonly followsSecret = true;
   readonly propagationSeconds: number;
   private readonly store: SecretStorePort;
+  private readonly staleCheck?: () => Promise<string[]>;
 
   constructor(options: SecretsManagerReadersValidatorOptions) {
     this.store = options.store;
     this.propagationSeconds = options.cacheTtlSeconds;
+    this.staleCheck = options.staleCheck;
+  }
+
+  /** A reader known to be stale refuses the rotation before anything changes. */
+  async preflight(): Promise<string[]> {
+    return (await this.staleCheck?.()) ?? [];
   }
 
   /** Nothing to write: the rotation core's stage and tag changes are what readers pick up. */

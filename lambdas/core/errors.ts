@@ -82,3 +82,19 @@ export class LeaseHeldError extends OriginGuardError {
 export class LeaseLostError extends OriginGuardError {
   override name = 'LeaseLostError';
 }
+
+/**
+ * A step stopped before its deadline (the Lambda's remaining time, the CLI's --timeout) rather than start a
+ * wait it could not finish. Nothing was rolled back: every value a sender may send is still accepted, the
+ * progress is kept in the secret's tags, and the next invocation resumes where this one stopped.
+ */
+export class RotationStoppedError extends OriginGuardError {
+  override name = 'RotationStoppedError';
+  constructor(
+    readonly secret: string,
+    readonly step: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -9,6 +9,17 @@ export interface Clock {
   now(): Date;
   /** Waits; the core only waits for delays that a target imposes (propagation, caches), never a fixed guess. */
   sleep(ms: number): Promise<void>;
+  /**
+   * The time this run has left (a Lambda's `getRemainingTimeInMillis()`, the CLI's `--timeout` budget);
+   * absent means no deadline. A step stops cleanly rather than start a wait it cannot finish.
+   */
+  remainingMs?(): number;
+}
+
+/** A clock whose deadline is `budgetMs` from now (the CLI's `--timeout`). */
+export function clockWithBudget(clock: Clock, budgetMs: number): Clock {
+  const deadline = clock.now().getTime() + budgetMs;
+  return { now: () => clock.now(), sleep: (ms) => clock.sleep(ms), remainingMs: () => deadline - clock.now().getTime() };
 }
 
 export const systemClock: Clock = {
@@ -77,9 +88,32 @@ export const TAG = {
   OVERLAP_VERSION: 'origin-guard:overlap-version',
   /** ISO time at which the validators were last set to accept the pending value. */
   VALIDATORS_SET_AT: 'origin-guard:validators-set-at',
-  /** `true`: retire as soon as senders have propagated, skipping the overlap window (leaked value). */
+  /**
+   * The version id (rotation token) of an emergency rotation: its overlap is retired as soon as senders have
+   * propagated, skipping the overlap window (leaked value). Only the rotation it names is an emergency, so a
+   * flag left behind can never shorten the next rotation; every exit path clears it.
+   */
   EMERGENCY: 'origin-guard:emergency',
+  /** Progress, without any value: the step under way and its token (`testSecret <token>`). */
+  PROGRESS_STEP: 'origin-guard:step',
+  /** What the step waits for, in words. */
+  PROGRESS_WAITING_FOR: 'origin-guard:waiting-for',
+  /** ISO time until which it waits (the ETA of the wait). */
+  PROGRESS_UNTIL: 'origin-guard:until',
+  /** The last failure, refusal or stop of a step, in words (no value); cleared when a rotation finishes. */
+  LAST_ERROR: 'origin-guard:last-error',
 } as const;
+
+/** The progress tags, cleared together. */
+export const PROGRESS_TAGS = [TAG.PROGRESS_STEP, TAG.PROGRESS_WAITING_FOR, TAG.PROGRESS_UNTIL] as const;
+
+/**
+ * Secrets Manager tag values allow letters, digits, spaces and `_ . : / = + - @`, at most 256 characters:
+ * other characters become spaces. Never pass a value here, only words and fingerprints.
+ */
+export function tagText(text: string): string {
+  return text.replace(/[^\p{L}\p{N}\s_.:/=+\-@]/gu, ' ').replace(/\s+/g, ' ').trim().slice(0, 256);
+}
 
 export interface SecretVersionInfo {
   versionId: string;
@@ -120,6 +154,11 @@ export interface SecretStorePort {
 
 export interface SenderPropagation {
   done: boolean;
+  /**
+   * The sender's value cannot be confirmed (a write-only store that someone else wrote): rewriting the current
+   * value is safe while the overlap is open, and retire does so instead of waiting forever.
+   */
+  unknown?: boolean;
   /** Short words for progress and status, e.g. `InProgress`, `vault TTL: 120 s left`. Never a value. */
   detail: string;
 }
@@ -140,6 +179,11 @@ export interface SenderPort {
    * `since` (the moment it was switched).
    */
   propagated(value: string, since: Date | undefined, now: Date): Promise<SenderPropagation>;
+  /**
+   * Problems with the target's own settings that would break the rotation's timing (a Kong vault `ttl` longer
+   * than configured): checked before a rotation changes anything; any problem refuses it.
+   */
+  preflight?(): Promise<string[]>;
 }
 
 /** Something that checks the header: a WAF rule, a Kong route, upstreams reading the secret. */
@@ -154,10 +198,12 @@ export interface ValidatorPort {
   accept(values: string[]): Promise<void>;
   /** What it accepts now, read back from the target. */
   accepted(): Promise<string[]>;
+  /** As for senders: problems (a reader known to be stale) that refuse a rotation before it changes anything. */
+  preflight?(): Promise<string[]>;
 }
 
 export interface ProbeResult {
-  /** HTTP status, or undefined when the connection was refused / reset / timed out. */
+  /** HTTP status, or undefined when the connection was refused / reset / timed out (inconclusive, never "refused"). */
   status?: number;
   error?: string;
 }

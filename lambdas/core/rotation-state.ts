@@ -37,7 +37,8 @@ export function rotationView(secret: SecretDescription): RotationView {
     previousVersionId,
     rotating: pendingVersionId !== undefined,
     overlapOpenedAt,
-    emergency: secret.tags[TAG.EMERGENCY] === 'true',
+    // The flag names the rotation it belongs to: pending while it runs, current once senders switched.
+    emergency: secret.tags[TAG.EMERGENCY] !== undefined && [pendingVersionId, currentVersionId].includes(secret.tags[TAG.EMERGENCY]),
   };
 }
 
@@ -46,4 +47,29 @@ export function acceptedVersionIds(view: RotationView): string[] {
   return [view.currentVersionId, view.pendingVersionId, view.previousVersionId].filter(
     (id, i, all): id is string => id !== undefined && all.indexOf(id) === i,
   );
+}
+
+/** What the rotation recorded about itself in the secret's tags (never a value): step, wait, ETA, last error. */
+export interface RotationProgressTags {
+  /** The step under way and its token, e.g. `testSecret 3f2a…`. */
+  step?: string;
+  waitingFor?: string;
+  /** ISO time at which the wait ends. */
+  until?: string;
+  /** Seconds from `now` until `until` (0 when it has passed). */
+  etaSeconds?: number;
+  /** The last failure, refusal or stop, with its time. */
+  lastError?: string;
+}
+
+export function progressTags(tags: Record<string, string>, now: Date): RotationProgressTags | undefined {
+  const until = tags[TAG.PROGRESS_UNTIL];
+  const untilMs = until ? Date.parse(until) : Number.NaN;
+  const out: RotationProgressTags = {
+    ...(tags[TAG.PROGRESS_STEP] ? { step: tags[TAG.PROGRESS_STEP] } : {}),
+    ...(tags[TAG.PROGRESS_WAITING_FOR] ? { waitingFor: tags[TAG.PROGRESS_WAITING_FOR] } : {}),
+    ...(Number.isNaN(untilMs) ? {} : { until: new Date(untilMs).toISOString(), etaSeconds: Math.max(0, Math.ceil((untilMs - now.getTime()) / 1000)) }),
+    ...(tags[TAG.LAST_ERROR] ? { lastError: tags[TAG.LAST_ERROR] } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -13,11 +13,14 @@
  * logs, errors and progress carry fingerprints.
  */
 import { randomBytes } from 'node:crypto';
-import { describeError, RotationFailedError, RotationStateError, TargetError } from './errors.ts';
+import { describeError, LeaseHeldError, RotationFailedError, RotationStateError, RotationStoppedError, TargetError } from './errors.ts';
 import { fingerprint } from './fingerprint.ts';
+import { leaseKey, type Lease, type LeasePort } from './lease.ts';
 import {
+  PROGRESS_TAGS,
   STAGE,
   TAG,
+  tagText,
   type AlertPort,
   type Clock,
   type Finding,
@@ -39,16 +42,28 @@ export interface RotationSettings {
   headerName: string;
   overlapMinutes: number;
   probeUrl?: string;
+  /** The status the origin answers a wrong value with (Kong: 404, WAF: 403); absent: any 4xx. */
+  probeRefusedStatus?: number;
 }
+
+/** How long a writer holds a secret's lease between extensions; a holder that waits extends it each poll. */
+export const LEASE_DURATION_MS = 120_000;
+/**
+ * Time a step keeps after its last wait for read-backs, probes and, if they fail, the rollback and its alert.
+ * A step whose deadline is nearer than its wait plus this margin stops cleanly instead of starting the wait.
+ */
+export const DEADLINE_MARGIN_MS = 120_000;
 
 export interface RotationProgress {
   secret: string;
   step: RotationStep | 'retire' | 'rollback';
-  phase: 'start' | 'done' | 'wait' | 'skip' | 'fail';
+  phase: 'start' | 'done' | 'wait' | 'skip' | 'fail' | 'stop';
   message: string;
   /** For `wait`: how long we have waited so far and what for. */
   waitedMs?: number;
   waitingFor?: string;
+  /** For `wait`: when the wait ends (the ETA). */
+  until?: Date;
 }
 
 export interface RotationDeps {
@@ -62,6 +77,14 @@ export interface RotationDeps {
   onProgress?: (event: RotationProgress) => void;
   /** A new header value; default 32 random bytes, base64url (43 header-safe characters). */
   generateValue?: () => string;
+  /**
+   * One writer per secret: every writer (rotation steps, retire, `rotate --local`, adopt, emergency) takes the
+   * secret's lease first and re-checks it before each write. The Lambdas and the CLI always pass one; without
+   * it (single-writer unit tests, the demo) nothing is serialized.
+   */
+  leases?: LeasePort;
+  /** Time kept after the last wait before the deadline; default DEADLINE_MARGIN_MS (the CLI, which no one kills, keeps less). */
+  deadlineMarginMs?: number;
 }
 
 export function generateHeaderValue(): string {
@@ -100,14 +123,90 @@ function progress(deps: RotationDeps, event: RotationProgress): void {
   deps.onProgress?.(event);
 }
 
-/** Wait out a fixed delay that a target imposes, reporting progress every few seconds. */
-async function waitFor(deps: RotationDeps, settings: RotationSettings, step: RotationProgress['step'], ms: number, waitingFor: string) {
+/** The lease a step holds, if any: `waitFor` extends it, so a long wait never lets it lapse. */
+type Held = RotationDeps & { lease?: Lease };
+
+/**
+ * Wait out a fixed delay that a target imposes, reporting progress every few seconds and extending the lease.
+ * Refuses to start a wait that would run past the deadline minus the margin: stops cleanly instead
+ * (RotationStoppedError), with what it waits for and until when recorded in the secret's tags.
+ */
+async function waitFor(deps: Held, settings: RotationSettings, step: RotationStep, ms: number, waitingFor: string, token: string) {
   const started = deps.clock.now().getTime();
   const deadline = started + ms;
+  const until = new Date(deadline);
+  await deps.store.setTags({
+    [TAG.PROGRESS_STEP]: tagText(`${step} ${token}`),
+    [TAG.PROGRESS_WAITING_FOR]: tagText(waitingFor),
+    [TAG.PROGRESS_UNTIL]: until.toISOString(),
+  });
+  const left = deps.clock.remainingMs?.();
+  if (left !== undefined && left < ms + (deps.deadlineMarginMs ?? DEADLINE_MARGIN_MS)) {
+    throw new RotationStoppedError(
+      settings.name,
+      step,
+      `Rotation of ${settings.name} stopped in ${step} before its deadline: ${Math.ceil(ms / 1000)} s of ${waitingFor} remain (until ${until.toISOString()}) ` +
+        `but only ${Math.max(0, Math.floor(left / 1000))} s of run time. Nothing was rolled back: validators accept the current and the pending value, ` +
+        `senders send the current one. The next run of the rotation resumes here without waiting again for what already propagated.`,
+    );
+  }
   // Bounded: at most ms / 5 s + 1 iterations.
   for (let now = started; now < deadline; now = deps.clock.now().getTime()) {
-    progress(deps, { secret: settings.name, step, phase: 'wait', message: `waiting for ${waitingFor}`, waitedMs: now - started, waitingFor });
+    progress(deps, { secret: settings.name, step, phase: 'wait', message: `waiting for ${waitingFor}`, waitedMs: now - started, waitingFor, until });
+    await deps.lease?.extend(LEASE_DURATION_MS);
     await deps.clock.sleep(Math.min(5_000, deadline - now));
+  }
+  await deps.lease?.extend(LEASE_DURATION_MS);
+}
+
+// ---------- the lease ----------
+
+/** Every write to a target first checks that the lease is still ours (it can lapse under a long pause). */
+function guarded(deps: RotationDeps, lease: Lease): Held {
+  const check = () => lease.check();
+  const store = deps.store;
+  return {
+    ...deps,
+    lease,
+    store: {
+      secretId: store.secretId,
+      describe: (options) => store.describe(options),
+      value: (ref) => store.value(ref),
+      putPending: async (token, value) => (await check(), store.putPending(token, value)),
+      moveStage: async (stage, to, from) => (await check(), store.moveStage(stage, to, from)),
+      setTags: async (tags) => (await check(), store.setTags(tags)),
+      removeTags: async (keys) => (await check(), store.removeTags(keys)),
+      ...(store.startRotation ? { startRotation: async () => (await check(), store.startRotation!()) } : {}),
+    },
+    senders: deps.senders.map((sender) => ({
+      id: sender.id,
+      send: async (value: string) => (await check(), sender.send(value)),
+      sending: () => sender.sending(),
+      propagated: (value: string, since: Date | undefined, now: Date) => sender.propagated(value, since, now),
+      ...(sender.preflight ? { preflight: () => sender.preflight!() } : {}),
+    })),
+    validators: deps.validators.map((validator) => ({
+      id: validator.id,
+      propagationSeconds: validator.propagationSeconds,
+      followsSecret: validator.followsSecret,
+      accept: async (values: string[]) => (await check(), validator.accept(values)),
+      accepted: () => validator.accepted(),
+      ...(validator.preflight ? { preflight: () => validator.preflight!() } : {}),
+    })),
+  };
+}
+
+/**
+ * Runs `work` holding the secret's lease (when the deps have a LeasePort), with every target write guarded.
+ * A writer that finds the lease held throws LeaseHeldError naming the holder, before it changed anything.
+ */
+export async function withSecretLease<T>(settings: RotationSettings, deps: RotationDeps, purpose: string, work: (deps: Held) => Promise<T>): Promise<T> {
+  if (!deps.leases) return work(deps);
+  const lease = await deps.leases.acquire(leaseKey.secret(settings.name), purpose, LEASE_DURATION_MS);
+  try {
+    return await work(guarded(deps, lease));
+  } finally {
+    await lease.release().catch((error) => deps.log.warn('could not release the lease', { secret: settings.name, error: describeError(error) }));
   }
 }
 
@@ -117,7 +216,25 @@ async function waitFor(deps: RotationDeps, settings: RotationSettings, step: Rot
  * Runs one step for `token`. Returns quietly when the step has nothing left to do (a retry after a crash,
  * or a rotation that already finished).
  */
-export async function runRotationStep(step: RotationStep, token: string, settings: RotationSettings, deps: RotationDeps): Promise<void> {
+export async function runRotationStep(
+  step: RotationStep,
+  token: string,
+  settings: RotationSettings,
+  deps: RotationDeps,
+  options: { purpose?: string } = {},
+): Promise<void> {
+  try {
+    await withSecretLease(settings, deps, options.purpose ?? `rotation ${step} (token ${token})`, (held) => runStep(step, token, settings, held));
+  } catch (error) {
+    if (error instanceof LeaseHeldError) {
+      deps.log.warn('rotation step refused: another writer holds the secret', { secret: settings.name, step, token, error: error.message });
+      progress(deps, { secret: settings.name, step, phase: 'fail', message: error.message });
+    }
+    throw error;
+  }
+}
+
+async function runStep(step: RotationStep, token: string, settings: RotationSettings, deps: Held): Promise<void> {
   const log = deps.log;
   log.info('rotation step started', { secret: settings.name, step, token });
   progress(deps, { secret: settings.name, step, phase: 'start', message: stepTitle(step) });
@@ -137,17 +254,53 @@ export async function runRotationStep(step: RotationStep, token: string, setting
         break;
     }
   } catch (error) {
-    if (error instanceof RotationStateError || error instanceof RotationFailedError) {
+    if (error instanceof RotationStoppedError) {
+      log.warn('rotation step stopped before its deadline', { secret: settings.name, step, token, error: error.message });
+      progress(deps, { secret: settings.name, step, phase: 'stop', message: error.message });
+      await recordError(deps, settings, error.message);
+      await publishFailure(deps, settings, step, undefined, error.message, 'stopped');
+      throw error;
+    }
+    if (error instanceof RotationStateError || error instanceof RotationFailedError || error instanceof LeaseHeldError) {
       log.error('rotation step refused or failed', { secret: settings.name, step, token, error: describeError(error) });
       progress(deps, { secret: settings.name, step, phase: 'fail', message: error.message });
       // A refusal changed nothing, but the secret is not rotating: the operator must hear about it.
-      if (error instanceof RotationStateError) await publishFailure(deps, settings, step, undefined, `Rotation of ${settings.name} refused in ${step}: ${error.message}`, 'refused');
+      if (error instanceof RotationStateError) {
+        await clearEmergency(deps, token);
+        await recordError(deps, settings, `${step} refused: ${error.message}`);
+        await publishFailure(deps, settings, step, undefined, `Rotation of ${settings.name} refused in ${step}: ${error.message}`, 'refused');
+      }
       throw error;
     }
     throw await rollBack(step, token, settings, deps, error);
   }
+  await clearProgress(deps, settings, step === 'finishSecret' ? [TAG.LAST_ERROR] : []);
   log.info('rotation step done', { secret: settings.name, step, token });
   progress(deps, { secret: settings.name, step, phase: 'done', message: stepTitle(step) });
+}
+
+/** Progress tags are a courtesy to `status`: failing to write them never fails a step. */
+async function recordError(deps: RotationDeps, settings: RotationSettings, message: string): Promise<void> {
+  await deps.store
+    .setTags({ [TAG.LAST_ERROR]: tagText(`${deps.clock.now().toISOString()} ${message}`) })
+    .catch((error) => deps.log.warn('could not record the error in the secret tags', { secret: settings.name, error: describeError(error) }));
+}
+
+async function clearProgress(deps: RotationDeps, settings: RotationSettings, more: string[]): Promise<void> {
+  const { tags } = await deps.store.describe().catch(() => ({ tags: {} as Record<string, string> }));
+  const keys = [...PROGRESS_TAGS, ...more].filter((k) => tags[k] !== undefined);
+  if (keys.length === 0) return;
+  await deps.store.removeTags(keys).catch((error) => deps.log.warn('could not clear the progress tags', { secret: settings.name, error: describeError(error) }));
+}
+
+/** The emergency flag belongs to one rotation: cleared when that rotation is refused or rolled back. */
+async function clearEmergency(deps: RotationDeps, token: string): Promise<void> {
+  try {
+    const { tags } = await deps.store.describe();
+    if (tags[TAG.EMERGENCY] !== undefined && (tags[TAG.EMERGENCY] === token || tags[TAG.EMERGENCY] === 'true')) await deps.store.removeTags([TAG.EMERGENCY]);
+  } catch (error) {
+    deps.log.warn('could not clear the emergency flag', { token, error: describeError(error) });
+  }
 }
 
 function stepTitle(step: RotationStep): string {
@@ -177,7 +330,7 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
   if (view.pendingVersionId === token && existing !== undefined) return; // created already
   try {
     if (view.overlapOpenedAt) {
-      const result = await retire(settings, deps, { rotationToken: token, keepEmergency: true });
+      const result = await retireUnleased(settings, deps, { rotationToken: token });
       if (result.status !== 'retired') {
         throw new RotationStateError(
           `${settings.name}: the overlap of the previous rotation is still open (waiting for ${result.reason}); ` +
@@ -212,6 +365,12 @@ async function createSecret(token: string, settings: RotationSettings, deps: Rot
  */
 async function requireSendersOnCurrent(settings: RotationSettings, deps: RotationDeps, view: RotationView): Promise<void> {
   const current = await valueOf(deps, view.currentVersionId!);
+  // Observed propagation first: a target whose own settings break the configured waits refuses the rotation.
+  const preflight: string[] = [];
+  for (const target of [...deps.senders, ...deps.validators]) preflight.push(...((await target.preflight?.()) ?? []));
+  if (preflight.length > 0) {
+    throw new RotationStateError(`${settings.name}: refusing to rotate, nothing was changed: ${preflight.join('; ')}`);
+  }
   const problems: string[] = [];
   for (const sender of deps.senders) {
     const sending = await sender.sending();
@@ -249,6 +408,19 @@ async function pendingPair(token: string, settings: RotationSettings, deps: Rota
 async function setSecret(token: string, settings: RotationSettings, deps: RotationDeps): Promise<void> {
   const pair = await pendingPair(token, settings, deps, 'setSecret');
   if (pair.finished) return;
+  // A resumed rotation (Secrets Manager re-runs every step after a stop): when the validators already accept
+  // both values since the recorded time, keep that time, so testSecret does not wait again for what propagated.
+  if (pair.secret.tags[TAG.VALIDATORS_SET_AT] !== undefined && !Number.isNaN(Date.parse(pair.secret.tags[TAG.VALIDATORS_SET_AT]))) {
+    let settled = true;
+    for (const validator of deps.validators) {
+      const accepted = await validator.accepted();
+      if (!accepted.includes(pair.current) || !accepted.includes(pair.pending)) settled = false;
+    }
+    if (settled) {
+      deps.log.info('validators already accept current + pending; keeping the propagation clock', { secret: settings.name, since: pair.secret.tags[TAG.VALIDATORS_SET_AT] });
+      return;
+    }
+  }
   for (const validator of deps.validators) {
     await validator.accept([pair.current, pair.pending]);
     deps.log.info('validator accepts current + pending', {
@@ -272,7 +444,7 @@ async function testSecret(token: string, settings: RotationSettings, deps: Rotat
   const remaining = setAt + slowest - deps.clock.now().getTime();
   if (remaining > 0) {
     const names = deps.validators.filter((v) => v.propagationSeconds * 1000 >= slowest).map((v) => v.id);
-    await waitFor(deps, settings, 'testSecret', remaining, `validator propagation (${names.join(', ')})`);
+    await waitFor(deps, settings, 'testSecret', remaining, `validator propagation (${names.join(', ')})`, token);
   }
   for (const validator of deps.validators) {
     const accepted = await validator.accepted();
@@ -290,17 +462,38 @@ async function testSecret(token: string, settings: RotationSettings, deps: Rotat
   }
 }
 
+/** How the origin answered one probe: accepted (2xx/3xx), refused (the configured refusal status), or neither. */
+export function classifyProbe(result: { status?: number; error?: string }, refusedStatus: number | undefined): 'accepted' | 'refused' | 'inconclusive' {
+  if (result.status === undefined) return 'inconclusive'; // network error or timeout: proves nothing
+  if (result.status < 400) return 'accepted';
+  if (refusedStatus === undefined ? result.status < 500 : result.status === refusedStatus) return 'refused';
+  return 'inconclusive';
+}
+
+/**
+ * The pending value must be accepted and a wrong value refused. A network error, a timeout or an unexpected
+ * status proves neither: reported as inconclusive (log and progress), never as a refusal, and the read-backs
+ * above stay the proof.
+ */
 async function probeOrigin(settings: RotationSettings, deps: RotationDeps, pending: string): Promise<void> {
   const url = settings.probeUrl!;
+  const inconclusive = (what: string, result: { status?: number; error?: string }) => {
+    const message = `probe ${url} inconclusive for the ${what} value (${result.status ?? result.error ?? 'no answer'}); relying on the read-backs`;
+    deps.log.warn(message, { secret: settings.name });
+    progress(deps, { secret: settings.name, step: 'testSecret', phase: 'skip', message });
+  };
   const good = await deps.probe!.request(url, { [settings.headerName]: pending });
-  // 2xx or 3xx only: a 404 is Kong saying no route matched, i.e. the route does not accept the value yet.
-  if (good.status === undefined || good.status >= 400) {
-    throw new TargetError(`probe:${url}`, `a request with the pending value was refused (${good.status ?? good.error}); a validator does not accept it yet`);
+  const goodIs = classifyProbe(good, settings.probeRefusedStatus);
+  if (goodIs === 'refused') {
+    throw new TargetError(`probe:${url}`, `a request with the pending value was refused (${good.status}); a validator does not accept it yet`);
   }
+  if (goodIs === 'inconclusive') inconclusive('pending', good);
   const forged = await deps.probe!.request(url, { [settings.headerName]: generateHeaderValue() });
-  if (forged.status !== undefined && forged.status < 400) {
+  const forgedIs = classifyProbe(forged, settings.probeRefusedStatus);
+  if (forgedIs === 'accepted') {
     throw new TargetError(`probe:${url}`, `a request with a wrong value was let through (${forged.status}); the origin does not enforce ${settings.headerName}`);
   }
+  if (forgedIs === 'inconclusive') inconclusive('wrong', forged);
 }
 
 async function finishSecret(token: string, settings: RotationSettings, deps: RotationDeps): Promise<void> {
@@ -395,6 +588,9 @@ async function rollBack(step: RotationStep, token: string, settings: RotationSet
     (problems.length === 0
       ? `Rolled back: ${restored} are back to the last good state and traffic keeps flowing.`
       : `Rollback was incomplete (${problems.join('; ')}); check these targets by hand with "origin-guard status".`);
+  await clearEmergency(deps, token);
+  await recordError(deps, settings, message);
+  await clearProgress(deps, settings, []);
   const failure = new RotationFailedError(settings.name, step, target, message, { cause: error });
   progress(deps, { secret: settings.name, step: 'rollback', phase: problems.length ? 'fail' : 'done', message });
   await publishFailure(deps, settings, step, target, message, problems.length === 0 ? 'rolled-back' : 'rollback-incomplete');
@@ -408,21 +604,25 @@ async function publishFailure(
   step: string,
   target: string | undefined,
   message: string,
-  outcome: 'refused' | 'rolled-back' | 'rollback-incomplete',
+  outcome: 'refused' | 'rolled-back' | 'rollback-incomplete' | 'stopped',
 ) {
   if (!deps.alerts) return;
-  const checkId = outcome === 'refused' ? 'rotation.refused' : 'rotation.failed';
-  const rolledBack = outcome !== 'rollback-incomplete';
+  const checkId = outcome === 'refused' ? 'rotation.refused' : outcome === 'stopped' ? 'rotation.stopped' : 'rotation.failed';
+  const rolledBack = outcome !== 'rollback-incomplete' && outcome !== 'stopped';
   const finding: Finding = {
     id: `${checkId}:${settings.name}`,
     checkId,
-    severity: outcome === 'refused' ? 'MEDIUM' : rolledBack ? 'HIGH' : 'CRITICAL',
+    severity: outcome === 'refused' || outcome === 'stopped' ? 'MEDIUM' : rolledBack ? 'HIGH' : 'CRITICAL',
     status: 'FAIL',
     resource: settings.name,
     message,
-    remediation: `Fix ${target ?? 'the failing target'} (see the message), then run "origin-guard rotate --secret ${settings.name}". ` +
-      `"origin-guard status" shows what every sender and validator holds now.`,
-    details: { step, target, rolledBack },
+    remediation:
+      outcome === 'stopped'
+        ? `Nothing to fix: Secrets Manager retries the rotation and it resumes where it stopped; "origin-guard status" shows its progress. ` +
+          `If this repeats, the function timeout is too short for the configured propagation waits.`
+        : `Fix ${target ?? 'the failing target'} (see the message), then run "origin-guard rotate --secret ${settings.name}". ` +
+          `"origin-guard status" shows what every sender and validator holds now.`,
+    details: { step, target, rolledBack, ...(outcome === 'stopped' ? { resumable: true } : {}) },
   };
   try {
     await deps.alerts.publish({ kind: 'FAILURE', finding });
@@ -445,23 +645,39 @@ export type RetireResult =
 export interface RetireOptions {
   /** createSecret retiring the previous overlap for this rotation: its own (empty) pending version is no obstacle. */
   rotationToken?: string;
-  /** Keep the emergency flag: it belongs to the rotation that is starting, not to the overlap being closed. */
+  /** Keep the emergency flag whatever it names (the flag of `rotationToken` is always kept). */
   keepEmergency?: boolean;
 }
 
 export async function retire(settings: RotationSettings, deps: RotationDeps, options: RetireOptions = {}): Promise<RetireResult> {
-  const { view } = await snapshot(deps);
+  return withSecretLease(settings, deps, 'retire', (held) => retireUnleased(settings, held, options));
+}
+
+async function retireUnleased(settings: RotationSettings, deps: RotationDeps, options: RetireOptions = {}): Promise<RetireResult> {
+  const { secret, view } = await snapshot(deps);
   const rotationUnderWay = (v: RotationView) => v.rotating && v.pendingVersionId !== options.rotationToken;
   if (!view.overlapOpenedAt) return { status: 'nothing-to-retire', reason: 'no overlap is open' };
   if (rotationUnderWay(view)) return { status: 'waiting', reason: 'the rotation under way to finish' };
   const now = deps.clock.now();
   const windowEnds = new Date(view.overlapOpenedAt.getTime() + settings.overlapMinutes * 60_000);
-  if (!view.emergency && now < windowEnds) {
+  // An emergency rotation starting while an overlap is open closes that overlap without waiting either.
+  const emergency = view.emergency || (options.rotationToken !== undefined && secret.tags[TAG.EMERGENCY] === options.rotationToken);
+  if (!emergency && now < windowEnds) {
     return { status: 'waiting', reason: `the overlap window to end at ${windowEnds.toISOString()}`, until: windowEnds };
   }
   const current = await valueOf(deps, view.currentVersionId!);
   for (const sender of deps.senders) {
     const state = await sender.propagated(current, view.overlapOpenedAt, now);
+    if (!state.done && state.unknown) {
+      // Someone else wrote the store (a Konnect Config Store key): its value is unknown. Validators accept
+      // {previous, current} while the overlap is open, so rewriting current is safe; the propagation clock
+      // restarts from this write, so retire waits for the rewritten value and is never blocked forever.
+      await sender.send(current);
+      const rewrittenAt = deps.clock.now();
+      await deps.store.setTags({ [TAG.OVERLAP_OPENED_AT]: rewrittenAt.toISOString() });
+      deps.log.warn('sender value unknown: rewrote the current value and restarted the propagation clock', { secret: settings.name, sender: sender.id, fingerprint: fingerprint(current) });
+      return { status: 'waiting', reason: `${sender.id} to propagate the current value, rewritten at ${rewrittenAt.toISOString()} (${state.detail})` };
+    }
     if (!state.done) return { status: 'waiting', reason: `${sender.id} to propagate the current value (${state.detail})` };
   }
   // The checks above took a while: a rotation that started meanwhile needs its pending value accepted.
@@ -470,10 +686,13 @@ export async function retire(settings: RotationSettings, deps: RotationDeps, opt
     await validator.accept([current]);
     deps.log.info('validator accepts only current', { secret: settings.name, validator: validator.id, fingerprint: fingerprint(current) });
   }
-  await deps.store.removeTags(options.keepEmergency ? [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION] : [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION, TAG.EMERGENCY]);
+  // The emergency flag of the rotation that is starting (createSecret retiring the previous overlap) stays.
+  const flag = secret.tags[TAG.EMERGENCY];
+  const dropFlag = flag !== undefined && flag !== options.rotationToken && !options.keepEmergency;
+  await deps.store.removeTags(dropFlag ? [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION, TAG.EMERGENCY] : [TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION]);
   deps.log.info('overlap retired', { secret: settings.name, fingerprint: fingerprint(current) });
   progress(deps, { secret: settings.name, step: 'retire', phase: 'done', message: 'validators accept only the current value' });
-  return { status: 'retired', reason: view.emergency ? 'senders propagated (emergency)' : 'overlap passed and senders propagated' };
+  return { status: 'retired', reason: emergency ? 'senders propagated (emergency)' : 'overlap passed and senders propagated' };
 }
 
 /**
@@ -488,14 +707,23 @@ export async function waitAndRetire(
   const started = deps.clock.now().getTime();
   const pollMs = options.pollMs ?? 5_000;
   const maxPolls = Math.ceil(options.timeoutMs / Math.max(1, pollMs)) + 2;
-  let result = await retire(settings, deps);
+  // Retire takes the lease per check, so a long wait here never blocks the retire Lambda or a rotation.
+  const check = async (): Promise<RetireResult> => {
+    try {
+      return await retire(settings, deps);
+    } catch (error) {
+      if (error instanceof LeaseHeldError) return { status: 'waiting', reason: error.message };
+      throw error;
+    }
+  };
+  let result = await check();
   for (let i = 0; i < maxPolls && result.status === 'waiting'; i++) {
     const waited = deps.clock.now().getTime() - started;
     if (waited >= options.timeoutMs) break;
     progress(deps, { secret: settings.name, step: 'retire', phase: 'wait', message: result.reason, waitedMs: waited, waitingFor: result.reason });
     const untilWindow = result.until ? result.until.getTime() - deps.clock.now().getTime() : pollMs;
     await deps.clock.sleep(Math.max(0, Math.min(pollMs, untilWindow, options.timeoutMs - waited)));
-    result = await retire(settings, deps);
+    result = await check();
   }
   return result;
 }
@@ -510,6 +738,10 @@ export type AdoptResult = { status: 'adopted' | 'already-current'; fingerprint: 
  * validator to accept it, so that nothing about traffic changes. Changes nothing on the targets.
  */
 export async function adopt(settings: RotationSettings, deps: RotationDeps, token: string = globalThis.crypto.randomUUID()): Promise<AdoptResult> {
+  return withSecretLease(settings, deps, 'adopt', (held) => adoptUnleased(settings, held, token));
+}
+
+async function adoptUnleased(settings: RotationSettings, deps: RotationDeps, token: string): Promise<AdoptResult> {
   const { view } = await snapshot(deps);
   if (view.rotating || view.overlapOpenedAt) {
     throw new RotationStateError(`${settings.name}: a rotation or an overlap is open; adopt only a settled secret (see "origin-guard status")`);
@@ -573,17 +805,22 @@ export interface RotateResult {
  * starting a second one. Ends with the overlap open, unless `emergency`, which retires once senders propagated.
  */
 export async function rotateInProcess(settings: RotationSettings, deps: RotationDeps, options: RotateOptions = {}): Promise<RotateResult> {
-  const { view } = await snapshot(deps);
-  const resumed = view.pendingVersionId !== undefined;
-  const token = view.pendingVersionId ?? options.token ?? globalThis.crypto.randomUUID();
-  if (options.emergency) await deps.store.setTags({ [TAG.EMERGENCY]: 'true' });
-  try {
-    for (const step of ROTATION_STEPS) await runRotationStep(step, token, settings, deps);
-  } catch (error) {
-    // The flag belongs to this run only: left behind, it would make the next ordinary rotation an emergency one.
-    if (options.emergency) await deps.store.removeTags([TAG.EMERGENCY]).catch(() => undefined);
-    throw error;
-  }
+  const purpose = options.emergency ? 'rotate --local --emergency' : 'rotate --local';
+  // One lease for the four steps: a Lambda invoked by Secrets Manager meanwhile refuses instead of joining in.
+  const { token, resumed } = await withSecretLease(settings, deps, purpose, async (held) => {
+    const { view } = await snapshot(held);
+    const resumed = view.pendingVersionId !== undefined;
+    const token = view.pendingVersionId ?? options.token ?? globalThis.crypto.randomUUID();
+    if (options.emergency) await held.store.setTags({ [TAG.EMERGENCY]: token });
+    try {
+      for (const step of ROTATION_STEPS) await runStep(step, token, settings, held);
+    } catch (error) {
+      // The flag belongs to this run only: left behind, it would make the next ordinary rotation an emergency one.
+      if (options.emergency) await clearEmergency(held, token);
+      throw error;
+    }
+    return { token, resumed };
+  });
   if (!options.emergency) return { token, resumed };
   const result = await waitAndRetire(settings, deps, { timeoutMs: options.propagationTimeoutMs ?? 30 * 60_000, pollMs: options.pollMs });
   return { token, resumed, retire: result };

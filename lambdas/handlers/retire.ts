@@ -3,24 +3,34 @@
  * overlap has passed and every sender has propagated. Never waits: the next tick tries again.
  */
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import { describeError } from '../core/errors.ts';
+import { describeError, LeaseHeldError } from '../core/errors.ts';
 import { retire, type RetireResult } from '../core/rotation.ts';
 import { lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 
-export const handler = async (): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
-  const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
+export const handler = async (_event?: unknown, context?: LambdaContextLike): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
+  const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
+  const leases = lambdaLeases(runtime, 'origin-guard-retire', context);
+  const clock = lambdaClock(context);
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
   for (const secret of runtime.config.secrets) {
-    const deps = rotationDeps(secret, runtime);
+    const deps = rotationDeps(secret, { ...runtime, clock }, { leases });
     try {
       results[secret.name] = await retire(secret, deps);
       runtime.logger.info('retire checked', { secret: secret.name, ...results[secret.name] });
     } catch (error) {
+      if (error instanceof LeaseHeldError) {
+        // Another writer (a rotation step, the CLI) has the secret now: not a failure, the next tick tries again.
+        results[secret.name] = { status: 'waiting', reason: error.message };
+        runtime.logger.info('retire skipped: the secret is leased', { secret: secret.name, reason: error.message });
+        continue;
+      }
       failed.push(secret.name);
       results[secret.name] = { status: 'error', reason: describeError(error) };
       // No alert per tick (every 5 minutes): the function's Errors alarm fires once, and the audit's

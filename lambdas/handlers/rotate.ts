@@ -3,6 +3,8 @@
  * Thin: parse the event, find the secret's config, build its targets, run the core step.
  */
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
@@ -11,6 +13,7 @@ import * as z from 'zod/mini';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 
 export const RotationEventSchema = z.object({
   Step: z.enum(ROTATION_STEPS),
@@ -19,8 +22,13 @@ export const RotationEventSchema = z.object({
   RotationToken: z.optional(z.string()),
 });
 
-export const handler = async (event: unknown): Promise<void> => {
-  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
+/**
+ * Each step takes the secret's lease (DynamoDB, the alert-state table) and its deadline from the invocation's
+ * remaining time: a wait that cannot finish in time stops cleanly and the next invocation resumes it.
+ */
+export const handler = async (event: unknown, context?: LambdaContextLike): Promise<void> => {
+  // DynamoDB and CloudWatch come from the Lambda runtime (a few lease calls per step, one alarm read per rotation).
+  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient, CloudWatchClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -28,5 +36,6 @@ export const handler = async (event: unknown): Promise<void> => {
   const { Step, SecretId, ClientRequestToken } = parsed.data;
   const secret = findSecretConfig(runtime.config, SecretId);
   runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
-  await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, runtime));
+  const deps = rotationDeps(secret, { ...runtime, clock: lambdaClock(context) }, { leases: lambdaLeases(runtime, 'origin-guard-rotation', context) });
+  await runRotationStep(Step, ClientRequestToken, secret, deps);
 };

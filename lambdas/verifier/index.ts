@@ -11,6 +11,13 @@
  * value never changes). Values are cached for `cacheTtlSeconds`; when a refresh fails the last known values
  * keep being served, and a verifier that never loaded refuses everything (fails closed).
  *
+ * Refresh health: the age of the last good refresh (timestamped *before* its reads, so a slow read never
+ * makes old values look fresh) is reported through `health()` and, with `onMetric`, as a CloudWatch EMF line
+ * (`OriginGuard` / `VerifierRefreshAgeSeconds`, dimension `Secret`) after every refresh attempt. The stack
+ * alarms when it passes `maxStaleSeconds`, and origin-guard does not start a rotation while that alarm is on.
+ * Past `maxStaleSeconds` the verifier keeps serving its last known values (refusing everything would take the
+ * service down for a Secrets Manager outage); it is safe because no rotation starts while it is stale.
+ *
  * Dependency-light on purpose: only `@aws-sdk/client-secrets-manager` and Node built-ins (the core files it
  * imports have no dependencies).
  *
@@ -38,6 +45,41 @@ export interface OriginVerifierOptions {
   onRefreshError?: (error: unknown) => void;
   /** Milliseconds clock, for tests. */
   now?: () => number;
+  /**
+   * Receives one CloudWatch EMF line (JSON) after every refresh attempt with the age of the last good refresh;
+   * write it to stdout in Lambda / ECS with the CloudWatch agent (e.g. `onMetric: (line) => console.log(line)`).
+   */
+  onMetric?: (emfLine: string) => void;
+  /** The stale threshold reported by `health()` (the stack's alarm uses the same); default 3 × cacheTtlSeconds, at least 60. */
+  maxStaleSeconds?: number;
+}
+
+/** How fresh the verifier's values are. */
+export interface VerifierHealth {
+  /** When the last good refresh started (its reads came after), or undefined before the first. */
+  lastGoodRefreshAt?: Date;
+  /** Seconds since then (Infinity before the first good refresh). */
+  ageSeconds: number;
+  /** Older than `maxStaleSeconds`: the stack's alarm fires, and no rotation starts. */
+  stale: boolean;
+  /** The last refresh attempt failed. */
+  failing: boolean;
+}
+
+/** The metric the verifier reports and the stack alarms on. */
+export const VERIFIER_METRIC = { namespace: 'OriginGuard', name: 'VerifierRefreshAgeSeconds', dimension: 'Secret' } as const;
+
+/** One CloudWatch embedded-metric-format line for the refresh age of `secretId`. */
+export function verifierEmfLine(secretId: string, ageSeconds: number, at: number = Date.now()): string {
+  return JSON.stringify({
+    _aws: {
+      Timestamp: at,
+      CloudWatchMetrics: [{ Namespace: VERIFIER_METRIC.namespace, Dimensions: [[VERIFIER_METRIC.dimension]], Metrics: [{ Name: VERIFIER_METRIC.name, Unit: 'Seconds' }] }],
+    },
+    [VERIFIER_METRIC.dimension]: secretId,
+    // Before the first good refresh: report a large finite age (EMF takes numbers only).
+    [VERIFIER_METRIC.name]: Number.isFinite(ageSeconds) ? Math.round(ageSeconds) : 1e9,
+  });
 }
 
 /** The parts of Node's / Express's request and response the middleware uses. */
@@ -58,6 +100,8 @@ export interface OriginVerifier {
   middleware(): (req: VerifierRequest, res: VerifierResponse, next: VerifierNext) => void;
   /** Reloads now. Rejects when the reload fails (the last known values stay in use). */
   refresh(): Promise<void>;
+  /** The age of the last good refresh, and whether it is stale. */
+  health(): VerifierHealth;
 }
 
 /** The refresh failed; names the secret and the call, never a value. */
@@ -79,11 +123,15 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
   /** Undefined until the first successful load. */
   let accepted: string[] | undefined;
   let loadedAt = 0;
+  let everLoaded = false;
+  const maxStaleMs = (options.maxStaleSeconds ?? Math.max(60, 3 * options.cacheTtlSeconds)) * 1000;
   let failedAt: number | undefined;
   let inFlight: Promise<void> | undefined;
   const valueByVersion = new Map<string, string>();
 
   async function load(): Promise<void> {
+    // Taken before the reads: the values are at least as fresh as this, never fresher.
+    const startedAt = now();
     let described;
     try {
       described = await client.send(new DescribeSecretCommand({ SecretId: options.secretId }));
@@ -120,8 +168,28 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
     if (values.length === 0) throw new OriginVerifierError(`secret ${options.secretId} has no AWSCURRENT value to accept`);
     for (const versionId of valueByVersion.keys()) if (!ids.includes(versionId)) valueByVersion.delete(versionId);
     accepted = values;
-    loadedAt = now();
+    loadedAt = startedAt;
+    everLoaded = true;
     failedAt = undefined;
+  }
+
+  function health(): VerifierHealth {
+    const ageMs = everLoaded ? now() - loadedAt : Number.POSITIVE_INFINITY;
+    return {
+      ...(everLoaded ? { lastGoodRefreshAt: new Date(loadedAt) } : {}),
+      ageSeconds: ageMs / 1000,
+      stale: ageMs > maxStaleMs,
+      failing: failedAt !== undefined,
+    };
+  }
+
+  function report(): void {
+    if (!options.onMetric) return;
+    try {
+      options.onMetric(verifierEmfLine(options.secretId, health().ageSeconds, now()));
+    } catch {
+      // Reporting never breaks verification.
+    }
   }
 
   function refresh(): Promise<void> {
@@ -134,6 +202,7 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
       })
       .finally(() => {
         inFlight = undefined;
+        report();
       });
     return inFlight;
   }
@@ -176,5 +245,5 @@ export function createOriginVerifier(options: OriginVerifierOptions): OriginVeri
     };
   }
 
-  return { verify, middleware, refresh };
+  return { verify, middleware, refresh, health };
 }

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { OUTPUT } from '../../lib/alerts.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../../lib/auditor.ts';
 import { latestNodeRuntime } from '../../lib/function.ts';
+import { slowestValidatorWaitSeconds } from '../../lambdas/config.ts';
 import { AMAZON_IP_SPACE_CHANGED_TOPIC_ARN } from '../../lib/reconciler.ts';
 import { exampleConfig, grants, policyStatements, resourcesFor, synth } from './support.ts';
 
@@ -39,7 +40,8 @@ describe('OriginGuardStack with the example configuration', () => {
     // retire, reconcile and audit schedules, CloudTrail changes, rotation failures
     template.resourceCountIs('AWS::Events::Rule', 5);
     // 4 functions × (errors, throttles, dead letters) + rotation failures + rotation error logs
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 14);
+    // 14 for the functions and rotations, plus one verifier-stale alarm for the secret read by upstreams.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
     template.resourceCountIs('AWS::Logs::MetricFilter', 2);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
@@ -75,12 +77,14 @@ describe('OriginGuardStack with the example configuration', () => {
     }
   });
 
-  it('gives the writers, and only them, a reserved concurrency of 1', () => {
-    for (const service of ['origin-guard-rotation', 'origin-guard-retire', 'origin-guard-reconcile']) {
-      expect(functionByService(template, service)[1].Properties.ReservedConcurrentExecutions).toBe(1);
+  it('serializes rotation and retire by lease, not by reserved concurrency; the reconciler keeps a reserved concurrency of 1', () => {
+    expect(functionByService(template, 'origin-guard-reconcile')[1].Properties.ReservedConcurrentExecutions).toBe(1);
+    for (const service of ['origin-guard-rotation', 'origin-guard-retire', 'origin-guard-audit']) {
+      expect(functionByService(template, service)[1].Properties.ReservedConcurrentExecutions).toBeUndefined();
     }
-    expect(functionByService(template, 'origin-guard-audit')[1].Properties.ReservedConcurrentExecutions).toBeUndefined();
-    expect(functionByService(template, 'origin-guard-rotation')[1].Properties.Timeout).toBe(900);
+    // The slowest configured validator wait plus the 180 s margin for read-backs, probes and rollback.
+    const slowest = Math.max(...exampleConfig().secrets.map((s) => slowestValidatorWaitSeconds(s)));
+    expect(functionByService(template, 'origin-guard-rotation')[1].Properties.Timeout).toBe(slowest + 180);
     expect(functionByService(template, 'origin-guard-retire')[1].Properties.Timeout).toBeLessThan(300);
   });
 
@@ -290,9 +294,14 @@ describe('OriginGuardStack with the example configuration', () => {
     expect(resourcesFor(policyStatements(template, RECONCILE), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
   });
 
-  it('lets only the audit and the reconciler use the alert-state table, with the three actions it calls', () => {
+  it('lets the audit and the reconciler use the alert-state table with the three actions it calls; rotation and retire only its lease items', () => {
     for (const prefix of [ROTATION, RETIRE]) {
-      expect(grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'))).toEqual([]);
+      const leases = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
+      expect(leases.map((g) => g.action).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+      for (const grant of leases) {
+        expect(grant.resource).toBe('{AlertsStateTableBA462A51.Arn}');
+        expect(grant.condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lease:secret:*'] } });
+      }
     }
     for (const prefix of [AUDIT, RECONCILE]) {
       const table = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
@@ -332,8 +341,20 @@ describe('OriginGuardStack with the example configuration', () => {
     for (const alarm of alarms) {
       expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
       expect(alarm.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlertsTopic/) }]);
-      expect(alarm.Properties.Threshold).toBe(1);
+      if (alarm.Properties.MetricName !== 'VerifierRefreshAgeSeconds') expect(alarm.Properties.Threshold).toBe(1);
     }
+    // Upstream verifiers that stop refreshing: the alarm the rotation reads before it starts.
+    const stale = alarms.filter((a) => a.Properties.MetricName === 'VerifierRefreshAgeSeconds');
+    expect(stale).toHaveLength(1);
+    expect(stale[0]!.Properties).toMatchObject({
+      AlarmName: 'origin-guard-verifier-stale-gateway-to-upstream',
+      Namespace: 'OriginGuard',
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(stale[0]!.Properties.Threshold).toBeGreaterThanOrEqual(60);
+    expect(grants(policyStatements(template, ROTATION)).filter((g) => g.action === 'cloudwatch:DescribeAlarms')).toHaveLength(1);
     const metric = (name: string) => alarms.filter((a) => a.Properties.MetricName === name);
     expect(metric('Errors')).toHaveLength(4);
     expect(metric('Throttles')).toHaveLength(4);

@@ -7,7 +7,9 @@
  * - header names are stored exactly as sent: Kong's schema does not normalise them (its router lower-cases
  *   names and values when matching), and it refuses a `host` header;
  * - `Kong-Admin-Token` is checked when `adminToken` is set (401 otherwise), as with RBAC on Kong Enterprise;
- * - unknown route or path: 404 `{"message":"Not found"}`.
+ * - unknown route or path: 404 `{"message":"Not found"}`;
+ * - `GET /vaults/{prefix}`: the vault entities in `vaults` (by prefix), with Kong's defaults for an `aws`
+ *   vault (`ttl` 0: never re-read, `neg_ttl` 0, `resurrect_ttl` 1e8 s).
  */
 import { randomUUID } from 'node:crypto';
 import { epochSeconds, startFakeHttpServer, type FakeReply, type FakeRequest, type RecordedRequest } from './fake-http.ts';
@@ -45,6 +47,10 @@ export interface FakeKong {
   readonly workspaceOf: Map<string, string>;
   /** Every request received, in order (including refused ones). */
   readonly requests: RecordedRequest[];
+  /** Vault entities by prefix (`GET /vaults/{prefix}`); mutate freely. */
+  readonly vaults: Map<string, KongVault>;
+  /** Adds a vault entity with Kong's defaults for its `config` unless given. */
+  addVault(prefix: string, config?: Partial<KongVault['config']>, name?: string): KongVault;
   /** Adds a route with realistic defaults; `workspace` defaults to `default`. */
   addRoute(fields?: Partial<KongRoute>, options?: { workspace?: string }): KongRoute;
   /** The route by id or name (default workspace unless given). */
@@ -56,6 +62,17 @@ export interface FakeKong {
   /** Requests that changed something (POST, PUT, PATCH, DELETE). */
   writes(): RecordedRequest[];
   close(): Promise<void>;
+}
+
+export interface KongVault {
+  id: string;
+  prefix: string;
+  name: string;
+  description: string | null;
+  config: { region?: string; ttl: number | null; neg_ttl: number | null; resurrect_ttl: number | null; [field: string]: unknown };
+  created_at: number;
+  updated_at: number;
+  tags: string[] | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -173,7 +190,20 @@ export async function startFakeKong(options: { adminToken?: string } = {}): Prom
     return { workspace, idOrName: parts[1] };
   };
 
+  const vaults = new Map<string, KongVault>();
+  const addVault = (prefix: string, config: Partial<KongVault['config']> = {}, name = 'aws'): KongVault => {
+    const now = epochSeconds();
+    const vault: KongVault = { id: randomUUID(), prefix, name, description: null, config: { ttl: 0, neg_ttl: 0, resurrect_ttl: 1e8, ...config }, created_at: now, updated_at: now, tags: null };
+    vaults.set(prefix, vault);
+    return vault;
+  };
+
   const handle = (req: FakeRequest): FakeReply => {
+    const vaultPath = /^(?:\/[^/]+)?\/vaults\/([^/]+)$/.exec(req.path);
+    if (vaultPath && req.method === 'GET') {
+      const vault = vaults.get(decodeURIComponent(vaultPath[1]!));
+      return vault ? { status: 200, body: vault } : NOT_FOUND;
+    }
     const target = parsePath(req.path);
     if (!target) return NOT_FOUND;
     if (req.badJson) return { status: 400, body: { message: 'Cannot parse JSON body' } };
@@ -268,6 +298,8 @@ export async function startFakeKong(options: { adminToken?: string } = {}): Prom
     routes,
     workspaceOf,
     requests: server.requests,
+    vaults,
+    addVault,
     addRoute,
     route: (idOrName, workspace = DEFAULT_WORKSPACE) => find(idOrName, workspace),
     setDown: (value, mode = 'status') => {

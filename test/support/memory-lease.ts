@@ -18,7 +18,9 @@ export class MemoryLeases implements LeasePort {
 
   async acquire(key: string, purpose: string, durationMs: number): Promise<Lease> {
     const now = this.table.now();
-    const held = await this.holder(key);
+    // Check and set with no await in between: the in-memory twin of DynamoDB's conditional put, atomic even
+    // when two writers of one test interleave.
+    const held = this.holderNow(key);
     if (held) throw new LeaseHeldError(key, held);
     this.table.items.set(key, { owner: this.owner, purpose, acquiredAt: now, expiresAt: new Date(now.getTime() + durationMs) });
     const mine = () => {
@@ -44,6 +46,10 @@ export class MemoryLeases implements LeasePort {
   }
 
   async holder(key: string): Promise<LeaseHolder | undefined> {
+    return this.holderNow(key);
+  }
+
+  private holderNow(key: string): LeaseHolder | undefined {
     const item = this.table.items.get(key);
     return item && item.expiresAt.getTime() >= this.table.now().getTime() ? { ...item } : undefined;
   }

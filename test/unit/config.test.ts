@@ -87,7 +87,7 @@ describe('config limits that protect a deployment', () => {
       ...minimal,
       secrets: [{ ...minimal.secrets[0], validators: [{ type: 'secretsmanager-readers', cacheTtlSeconds: 3600 }] }],
     });
-    expect(problems.join('\n')).toMatch(/secrets\[0\]\.validators\[0\]\.cacheTtlSeconds: must be at most 840/);
+    expect(problems.join('\n')).toMatch(/secrets\[0\]\.validators\[0\]\.cacheTtlSeconds: must be at most 720/);
   });
 
   it('refuses an alert topic in another region (CloudWatch alarms cannot notify it)', () => {
