@@ -128,7 +128,7 @@ async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext)
   const state = new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName);
   if (await state.ensureTable()) ctx.stderr(`created the alert state table ${targets.stateTableName}`);
   const region = targets.topicArn.split(':')[3];
-  return { publisher: new SnsAlertPublisher(clients.sns(region), targets.topicArn), state, reminderHours: config.alerts.reminderHours };
+  return { publisher: new SnsAlertPublisher(clients.sns(region), targets.topicArn, undefined, config.alerts.format), state, reminderHours: config.alerts.reminderHours };
 }
 
 export async function runAuditCommand(argv: string[], ctx: CliContext, overrides: AuditCommandOverrides = {}): Promise<number> {

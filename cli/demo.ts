@@ -58,7 +58,16 @@ async function sentNotifications(endpoint: string, topicArn: string): Promise<Sn
   const data = (await res.json()) as { sns?: { Topic?: Array<Record<string, unknown>> } };
   const topic = (data.sns?.Topic ?? []).find((t) => t.arn === topicArn);
   const sent = (topic?.sent_notifications ?? []) as Array<[string, string, string | null]>;
-  return sent.map(([, message, subject]) => ({ message, subject: subject ?? undefined }));
+  // Alerts are published per protocol (MessageStructure json): show what an email subscriber reads.
+  const readable = (message: string) => {
+    try {
+      const parsed = JSON.parse(message) as { email?: unknown; default?: unknown };
+      return typeof parsed.email === 'string' ? parsed.email : typeof parsed.default === 'string' ? parsed.default : message;
+    } catch {
+      return message;
+    }
+  };
+  return sent.map(([, message, subject]) => ({ message: readable(message), subject: subject ?? undefined }));
 }
 
 function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {

@@ -114,7 +114,7 @@ function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort 
  */
 async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps }> {
   const targets = dryRun ? undefined : await resolveAlertTargets(config, clients).catch(() => undefined);
-  const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn) : undefined;
+  const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn, undefined, config.alerts.format) : undefined;
   const alerts = cliAlertPort(ctx, topic);
   if (!topic || !targets?.stateTableName) return { alerts };
   return { alerts, alerting: { publisher: alerts, state: new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName), reminderHours: config.alerts.reminderHours } };
