@@ -8,11 +8,15 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { describeError } from '../core/errors.ts';
 import { retire, type RetireResult } from '../core/rotation.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordRetireMetrics } from '../metrics.ts';
 import { lambdaRuntime } from '../runtime.ts';
+
+const metrics = createMetrics(METRIC_SERVICE.retire);
 import { rotationDeps } from '../adapters/rotation-targets.ts';
 
 export const handler = async (): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
-  const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
+  const runtime = lambdaRuntime(METRIC_SERVICE.retire, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
   for (const secret of runtime.config.secrets) {
@@ -29,6 +33,8 @@ export const handler = async (): Promise<Record<string, RetireResult | { status:
       runtime.logger.error('retire failed', { secret: secret.name, error: describeError(error) });
     }
   }
+  recordRetireMetrics(metrics, results);
+  metrics.publishStoredMetrics();
   // Fail the invocation so the Errors alarm fires; every secret was still tried.
   if (failed.length) throw new Error(`retire failed for ${failed.join(', ')}`);
   return results;

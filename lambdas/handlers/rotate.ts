@@ -11,6 +11,10 @@ import * as z from 'zod/mini';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordRotationStep } from '../metrics.ts';
+
+const metrics = createMetrics(METRIC_SERVICE.rotation);
 
 export const RotationEventSchema = z.object({
   Step: z.enum(ROTATION_STEPS),
@@ -20,7 +24,7 @@ export const RotationEventSchema = z.object({
 });
 
 export const handler = async (event: unknown): Promise<void> => {
-  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
+  const runtime = lambdaRuntime(METRIC_SERVICE.rotation, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -28,5 +32,13 @@ export const handler = async (event: unknown): Promise<void> => {
   const { Step, SecretId, ClientRequestToken } = parsed.data;
   const secret = findSecretConfig(runtime.config, SecretId);
   runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
-  await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, runtime));
+  const started = Date.now();
+  let ok = false;
+  try {
+    await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, runtime));
+    ok = true;
+  } finally {
+    recordRotationStep(metrics, Step, Date.now() - started, ok);
+    metrics.publishStoredMetrics();
+  }
 };
