@@ -14,6 +14,8 @@ export default defineConfig({
       AWS_REGION: 'eu-west-1',
       POWERTOOLS_DEV: 'false',
       POWERTOOLS_LOG_LEVEL: 'SILENT',
+      // Handlers called in-process would print EMF lines; test/unit/metrics.test.ts turns them back on.
+      POWERTOOLS_METRICS_DISABLED: 'true',
     },
   },
 });

@@ -10,18 +10,20 @@ import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { toOcsf } from '../lambdas/adapters/ocsf.ts';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AuditCheck } from '../lambdas/core/audit-model.ts';
-import { hasBlockingFailure, runAudit, type AlertingDeps, type AuditResult } from '../lambdas/core/audit.ts';
+import { hasBlockingFailure, runAudit, sortFindings, type AlertingDeps, type AuditResult } from '../lambdas/core/audit.ts';
 import { ALL_CHECKS } from '../lambdas/core/checks/index.ts';
 import { shortName } from '../lambdas/core/audit-model.ts';
 import { silentLog, systemClock, type Finding, type Severity } from '../lambdas/core/ports.ts';
 import type { CliContext, Command } from './context.ts';
 import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
 
-const HELP = `Usage: origin-guard audit [--json] [--alert] [--sarif FILE] [--ocsf FILE] [--config FILE]
+const HELP = `Usage: origin-guard audit [--all] [--json] [--alert] [--sarif FILE] [--ocsf FILE] [--config FILE]
 
 Checks WAF web ACLs, CloudFront distributions, security groups, VPC peering, transit gateways, secrets,
-Konnect networks and probes, for what the config names. Prints a table of findings, failed first.
+Konnect networks and probes, for what the config names. Prints what fails (with the fix) and a one-line
+summary; --all lists every finding, failed first.
 
+  --all          also list the passing findings (read confirmations only appear when a read failed)
   --json         print {"findings":[{"id","severity","status","resource","message","remediation"}]}
   --alert        publish new and resolved findings to the alert topic, like the audit Lambda
                  (alerts.topicArn / alerts.stateTableName, else the stack outputs AlertTopicArn /
@@ -46,19 +48,34 @@ export function findingsJson(findings: readonly Finding[]): { findings: Array<Pi
   };
 }
 
-export function formatFindingsTable(findings: readonly Finding[]): string {
+/** Read confirmations (`audit.read` PASS: "... was read") say nothing unless the read failed. */
+const isReadConfirmation = (f: Finding) => f.checkId === 'audit.read' && f.status === 'PASS';
+
+/**
+ * Failures first: by default only what did not pass (failed, or any other status such as INCONCLUSIVE) and a
+ * one-line summary; `all` adds the passing findings, still without the read confirmations.
+ */
+export function formatFindingsTable(findings: readonly Finding[], options: { all?: boolean } = {}): string {
   if (findings.length === 0) return 'Nothing to audit: the config names no web ACL, distribution, target, peering, transit gateway, secret, network or probe.';
-  const rows = findings.map((f) => [f.status, f.severity, f.checkId, shortName(f.resource), f.message]);
-  const widths = [0, 1, 2, 3].map((i) => Math.min(Math.max(...rows.map((r) => r[i].length), ['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE'][i].length), 48));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c)).join('  ');
-  const out = [line(['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE', 'MESSAGE']), ...rows.map(line)];
+  const shown = sortFindings(findings).filter((f) => (options.all ? !isReadConfirmation(f) : f.status !== 'PASS'));
   const failed = findings.filter((f) => f.status === 'FAIL');
+  const passed = findings.filter((f) => f.status === 'PASS').length;
+  const other = findings.length - failed.length - passed;
+  const out: string[] = [];
+  if (shown.length > 0) {
+    const rows = shown.map((f) => [String(f.status), f.severity, f.checkId, shortName(f.resource), f.message]);
+    const widths = [0, 1, 2, 3].map((i) => Math.min(Math.max(...rows.map((r) => r[i].length), ['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE'][i].length), 48));
+    const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c)).join('  ');
+    out.push(line(['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE', 'MESSAGE']), ...rows.map(line));
+  }
   if (failed.length > 0) {
     out.push('', 'How to fix:');
-    for (const f of failed) out.push(`  ${f.id}`, `    ${f.remediation}`);
+    for (const f of sortFindings(failed)) out.push(`  ${f.id}`, `    ${f.remediation}`);
   }
   const blocking = failed.filter((f) => f.severity === 'HIGH' || f.severity === 'CRITICAL').length;
-  out.push('', `${findings.length} findings, ${failed.length} failed (${blocking} high or critical).`);
+  const hidden = options.all ? '' : passed > 0 ? `; ${passed} passed (--all lists them)` : '';
+  if (out.length > 0) out.push('');
+  out.push(`${findings.length} findings, ${failed.length} failed (${blocking} high or critical)${other ? `, ${other} inconclusive` : ''}${hidden}.`);
   return out.join('\n');
 }
 
@@ -133,11 +150,11 @@ async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext)
   const state = new DynamoDbAlertState(clients.dynamoDb(), targets.stateTableName);
   if (await state.ensureTable()) ctx.stderr(`created the alert state table ${targets.stateTableName}`);
   const region = targets.topicArn.split(':')[3];
-  return { publisher: new SnsAlertPublisher(clients.sns(region), targets.topicArn), state, reminderHours: config.alerts.reminderHours };
+  return { publisher: new SnsAlertPublisher(clients.sns(region), targets.topicArn, undefined, config.alerts.format), state, reminderHours: config.alerts.reminderHours };
 }
 
 export async function runAuditCommand(argv: string[], ctx: CliContext, overrides: AuditCommandOverrides = {}): Promise<number> {
-  const { values } = parseFlags(argv, { alert: { type: 'boolean', default: false }, sarif: { type: 'string' }, ocsf: { type: 'string' } });
+  const { values } = parseFlags(argv, { alert: { type: 'boolean', default: false }, all: { type: 'boolean', default: false }, sarif: { type: 'string' }, ocsf: { type: 'string' } });
   if (values.help) {
     ctx.stdout(HELP);
     return 0;
@@ -157,7 +174,7 @@ export async function runAuditCommand(argv: string[], ctx: CliContext, overrides
     const events = toOcsf(result.findings, { productVersion: PRODUCT_VERSION, region: config.region, time: new Date() }, titles);
     writeFileSync(values.ocsf, `${JSON.stringify(events, null, 2)}\n`);
   }
-  ctx.stdout(values.json ? JSON.stringify(findingsJson(result.findings), null, 2) : formatFindingsTable(result.findings));
+  ctx.stdout(values.json ? JSON.stringify(findingsJson(result.findings), null, 2) : formatFindingsTable(result.findings, { all: values.all }));
   if (alerting) {
     const sent = result.alerts.map((a) => `${a.kind} ${a.finding.id}`);
     ctx.stderr(sent.length ? `alerts sent:\n${sent.map((s) => `  ${s}`).join('\n')}` : 'no alerts: nothing changed since the last audit');

@@ -24,15 +24,16 @@ import { startLocalEmulator } from './local-emulator.ts';
 import { parseFlags } from './runtime.ts';
 import { seedAccount } from './seed.ts';
 
-const HELP = `Usage: origin-guard demo [--quick] [--json]
+const HELP = `Usage: origin-guard demo [--quick] [--json] [--report FILE]
 
 Runs the whole product against a local emulated AWS account (moto_server on 127.0.0.1) with local fakes of the
 Kong Admin API and Konnect: rotation of both secrets, retire, a reconcile from the shipped IP-range fixtures,
 an induced drift found by the audit and its SNS alert, the repair, and status. Needs moto_server
 (pip install 'moto[server]'); no AWS credentials, no network.
 
-  --quick   no propagation waits (used by the tests)
-  --json    print the summary as JSON on stdout at the end`;
+  --quick         no propagation waits (used by the tests)
+  --json          print the summary as JSON on stdout at the end
+  --report FILE   where the posture page of the drifted account goes (default origin-guard-report.html)`;
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -42,6 +43,8 @@ export interface DemoSummary {
   steps: Array<{ name: string; command: string; exitCode: number; ok: boolean }>;
   alertsPublished: number;
   alertSubjects: string[];
+  /** The posture page written during the drift (origin-guard report --html). */
+  report: string;
   ok: boolean;
 }
 
@@ -55,7 +58,16 @@ async function sentNotifications(endpoint: string, topicArn: string): Promise<Sn
   const data = (await res.json()) as { sns?: { Topic?: Array<Record<string, unknown>> } };
   const topic = (data.sns?.Topic ?? []).find((t) => t.arn === topicArn);
   const sent = (topic?.sent_notifications ?? []) as Array<[string, string, string | null]>;
-  return sent.map(([, message, subject]) => ({ message, subject: subject ?? undefined }));
+  // Alerts are published per protocol (MessageStructure json): show what an email subscriber reads.
+  const readable = (message: string) => {
+    try {
+      const parsed = JSON.parse(message) as { email?: unknown; default?: unknown };
+      return typeof parsed.email === 'string' ? parsed.email : typeof parsed.default === 'string' ? parsed.default : message;
+    } catch {
+      return message;
+    }
+  };
+  return sent.map(([, message, subject]) => ({ message: readable(message), subject: subject ?? undefined }));
 }
 
 function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
@@ -70,7 +82,8 @@ function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise
 }
 
 export const demoCommand: Command = async (argv, ctx) => {
-  const { values } = parseFlags(argv, { quick: { type: 'boolean', default: false } });
+  const { values } = parseFlags(argv, { quick: { type: 'boolean', default: false }, report: { type: 'string' } });
+  const reportPath = resolve(values.report ?? 'origin-guard-report.html');
   if (values.help) {
     ctx.stdout(HELP);
     return 0;
@@ -87,7 +100,7 @@ export const demoCommand: Command = async (argv, ctx) => {
   const kong = await startFakeKong({ adminToken: kongAdminToken });
   const konnect = await startFakeKonnect({ token: 'kpat_demo_token' });
   const workDir = mkdtempSync(join(tmpdir(), 'origin-guard-demo-'));
-  const summary: DemoSummary = { emulator: emulator.endpoint, steps: [], alertsPublished: 0, alertSubjects: [], ok: false };
+  const summary: DemoSummary = { emulator: emulator.endpoint, steps: [], alertsPublished: 0, alertSubjects: [], report: reportPath, ok: false };
   try {
     const env = {
       AWS_ENDPOINT_URL: emulator.endpoint,
@@ -168,6 +181,8 @@ export const demoCommand: Command = async (argv, ctx) => {
       say('  (console) DisassociateWebACL ' + seeded.gatewayAcl.name + ' from the ALB');
       await run('audit (drift)', ['audit', '--alert'], 1);
       await run('audit again (no new alerts)', ['audit', '--alert'], 1);
+      await run('report (drift)', ['report', '--html', '--out', reportPath], 1);
+      say(`  open ${reportPath} in a browser: the WAF hop is red, the open group is red`);
 
       const drifts = await sentNotifications(emulator.endpoint, seeded.topicArn);
       say('\n  The SNS alert an operator receives:');

@@ -30,6 +30,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'check WAF, CloudFront, security groups, peering, transit gateways, secrets, Konnect',
     load: async () => (await import('./audit.ts')).auditCommand,
   },
+  report: {
+    summary: 'write the posture page (--html): the chain per secret, group quotas, findings failures first',
+    load: async () => (await import('./report.ts')).reportCommand,
+  },
   demo: {
     summary: 'run the whole product against a local emulated AWS account (moto_server)',
     load: async () => (await import('./demo.ts')).demoCommand,

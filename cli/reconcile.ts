@@ -126,7 +126,7 @@ function cliAlertPort(ctx: CliContext, topic: AlertPort | undefined): AlertPort 
  */
 async function cliAlerting(config: Config, clients: AwsClients, ctx: CliContext, dryRun: boolean): Promise<{ alerts: AlertPort; alerting?: AlertingDeps; leases?: LeasePort }> {
   const targets = dryRun ? undefined : await resolveAlertTargets(config, clients).catch(() => undefined);
-  const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn) : undefined;
+  const topic = targets?.topicArn ? new SnsAlertPublisher(clients.sns(targets.topicArn.split(':')[3]), targets.topicArn, undefined, config.alerts.format) : undefined;
   const alerts = cliAlertPort(ctx, topic);
   // The reconcile lease lives in the alert-state table: with it, this run and the Lambda never write one target at once.
   const leases = targets?.stateTableName ? new DynamoDbLeases(clients.dynamoDb(), targets.stateTableName, leaseOwner('cli', hostname())) : undefined;

@@ -65,7 +65,7 @@ export async function resolveAlertTargets(config: Config, clients: AwsClients): 
 /** An SNS publisher for rotation failures run from the CLI, when a topic is known (reconcile: cli/reconcile.ts). */
 export async function cliAlerts(config: Config, clients: AwsClients): Promise<AlertPort | undefined> {
   const { topicArn } = await resolveAlertTargets(config, clients);
-  return topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn) : undefined;
+  return topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn, undefined, config.alerts.format) : undefined;
 }
 
 /**

@@ -320,6 +320,12 @@ export const AlertsSchema = z.strictObject({
   emails: z._default(z.array(z.email()), []),
   /** Send a reminder for a finding that stays failed this long; 0 disables reminders. */
   reminderHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
+  /**
+   * `email` (default): every subscriber gets readable text. `chat`: email subscribers still get text; SQS,
+   * Lambda and HTTPS subscribers (AWS Chatbot / Amazon Q Developer in chat applications) get its
+   * custom-notification JSON.
+   */
+  format: z._default(z.enum(['email', 'chat']), 'email'),
 });
 
 // ---------- the file ----------
@@ -352,7 +358,7 @@ export const ConfigSchema = z
     ipRanges: z.optional(IpRangesSchema),
     audit: z.optional(AuditSchema),
     // A default is used as is, not parsed: it must already be the parsed shape (no topicArn / stateTableName).
-    alerts: z._default(AlertsSchema, { emails: [], reminderHours: 24 }),
+    alerts: z._default(AlertsSchema, { emails: [], reminderHours: 24, format: 'email' }),
   })
   .check(
     z.superRefine((config, ctx) => {

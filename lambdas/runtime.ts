@@ -29,7 +29,7 @@ export function lambdaRuntime(serviceName: string, clientClasses: ClientConstruc
       config,
       clients,
       logger: createLogger(serviceName),
-      alerts: topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn) : undefined,
+      alerts: topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn, undefined, config.alerts.format) : undefined,
     };
     runtimes.set(serviceName, runtime);
   }

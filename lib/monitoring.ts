@@ -7,9 +7,10 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { throwIfProblems } from './errors.ts';
 import type { OriginGuardFunction } from './function.ts';
+import { METRIC, METRICS_NAMESPACE, METRIC_SERVICE } from '../lambdas/core/metric-names.ts';
 
-/** Namespace of the metrics origin-guard derives from its own logs. */
-export const METRIC_NAMESPACE = 'OriginGuard';
+/** Namespace of the metrics origin-guard derives from its own logs, and its handlers emit (Powertools EMF). */
+export const METRIC_NAMESPACE = METRICS_NAMESPACE;
 
 /** Secrets Manager's CloudTrail service events for a rotation that did not complete. */
 export const ROTATION_FAILURE_EVENTS = ['RotationFailed', 'RotationAbandoned', 'TestRotationFailed'];
@@ -144,12 +145,77 @@ export class Monitoring extends Construct {
       );
     }
 
+    const appWidgets = this.applicationMetrics(new Set(props.functions.map((f) => f.name)), period);
+
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName ?? `origin-guard-${Stack.of(this).stackName}`,
       defaultInterval: Duration.days(1),
     });
     this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'origin-guard alarms', alarms: this.alarms, width: 24 }));
     for (let i = 0; i < widgets.length; i += 3) this.dashboard.addWidgets(...widgets.slice(i, i + 3));
+    for (let i = 0; i < appWidgets.length; i += 2) this.dashboard.addWidgets(...appWidgets.slice(i, i + 2));
+  }
+
+  /**
+   * What the handlers report through Powertools Metrics (namespace OriginGuard, dimension `service`): graphs
+   * per function, and alarms for what needs a person: a critical finding open, alerts that could not be
+   * sent, a reconcile target held or failed, a rotation step that failed.
+   */
+  private applicationMetrics(present: Set<string>, period: Duration): cloudwatch.IWidget[] {
+    const scope = new Construct(this, 'AppMetrics');
+    const widgets: cloudwatch.IWidget[] = [];
+    const m = (service: string, metricName: string, statistic: string = cloudwatch.Stats.SUM) =>
+      new cloudwatch.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service }, period, statistic });
+    if (present.has('audit')) {
+      const s = METRIC_SERVICE.audit;
+      const critical = m(s, METRIC.findingsFailedCritical, cloudwatch.Stats.MAXIMUM);
+      const notSent = m(s, METRIC.alertsNotSent);
+      this.alarm(scope, 'CriticalFindings', critical, 'The audit found a CRITICAL check failing (an origin open to the world, a validator refusing the current value...). The alert names it; run `origin-guard audit` or `origin-guard report --html`.');
+      this.alarm(scope, 'AuditAlertsNotSent', notSent, 'The audit could not publish alerts (SNS or the alert state table failed); they are retried on the next run. Check the audit function logs.');
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'audit: failing findings by severity',
+          left: [critical, m(s, METRIC.findingsFailedHigh, cloudwatch.Stats.MAXIMUM), m(s, METRIC.findingsFailedMedium, cloudwatch.Stats.MAXIMUM), m(s, METRIC.findingsFailedLow, cloudwatch.Stats.MAXIMUM)],
+          width: 12,
+        }),
+        new cloudwatch.GraphWidget({ title: 'audit: alerts sent / not sent', left: [m(s, METRIC.alertsSent), notSent], width: 12 }),
+      );
+    }
+    if (present.has('reconcile')) {
+      const s = METRIC_SERVICE.reconcile;
+      const held = m(s, METRIC.targetsHeld, cloudwatch.Stats.MAXIMUM);
+      const failed = m(s, METRIC.targetsFailed, cloudwatch.Stats.MAXIMUM);
+      this.alarm(scope, 'ReconcileTargetsHeld', held, 'Reconcile held a target: the removal exceeded maxRemovalFraction. Review with `origin-guard reconcile --dry-run`, then `--force` if the ranges really shrank.');
+      this.alarm(scope, 'ReconcileTargetsFailed', failed, 'Reconcile could not bring a target up to date (a source failed, the quota is full, or a write failed); nothing was half-applied. Read the reconcile function logs.');
+      widgets.push(
+        new cloudwatch.GraphWidget({ title: 'reconcile: rules added / removed', left: [m(s, METRIC.rulesAdded), m(s, METRIC.rulesRemoved)], width: 12 }),
+        new cloudwatch.GraphWidget({ title: 'reconcile: targets held / failed', left: [held, failed], width: 12 }),
+      );
+    }
+    if (present.has('rotation')) {
+      const s = METRIC_SERVICE.rotation;
+      const stepsFailed = m(s, METRIC.rotationStepsFailed);
+      this.alarm(scope, 'RotationStepsFailed', stepsFailed, 'A rotation step failed (and was rolled back where it had started). Run `origin-guard status`, read the rotation function logs, then `origin-guard rotate`.');
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'rotation: step duration (max, p50) incl. propagation waits',
+          left: [m(s, METRIC.rotationStepDuration, cloudwatch.Stats.MAXIMUM), m(s, METRIC.rotationStepDuration, 'p50')],
+          width: 12,
+        }),
+        new cloudwatch.GraphWidget({ title: 'rotation: completed / failed steps', left: [m(s, METRIC.rotationsCompleted), stepsFailed], width: 12 }),
+      );
+    }
+    if (present.has('retire')) {
+      const s = METRIC_SERVICE.retire;
+      widgets.push(
+        new cloudwatch.GraphWidget({
+          title: 'retire: overlaps closed / waiting / failed',
+          left: [m(s, METRIC.overlapsClosed), m(s, METRIC.overlapsWaiting, cloudwatch.Stats.MAXIMUM), m(s, METRIC.retireFailed)],
+          width: 24,
+        }),
+      );
+    }
+    return widgets;
   }
 
   private alarm(scope: Construct, id: string, metric: cloudwatch.IMetric, description: string): cloudwatch.Alarm {

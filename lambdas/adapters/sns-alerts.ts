@@ -1,9 +1,11 @@
 /**
  * Publishes alerts (drift, resolution, reminders, rotation and reconcile failures) to the SNS topic, in the
- * one format of core/alerts.ts. Message attributes let subscribers filter by severity or kind.
+ * one format of core/alerts.ts, per protocol (`MessageStructure: json`): text for email, and for the rest
+ * text or, with `alerts.format: chat`, the chat notification. Message attributes let subscribers filter by
+ * severity or kind.
  */
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { formatAlert } from '../core/alerts.ts';
+import { alertMessage, type AlertFormat } from '../core/alerts.ts';
 import { TargetError } from '../core/errors.ts';
 import type { AlertEvent, AlertPort } from '../core/ports.ts';
 
@@ -12,16 +14,19 @@ export class SnsAlertPublisher implements AlertPort {
     private readonly client: SNSClient,
     readonly topicArn: string,
     private readonly now: () => Date = () => new Date(),
+    /** `alerts.format`: what SQS, Lambda and chat (HTTPS) subscribers get; email subscribers always get text. */
+    private readonly format: AlertFormat = 'email',
   ) {}
 
   async publish(event: AlertEvent): Promise<void> {
-    const { subject, body } = formatAlert(event, this.now());
+    const { subject, message } = alertMessage(event, { format: this.format, at: this.now() });
     try {
       await this.client.send(
         new PublishCommand({
           TopicArn: this.topicArn,
           Subject: subject,
-          Message: body,
+          Message: message,
+          MessageStructure: 'json',
           MessageAttributes: {
             severity: { DataType: 'String', StringValue: event.finding.severity },
             kind: { DataType: 'String', StringValue: event.kind },

@@ -269,3 +269,94 @@ export function failureFinding(input: {
     ...(input.details ? { details: input.details } : {}),
   };
 }
+
+// ---------- per-protocol messages (email and chat) ----------
+
+/** `email`: readable text for every subscriber; `chat`: the custom-notification JSON for chat channels. */
+export type AlertFormat = 'email' | 'chat';
+
+/** SNS: a published message (with its attributes) is at most 256 KB; we stay a little under it. */
+export const MAX_MESSAGE_BYTES = 256 * 1024;
+const MESSAGE_BUDGET_BYTES = MAX_MESSAGE_BYTES - 4 * 1024;
+
+const CHAT_ICON: Record<AlertKind, string> = { NEW: ':red_circle:', REMINDER: ':large_orange_circle:', RESOLVED: ':large_green_circle:', FAILURE: ':red_circle:' };
+
+/**
+ * The custom notification that AWS Chatbot (Amazon Q Developer in chat applications) renders: version 1.0,
+ * source `custom`, content (title, description, next steps, keywords) and metadata (thread, summary, event
+ * type, related resources, additional context). One thread per finding id, so NEW, REMINDER and RESOLVED of
+ * the same finding read as one conversation.
+ */
+export interface ChatNotification {
+  version: '1.0';
+  source: 'custom';
+  id: string;
+  content: { textType: 'client-markdown'; title: string; description: string; nextSteps: string[]; keywords: string[] };
+  metadata: { threadId: string; summary: string; eventType: string; relatedResources: string[]; additionalContext: Record<string, string> };
+}
+
+export function formatChatAlert(event: AlertEvent, at: Date = new Date()): ChatNotification {
+  const { kind, finding } = event;
+  const failingSince = typeof finding.details?.failingSince === 'string' ? finding.details.failingSince : undefined;
+  const nextSteps =
+    kind === 'RESOLVED'
+      ? ['No action needed: this closes the earlier alert for the same finding.']
+      : [truncate(finding.remediation, 1000), `Finding id: ${finding.id}`];
+  return {
+    version: '1.0',
+    source: 'custom',
+    id: `${finding.id}:${kind}:${at.toISOString()}`.slice(0, 256),
+    content: {
+      textType: 'client-markdown',
+      title: truncate(`${CHAT_ICON[kind]} ${HEADLINE[kind]}: ${finding.checkId} (${finding.severity})`, 250),
+      description: truncate(
+        [finding.message, `*Resource:* \`${finding.resource}\``, ...(failingSince ? [`*Failing since:* ${failingSince}`] : [])].join('\n'),
+        4000,
+      ),
+      nextSteps,
+      keywords: [finding.severity, KIND_WORD[kind], finding.checkId],
+    },
+    metadata: {
+      threadId: truncate(finding.id, 256),
+      summary: alertSubject(event),
+      eventType: `origin-guard:${kind}`,
+      relatedResources: [finding.resource],
+      additionalContext: {
+        findingId: finding.id,
+        checkId: finding.checkId,
+        severity: finding.severity,
+        status: finding.status,
+        at: at.toISOString(),
+        ...(failingSince ? { failingSince } : {}),
+      },
+    },
+  };
+}
+
+export interface PublishedAlert {
+  subject: string;
+  /** For `MessageStructure: json`: one message per protocol, with `default` for the rest. */
+  message: string;
+  /** The renderings inside `message`, for logs and tests. */
+  email: string;
+  chat: ChatNotification;
+}
+
+/**
+ * The message to publish: email subscribers always get readable text; `default` (SQS, Lambda, chat
+ * channels through HTTPS) gets the text or, with `format: chat`, the chat notification. A finding whose
+ * details would push the message over the SNS limit is sent without them.
+ */
+export function alertMessage(event: AlertEvent, options: { format?: AlertFormat; at?: Date } = {}): PublishedAlert {
+  const at = options.at ?? new Date();
+  const build = (e: AlertEvent): PublishedAlert => {
+    const { subject, body: email } = formatAlert(e, at);
+    const chat = formatChatAlert(e, at);
+    const perProtocol = options.format === 'chat' ? { default: JSON.stringify(chat), email, https: JSON.stringify(chat) } : { default: email, email };
+    return { subject, message: JSON.stringify(perProtocol), email, chat };
+  };
+  const full = build(event);
+  if (new TextEncoder().encode(full.message).length <= MESSAGE_BUDGET_BYTES) return full;
+  const { details: _dropped, ...bare } = event.finding;
+  return build({ ...event, finding: { ...bare, message: truncate(bare.message, 2000), remediation: truncate(bare.remediation, 2000), details: { truncated: true } } });
+}

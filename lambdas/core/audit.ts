@@ -33,6 +33,8 @@ export interface AuditResult {
   alerts: AlertEvent[];
   /** Alerts that could not be published (their state was put back, so the next run retries them). */
   alertErrors: string[];
+  /** What the checks ran on (the posture page draws it). */
+  observed?: ObservedAccount;
 }
 
 const STATUS_ORDER: Record<Finding['status'], number> = { FAIL: 0, INCONCLUSIVE: 1, PASS: 2 };
@@ -60,7 +62,7 @@ export async function runAudit(deps: AuditDeps, scope?: AuditScope): Promise<Aud
   const findings = sortFindings(runChecks(observed, now, deps.checks ?? ALL_CHECKS));
   const failed = findings.filter((f) => f.status === 'FAIL');
   deps.log.info('audit checked', { findings: findings.length, failed: failed.length, failedIds: failed.map((f) => f.id), scope: scope?.cause });
-  if (!deps.alerting) return { findings, alerts: [], alertErrors: [] };
+  if (!deps.alerting) return { findings, alerts: [], alertErrors: [], observed };
   const { alerts, errors } = await applyAlerts(findings, deps.alerting, now, deps.log, observedAt);
-  return { findings, alerts, alertErrors: errors };
+  return { findings, alerts, alertErrors: errors, observed };
 }

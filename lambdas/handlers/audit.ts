@@ -16,6 +16,8 @@ import { AwsAuditCollector } from '../adapters/audit-collector.ts';
 import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
 import { runAudit, type AuditDeps } from '../core/audit.ts';
 import { systemClock } from '../core/ports.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordAuditMetrics } from '../metrics.ts';
 import { lambdaRuntime, type LambdaRuntime } from '../runtime.ts';
 
 export { AUDIT_TRIGGER_EVENT_NAMES, AUDIT_TRIGGER_EVENTS, AUDIT_TRIGGER_EVENT_SOURCES } from '../core/audit-scope.ts';
@@ -95,9 +97,10 @@ export function auditDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = proce
 
 /** Built once per cold start, like the clients it holds. */
 let coldStartDeps: AuditDeps | undefined;
+const metrics = createMetrics(METRIC_SERVICE.audit);
 
 export const handler = async (event: unknown): Promise<AuditSummary> => {
-  const runtime = lambdaRuntime('origin-guard-audit', { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
+  const runtime = lambdaRuntime(METRIC_SERVICE.audit, { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
   const parsed = AuditEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(
@@ -111,6 +114,8 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
 
   coldStartDeps ??= auditDeps(runtime);
   const result = await runAudit(coldStartDeps, scope);
+  recordAuditMetrics(metrics, result);
+  metrics.publishStoredMetrics();
   const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
   const summary: AuditSummary = { trigger, findings: result.findings.length, failed: failedIds.length, failedIds, alerts: result.alerts.length };
   runtime.logger.info('audit done', { ...summary });

@@ -23,6 +23,8 @@ import { failureFinding } from '../core/alerts.ts';
 import { describeError } from '../core/errors.ts';
 import { systemClock, type AlertPort, type LogPort } from '../core/ports.ts';
 import { reconcile, type ReconcileDeps, type ReconcileResult } from '../core/reconcile.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordReconcileMetrics, type MetricsSink } from '../metrics.ts';
 import { lambdaRuntime, type LambdaRuntime } from '../runtime.ts';
 
 export const ScheduledEventSchema = z.looseObject({
@@ -47,6 +49,8 @@ export type ReconcileEvent = z.infer<typeof ReconcileEventSchema>;
 export interface ReconcileHandlerDeps extends ReconcileDeps {
   /** `ipRanges` of the embedded config; the handler does nothing when it is absent. */
   ipRanges: IpRangesConfig | undefined;
+  /** Powertools Metrics (rules added / removed, targets held or failed), flushed once per invocation. */
+  metrics?: MetricsSink & { publishStoredMetrics(): void };
 }
 
 /** The newest version among the notifications of one event (SNS may batch or repeat them). */
@@ -101,6 +105,10 @@ export function createReconcileHandler(deps: ReconcileHandlerDeps | (() => Recon
       if (t.error) d.log.error('target not reconciled', { ...summary, error: t.error });
       else d.log.info('target reconciled', summary);
     }
+    if (d.metrics) {
+      recordReconcileMetrics(d.metrics, result);
+      d.metrics.publishStoredMetrics();
+    }
     // Not thrown: the state of an unsent alert was put back, and the next scheduled run sends it.
     for (const error of result.alertErrors ?? []) d.log.error('alert not sent', { error });
     return result;
@@ -130,6 +138,7 @@ export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = p
       : {}),
     clock: systemClock,
     log: logger,
+    metrics: createMetrics(METRIC_SERVICE.reconcile),
   };
 }
 
@@ -137,6 +146,6 @@ let lambdaDeps: ReconcileHandlerDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
   // DynamoDB comes from the Lambda runtime, as for the audit (see HANDLER_SDK_CLIENTS).
-  lambdaDeps ??= reconcileDeps(lambdaRuntime('origin-guard-reconcile', { DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient }));
+  lambdaDeps ??= reconcileDeps(lambdaRuntime(METRIC_SERVICE.reconcile, { DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient }));
   return lambdaDeps;
 });

@@ -9,13 +9,17 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { describeError, LeaseHeldError } from '../core/errors.ts';
 import { retire, type RetireResult } from '../core/rotation.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordRetireMetrics } from '../metrics.ts';
 import { lambdaRuntime } from '../runtime.ts';
+
+const metrics = createMetrics(METRIC_SERVICE.retire);
 import { rotationDeps } from '../adapters/rotation-targets.ts';
 import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 
 export const handler = async (_event?: unknown, context?: LambdaContextLike): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
-  const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
-  const leases = lambdaLeases(runtime, 'origin-guard-retire', context);
+  const runtime = lambdaRuntime(METRIC_SERVICE.retire, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
+  const leases = lambdaLeases(runtime, METRIC_SERVICE.retire, context);
   const clock = lambdaClock(context);
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
@@ -39,6 +43,8 @@ export const handler = async (_event?: unknown, context?: LambdaContextLike): Pr
       runtime.logger.error('retire failed', { secret: secret.name, error: describeError(error) });
     }
   }
+  recordRetireMetrics(metrics, results);
+  metrics.publishStoredMetrics();
   // Fail the invocation so the Errors alarm fires; every secret was still tried.
   if (failed.length) throw new Error(`retire failed for ${failed.join(', ')}`);
   return results;

@@ -14,6 +14,10 @@ import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
 import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
+import { METRIC_SERVICE } from '../core/metric-names.ts';
+import { createMetrics, recordRotationStep } from '../metrics.ts';
+
+const metrics = createMetrics(METRIC_SERVICE.rotation);
 
 export const RotationEventSchema = z.object({
   Step: z.enum(ROTATION_STEPS),
@@ -28,7 +32,7 @@ export const RotationEventSchema = z.object({
  */
 export const handler = async (event: unknown, context?: LambdaContextLike): Promise<void> => {
   // DynamoDB and CloudWatch come from the Lambda runtime (a few lease calls per step, one alarm read per rotation).
-  const runtime = lambdaRuntime('origin-guard-rotation', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient, CloudWatchClient });
+  const runtime = lambdaRuntime(METRIC_SERVICE.rotation, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient, CloudWatchClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
@@ -36,6 +40,14 @@ export const handler = async (event: unknown, context?: LambdaContextLike): Prom
   const { Step, SecretId, ClientRequestToken } = parsed.data;
   const secret = findSecretConfig(runtime.config, SecretId);
   runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
-  const deps = rotationDeps(secret, { ...runtime, clock: lambdaClock(context) }, { leases: lambdaLeases(runtime, 'origin-guard-rotation', context) });
-  await runRotationStep(Step, ClientRequestToken, secret, deps);
+  const deps = rotationDeps(secret, { ...runtime, clock: lambdaClock(context) }, { leases: lambdaLeases(runtime, METRIC_SERVICE.rotation, context) });
+  const started = Date.now();
+  let ok = false;
+  try {
+    await runRotationStep(Step, ClientRequestToken, secret, deps);
+    ok = true;
+  } finally {
+    recordRotationStep(metrics, Step, Date.now() - started, ok);
+    metrics.publishStoredMetrics();
+  }
 };

@@ -5,6 +5,7 @@ import { AUDIT_TRIGGER_EVENTS } from '../../lib/auditor.ts';
 import { latestNodeRuntime } from '../../lib/function.ts';
 import { slowestValidatorWaitSeconds } from '../../lambdas/config.ts';
 import { AMAZON_IP_SPACE_CHANGED_TOPIC_ARN } from '../../lib/reconciler.ts';
+import { METRIC, METRICS_NAMESPACE, METRIC_SERVICE } from '../../lambdas/core/metric-names.ts';
 import { exampleConfig, grants, policyStatements, resourcesFor, synth } from './support.ts';
 
 const ROTATION = 'RotationRotationFunctionRole';
@@ -40,8 +41,9 @@ describe('OriginGuardStack with the example configuration', () => {
     // retire, reconcile and audit schedules, CloudTrail changes, rotation failures
     template.resourceCountIs('AWS::Events::Rule', 5);
     // 4 functions × (errors, throttles, dead letters) + rotation failures + rotation error logs
-    // 14 for the functions and rotations, plus one verifier-stale alarm for the secret read by upstreams.
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 15);
+    // 14 for the functions and rotations, plus one verifier-stale alarm for the secret read by upstreams,
+    // + handler metrics: critical findings, alerts not sent, targets held, targets failed, rotation steps failed
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 20);
     template.resourceCountIs('AWS::Logs::MetricFilter', 2);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
@@ -374,6 +376,28 @@ describe('OriginGuardStack with the example configuration', () => {
     expect(metric('RotationErrorLogs')).toHaveLength(1);
     template.allResourcesProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.level = "ERROR" }' });
   });
+
+  it('alarms on and graphs the metrics the handlers emit (Powertools EMF: namespace OriginGuard, dimension service)', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    const appAlarm = (name: string) =>
+      alarms.filter((a) => a.Properties.Namespace === METRICS_NAMESPACE && a.Properties.MetricName === name).map((a) => a.Properties.Dimensions);
+    expect(appAlarm(METRIC.findingsFailedCritical)).toEqual([[{ Name: 'service', Value: METRIC_SERVICE.audit }]]);
+    expect(appAlarm(METRIC.alertsNotSent)).toEqual([[{ Name: 'service', Value: METRIC_SERVICE.audit }]]);
+    expect(appAlarm(METRIC.targetsHeld)).toEqual([[{ Name: 'service', Value: METRIC_SERVICE.reconcile }]]);
+    expect(appAlarm(METRIC.targetsFailed)).toEqual([[{ Name: 'service', Value: METRIC_SERVICE.reconcile }]]);
+    expect(appAlarm(METRIC.rotationStepsFailed)).toEqual([[{ Name: 'service', Value: METRIC_SERVICE.rotation }]]);
+
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    const graphed = (service: string, name: string) => body.includes(`\\"${METRICS_NAMESPACE}\\",\\"${name}\\",\\"service\\",\\"${service}\\"`);
+    for (const name of [METRIC.findingsFailedCritical, METRIC.findingsFailedHigh, METRIC.findingsFailedMedium, METRIC.findingsFailedLow, METRIC.alertsSent]) {
+      expect(graphed(METRIC_SERVICE.audit, name), name).toBe(true);
+    }
+    for (const name of [METRIC.rulesAdded, METRIC.rulesRemoved, METRIC.targetsHeld]) expect(graphed(METRIC_SERVICE.reconcile, name), name).toBe(true);
+    for (const name of [METRIC.rotationStepDuration, METRIC.rotationsCompleted]) expect(graphed(METRIC_SERVICE.rotation, name), name).toBe(true);
+    expect(graphed(METRIC_SERVICE.retire, METRIC.overlapsClosed)).toBe(true);
+    expect(graphed(METRIC_SERVICE.audit, 'NoSuchMetric')).toBe(false);
+  });
 });
 
 describe('OriginGuardStack variants', () => {
@@ -408,7 +432,7 @@ describe('OriginGuardStack variants', () => {
     );
     template.resourceCountIs('AWS::Lambda::Function', 1);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5); // + critical findings, alerts not sent
     expect(Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties.Protocol)).toEqual(['email']);
   });
 

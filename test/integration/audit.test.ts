@@ -867,18 +867,22 @@ describe('origin-guard audit (CLI)', () => {
     expect(readFileSync(sarifPath, 'utf8')).not.toContain(CURRENT);
   });
 
-  it('prints a table, failed first, and exits 0 when everything passes', async () => {
+  it('prints only a summary line when everything passes, the table with --all, and exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'og-audit-'));
     const configPath = join(dir, 'origin-guard.config.json');
     writeFileSync(configPath, JSON.stringify(rawConfig));
     const ctx = capture();
+    const all = capture();
 
     const code = await runAuditCommand(['--config', configPath], ctx, { clients });
+    const allCode = await runAuditCommand(['--config', configPath, '--all'], all, { clients });
 
-    expect(code).toBe(0);
-    const table = ctx.out.join('\n');
+    expect([code, allCode]).toEqual([0, 0]);
+    expect(ctx.out.join('\n')).toMatch(/^\d+ findings, 0 failed \(0 high or critical\); \d+ passed \(--all lists them\)\.$/);
+    const table = all.out.join('\n');
     expect(table.split('\n')[0]).toMatch(/^STATUS\s+SEVERITY\s+CHECK\s+RESOURCE\s+MESSAGE$/);
     expect(table).toMatch(/\d+ findings, 0 failed/);
+    expect(table).not.toMatch(/audit\.read/);
   });
 
   it('--alert creates a missing state table and publishes like the Lambda', async () => {
