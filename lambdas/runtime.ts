@@ -18,10 +18,34 @@ export interface LambdaRuntime {
 
 const runtimes = new Map<string, LambdaRuntime>();
 
+/**
+ * The variables the stack sets on every function (lib/function.ts). Deployed (AWS_LAMBDA_FUNCTION_NAME is set),
+ * a missing one is a broken deployment: fail before any AWS call rather than fall back to the embedded config.
+ */
+export const REQUIRED_LAMBDA_ENVIRONMENT = ['ALERT_TOPIC_ARN', 'ALERT_STATE_TABLE'] as const;
+
+/** A variable the deployed function needs is not set; nothing was read or changed. */
+export class MissingEnvironmentError extends Error {
+  override name = 'MissingEnvironmentError';
+  constructor(readonly variable: string, readonly functionName: string) {
+    super(`${functionName}: environment variable ${variable} is not set; the stack sets it on every origin-guard function, so redeploy the stack (cdk deploy) instead of editing the function's configuration by hand`);
+  }
+}
+
+/** Throws MissingEnvironmentError for the first required variable that is missing, when running as a Lambda. */
+export function requireLambdaEnvironment(env: NodeJS.ProcessEnv = process.env, required: readonly string[] = REQUIRED_LAMBDA_ENVIRONMENT): void {
+  const functionName = env.AWS_LAMBDA_FUNCTION_NAME;
+  if (!functionName) return;
+  for (const variable of required) {
+    if (!env[variable]) throw new MissingEnvironmentError(variable, functionName);
+  }
+}
+
 /** `clients` names the SDK client classes this function uses: only those are bundled and loaded. */
 export function lambdaRuntime(serviceName: string, clientClasses: ClientConstructors): LambdaRuntime {
   let runtime = runtimes.get(serviceName);
   if (!runtime) {
+    requireLambdaEnvironment();
     const config = loadEmbeddedConfig();
     const clients = new AwsClients({ region: config.region }, clientClasses);
     const topicArn = process.env.ALERT_TOPIC_ARN ?? config.alerts.topicArn;

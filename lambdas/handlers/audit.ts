@@ -46,6 +46,12 @@ export const ServiceEventSchema = z.looseObject({
   source: z.string().check(z.startsWith('aws.')),
 });
 
+const SCHEMA_OF_DETAIL_TYPE: Record<string, typeof ScheduledEventSchema | typeof CloudTrailEventSchema | typeof ServiceEventSchema> = {
+  'Scheduled Event': ScheduledEventSchema,
+  'AWS API Call via CloudTrail': CloudTrailEventSchema,
+  'AWS Service Event via CloudTrail': ServiceEventSchema,
+};
+
 export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema]);
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
@@ -103,9 +109,10 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
   const runtime = lambdaRuntime(METRIC_SERVICE.audit, { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
   const parsed = AuditEventSchema.safeParse(event);
   if (!parsed.success) {
-    throw new Error(
-      `Not an EventBridge schedule or CloudTrail API call event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
+    // The union's own error says only "Invalid input": name the fields of the kind the event claims to be.
+    const claimed = SCHEMA_OF_DETAIL_TYPE[String((event as Record<string, unknown> | null)?.['detail-type'])];
+    const issues = (claimed?.safeParse(event).error ?? parsed.error).issues;
+    throw new Error(`Not an EventBridge schedule or CloudTrail API call event: ${issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   const scope = scopeOfEvent(parsed.data);
   const trigger = scope === undefined ? 'all' : scope === 'skip' ? 'failed API call' : (scope.cause ?? 'event');
