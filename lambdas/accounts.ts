@@ -1,0 +1,87 @@
+/**
+ * Where a configured item lives: its account (a name from `accounts`, else the hub's own) and region. Pure:
+ * the composition root (handlers, CLI) turns a placement into clients (adapters/account-clients.ts); the core
+ * never sees an account id. Spoke roles are named here so the spoke stack and the hub agree on them.
+ */
+import type { Config } from './config.ts';
+import { roleArn } from './core/partitions.ts';
+
+/** The hub functions that act in spoke accounts, each through its own spoke role. */
+export type HubFunction = 'rotate' | 'reconcile' | 'audit';
+export const HUB_FUNCTIONS: readonly HubFunction[] = ['rotate', 'reconcile', 'audit'];
+
+export interface Placement {
+  /** A name from `accounts`; absent: the hub's own account. */
+  account?: string;
+  region?: string;
+}
+
+export interface ResolvedPlacement {
+  /** The account's name; absent for the hub. */
+  account?: string;
+  accountId?: string;
+  region: string;
+  /** The role to assume; absent when the item is in the hub account. */
+  roleArn?: string;
+  externalId?: string;
+}
+
+/** `${stackName}-${fn}-${region}`: IAM role names are global, so each region's spoke stack names its own. */
+export function spokeRoleName(stackName: string, fn: HubFunction, region: string): string {
+  const name = `${stackName}-${fn}-${region}`;
+  if (name.length > 64) throw new Error(`spoke role name "${name}" is longer than IAM's 64 characters: shorten stackName`);
+  return name;
+}
+
+/** The region an account's global resources (CloudFront) are reached from: its first region. */
+export function homeRegionOf(config: Pick<Config, 'accounts' | 'region'>, account: string | undefined): string {
+  return (account && config.accounts?.[account]?.regions?.[0]) || config.region;
+}
+
+export function resolvePlacement(
+  config: Pick<Config, 'accounts' | 'region' | 'stackName' | 'hubAccountId'>,
+  placement: Placement,
+  fn: HubFunction,
+): ResolvedPlacement {
+  const region = placement.region ?? homeRegionOf(config, placement.account);
+  if (placement.account === undefined) return { region };
+  const account = config.accounts?.[placement.account];
+  if (!account) throw new Error(`unknown account "${placement.account}": it is not listed under "accounts"`);
+  if (config.hubAccountId && account.accountId === config.hubAccountId) return { account: placement.account, accountId: account.accountId, region };
+  return {
+    account: placement.account,
+    accountId: account.accountId,
+    region,
+    roleArn: account.roleArn ?? roleArn(region, account.accountId, account.roleName ?? spokeRoleName(config.stackName, fn, region)),
+    ...(account.externalId ? { externalId: account.externalId } : {}),
+  };
+}
+
+export interface AccountRegion {
+  account: string;
+  accountId: string;
+  region: string;
+}
+
+/** Every (account, region) the config names: each account's `regions` and every placed item's region. */
+export function accountRegions(config: Config): AccountRegion[] {
+  const out = new Map<string, AccountRegion>();
+  const add = (account: string | undefined, region: string | undefined) => {
+    if (!account) return;
+    const a = config.accounts?.[account];
+    if (!a) return;
+    const r = region ?? homeRegionOf(config, account);
+    out.set(`${account}/${r}`, { account, accountId: a.accountId, region: r });
+  };
+  for (const [name, a] of Object.entries(config.accounts ?? {})) for (const r of a.regions ?? [config.region]) add(name, r);
+  for (const s of config.secrets) {
+    for (const x of s.senders) add(x.account, undefined);
+    for (const v of s.validators) if (v.type !== 'secretsmanager-readers') add(v.account, v.type === 'wafv2' ? v.region : undefined);
+  }
+  for (const t of config.ipRanges?.targets ?? []) add(t.account, t.region);
+  for (const w of config.audit?.webAcls ?? []) add(w.account, w.region);
+  for (const d of config.audit?.distributions ?? []) add(d.account, undefined);
+  for (const p of config.audit?.peerings ?? []) add(p.account, p.region);
+  for (const t of config.audit?.transitGateways ?? []) add(t.account, t.region);
+  return [...out.values()].sort((a, b) => a.account.localeCompare(b.account) || a.region.localeCompare(b.region));
+}
