@@ -7,6 +7,7 @@ import { silentLog, STAGE, TAG, systemClock, type AlertPort, type LogPort } from
 import { rotationView } from '../lambdas/core/rotation-state.ts';
 import { adopt, retire, rotateInProcess, waitAndRetire, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { rotationDeps } from '../lambdas/adapters/rotation-targets.ts';
+import { accountClientsOf, type AccountClients } from '../lambdas/adapters/account-clients.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
 import { progressPrinter } from './progress.ts';
@@ -87,10 +88,10 @@ async function followDeployedRotation(deps: RotationDeps, secret: SecretConfig, 
 async function rotateOne(
   secret: SecretConfig,
   options: { local: boolean; emergency: boolean; limitMs: number; quiet: boolean },
-  env: { clients: AwsClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch },
+  env: { clients: AwsClients; accounts?: AccountClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch },
   ctx: CliContext,
 ): Promise<RotateOutcome> {
-  const deps = rotationDeps(secret, { clients: env.clients, logger: env.log, alerts: env.alerts, fetch: env.fetch }, { onProgress: progressPrinter(ctx, { quiet: options.quiet }) });
+  const deps = rotationDeps(secret, { clients: env.clients, accounts: env.accounts, logger: env.log, alerts: env.alerts, fetch: env.fetch }, { onProgress: progressPrinter(ctx, { quiet: options.quiet }) });
   try {
     if (options.local) {
       const result = await rotateInProcess(secret, deps, { emergency: options.emergency, propagationTimeoutMs: options.limitMs });
@@ -142,7 +143,7 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
       const outcome = await rotateOne(
         secret,
         { local: values.local, emergency: values.emergency, limitMs, quiet: false },
-        { clients, alerts, log: injected.log ?? silentLog, fetch: injected.fetch },
+        { clients, accounts: accountClientsOf(config, clients, 'rotate'), alerts, log: injected.log ?? silentLog, fetch: injected.fetch },
         ctx,
       );
       outcomes.push(outcome);
@@ -181,7 +182,7 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
     const clients = injected.clients ?? cliClients(config);
     const results: Array<{ name: string; status: string; reason: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx) });
+      const deps = rotationDeps(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx) });
       try {
         const result = values.wait ? await waitAndRetire(secret, deps, { timeoutMs: limitMs }) : await retire(secret, deps);
         results.push({ name: secret.name, status: result.status, reason: result.reason });
@@ -216,7 +217,7 @@ export function makeAdoptCommand(injected: RotateCommandDeps = {}): Command {
     const clients = injected.clients ?? cliClients(config);
     const results: Array<{ name: string; status: string; fingerprint?: string; error?: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch });
+      const deps = rotationDeps(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), logger: injected.log ?? silentLog, fetch: injected.fetch });
       try {
         const result = await adopt(secret, deps);
         results.push({ name: secret.name, status: result.status, fingerprint: result.fingerprint });

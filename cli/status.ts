@@ -7,6 +7,7 @@ import { describeError } from '../lambdas/core/errors.ts';
 import { fingerprint } from '../lambdas/core/fingerprint.ts';
 import { silentLog, systemClock, type Clock, type LogPort } from '../lambdas/core/ports.ts';
 import { acceptedVersionIds, rotationView } from '../lambdas/core/rotation-state.ts';
+import { accountClientsOf, type AccountClients } from '../lambdas/adapters/account-clients.ts';
 import { buildRotationTargets } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import type { Command } from './context.ts';
@@ -35,7 +36,7 @@ export interface SecretStatus {
 
 export async function secretStatus(
   secret: SecretConfig,
-  env: { clients: AwsClients; fetch?: typeof fetch; clock?: Clock; log?: LogPort },
+  env: { clients: AwsClients; accounts?: AccountClients; fetch?: typeof fetch; clock?: Clock; log?: LogPort },
 ): Promise<SecretStatus> {
   const clock = env.clock ?? systemClock;
   const { store, senders, validators } = buildRotationTargets(secret, env);
@@ -184,7 +185,7 @@ export function makeStatusCommand(injected: { clients?: AwsClients; fetch?: type
       return 2;
     }
     const statuses: SecretStatus[] = [];
-    for (const secret of secrets) statuses.push(await secretStatus(secret, { clients, fetch: injected.fetch, log: silentLog }));
+    for (const secret of secrets) statuses.push(await secretStatus(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), fetch: injected.fetch, log: silentLog }));
     ctx.stdout(values.json ? JSON.stringify({ secrets: statuses }, null, 2) : formatStatus(statuses));
     const healthy = statuses.every((s) => !s.error && s.senders.every((x) => x.ok) && s.validators.every((x) => x.ok));
     return healthy ? 0 : 1;

@@ -35,6 +35,24 @@ export class AccountAccessError extends Error {
   }
 }
 
+const perHub = new WeakMap<AwsClients, Map<HubFunction, AccountClients>>();
+
+/**
+ * The account clients of a process (one per hub clients and function, so a Lambda assumes each role once per
+ * cold start). Without `accounts` in the config it still serves items placed in another region.
+ */
+export function accountClientsOf(
+  config: AccountClientsOptions['config'],
+  hub: AwsClients,
+  fn: HubFunction,
+): AccountClients {
+  let byFn = perHub.get(hub);
+  if (!byFn) perHub.set(hub, (byFn = new Map()));
+  let accounts = byFn.get(fn);
+  if (!accounts) byFn.set(fn, (accounts = new AccountClients({ config, hub, fn })));
+  return accounts;
+}
+
 export class AccountClients {
   private readonly cache = new Map<string, AwsClients>();
   constructor(private readonly options: AccountClientsOptions) {}

@@ -10,13 +10,15 @@ import { describeError } from '../core/errors.ts';
 import { retire, type RetireResult } from '../core/rotation.ts';
 import { lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { accountClientsOf } from '../adapters/account-clients.ts';
 
 export const handler = async (): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
   const runtime = lambdaRuntime('origin-guard-retire', { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient });
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
   for (const secret of runtime.config.secrets) {
-    const deps = rotationDeps(secret, runtime);
+    // Retire narrows the same validators as the rotation, through the same spoke roles.
+    const deps = rotationDeps(secret, { ...runtime, accounts: accountClientsOf(runtime.config, runtime.clients, 'rotate') });
     try {
       results[secret.name] = await retire(secret, deps);
       runtime.logger.info('retire checked', { secret: secret.name, ...results[secret.name] });

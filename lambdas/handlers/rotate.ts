@@ -11,6 +11,7 @@ import * as z from 'zod/mini';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { accountClientsOf } from '../adapters/account-clients.ts';
 
 export const RotationEventSchema = z.object({
   Step: z.enum(ROTATION_STEPS),
@@ -28,5 +29,5 @@ export const handler = async (event: unknown): Promise<void> => {
   const { Step, SecretId, ClientRequestToken } = parsed.data;
   const secret = findSecretConfig(runtime.config, SecretId);
   runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
-  await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, runtime));
+  await runRotationStep(Step, ClientRequestToken, secret, rotationDeps(secret, { ...runtime, accounts: accountClientsOf(runtime.config, runtime.clients, 'rotate') }));
 };
