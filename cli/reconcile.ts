@@ -4,7 +4,8 @@
 import type { Config } from '../lambdas/config.ts';
 import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
-import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
+import { accountClientsOf } from '../lambdas/adapters/account-clients.ts';
+import { PlacedSecurityGroupStore } from '../lambdas/adapters/placed-security-groups.ts';
 import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
 import { SnsAlertPublisher } from '../lambdas/adapters/sns-alerts.ts';
 import type { AlertingDeps } from '../lambdas/core/alerts.ts';
@@ -147,7 +148,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
         { target: values.target, dryRun, force: values.force },
         {
           feeds: new HttpIpFeeds({ fetch: injected.fetch, secretsManager: clients.secretsManager() }),
-          groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
+          groups: new PlacedSecurityGroupStore(clients, accountClientsOf(config, clients, 'reconcile'), { log, clock: injected.clock }),
           alerts,
           ...(alerting ? { alerting } : {}),
           clock: injected.clock ?? systemClock,

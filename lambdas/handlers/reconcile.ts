@@ -14,7 +14,8 @@ import '../zod-english.ts';
 import * as z from 'zod/mini';
 import type { IpRangesConfig } from '../config.ts';
 import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
-import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
+import { accountClientsOf, type AccountClients } from '../adapters/account-clients.ts';
+import { PlacedSecurityGroupStore } from '../adapters/placed-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
 import { compareSyncTokens, parseIpSpaceChangedMessage, type IpSpaceChangedNotice } from '../core/ip-sources.ts';
 import { failureFinding } from '../core/alerts.ts';
@@ -111,7 +112,11 @@ function logAlerts(log: LogPort): AlertPort {
 }
 
 /** The reconciler's collaborators from the cold-start runtime; alert state only when a topic and a table are known. */
-export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
+export function reconcileDeps(
+  runtime: LambdaRuntime,
+  env: NodeJS.ProcessEnv = process.env,
+  accounts: AccountClients = accountClientsOf(runtime.config, runtime.clients, 'reconcile'),
+): ReconcileHandlerDeps {
   const { clients, logger, config } = runtime;
   const tableName = env.ALERT_STATE_TABLE ?? config.alerts.stateTableName;
   const alerts = runtime.alerts ?? logAlerts(logger);
@@ -119,7 +124,7 @@ export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = p
   return {
     ipRanges: config.ipRanges,
     feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
-    groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
+    groups: new PlacedSecurityGroupStore(clients, accounts, { log: logger }),
     alerts,
     ...(runtime.alerts && tableName
       ? { alerting: { publisher: runtime.alerts, state: new DynamoDbAlertState(clients.dynamoDb(), tableName), reminderHours: config.alerts.reminderHours } }
