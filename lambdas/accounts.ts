@@ -85,3 +85,74 @@ export function accountRegions(config: Config): AccountRegion[] {
   for (const t of config.audit?.transitGateways ?? []) add(t.account, t.region);
   return [...out.values()].sort((a, b) => a.account.localeCompare(b.account) || a.region.localeCompare(b.region));
 }
+
+/** Whether any item is placed outside the hub's account and region (the audit then runs per account-region). */
+export function isMultiAccount(config: Config): boolean {
+  return Object.keys(config.accounts ?? {}).length > 0 || auditSlices(config).length > 1;
+}
+
+export interface AuditSlice {
+  /** Absent: the hub account. */
+  account?: string;
+  accountId?: string;
+  region: string;
+  /** The config restricted to the items of this account-region (secrets, Konnect and probes stay with the hub). */
+  config: Config;
+}
+
+/**
+ * The config cut per account-region for the audit: each slice names only the items that live there, so one
+ * collector with that account-region's clients observes them. The hub slice (first) keeps what has no account.
+ */
+export function auditSlices(config: Config): AuditSlice[] {
+  const keyOf = (account: string | undefined, region: string) => `${account ?? ''}/${region}`;
+  const inHub = (item: object) => {
+    const { account, region } = item as { account?: string; region?: string };
+    return account === undefined && (region === undefined || region === config.region);
+  };
+  const slices = new Map<string, AuditSlice>();
+  const sliceOf = (account: string | undefined, region: string): AuditSlice => {
+    const key = keyOf(account, region);
+    let slice = slices.get(key);
+    if (!slice) {
+      const hubHome = account === undefined && region === config.region;
+      slice = {
+        ...(account !== undefined ? { account, accountId: config.accounts?.[account]?.accountId } : {}),
+        region,
+        config: {
+          ...config,
+          region,
+          // Senders and validators of other accounts or regions are audited by rotation's own status, not here (yet).
+          secrets: hubHome ? config.secrets.map((secret) => ({ ...secret, senders: secret.senders.filter(inHub), validators: secret.validators.filter(inHub) })) : [],
+          ...(config.ipRanges ? { ipRanges: { ...config.ipRanges, targets: [] } } : {}),
+          audit: config.audit
+            ? {
+                ...config.audit,
+                webAcls: [],
+                distributions: [],
+                peerings: [],
+                transitGateways: [],
+                ...(hubHome ? {} : { konnect: undefined, probes: undefined }),
+              }
+            : undefined,
+        },
+      };
+      slices.set(key, slice);
+    }
+    return slice;
+  };
+  sliceOf(undefined, config.region);
+  for (const ar of accountRegions(config)) sliceOf(ar.account, ar.region);
+  const home = (account: string | undefined) => homeRegionOf(config, account);
+  for (const t of config.ipRanges?.targets ?? []) (sliceOf(t.account, t.region ?? home(t.account)).config.ipRanges!.targets as unknown[]).push(t);
+  const audit = config.audit;
+  if (audit) {
+    const auditOf = (account: string | undefined, region: string) => sliceOf(account, region).config.audit!;
+    for (const w of audit.webAcls ?? []) auditOf(w.account, w.scope === 'CLOUDFRONT' ? home(w.account) : (w.region ?? home(w.account))).webAcls!.push(w);
+    for (const d of audit.distributions ?? []) auditOf(d.account, home(d.account)).distributions!.push(d);
+    for (const p of audit.peerings ?? []) auditOf(p.account, p.region ?? home(p.account)).peerings!.push(p);
+    for (const t of audit.transitGateways ?? []) auditOf(t.account, t.region ?? home(t.account)).transitGateways!.push(t);
+  }
+  // A target list must not be empty in the schema; an empty one here only means "nothing to observe".
+  return [...slices.values()];
+}

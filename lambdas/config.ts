@@ -201,6 +201,8 @@ export const AuditSchema = z.strictObject({
   scheduleMinutes: z._default(z.number().check(z.int(), z.gte(1)), 15),
   /** Extra time past a secret's rotationDays before its age is a finding. */
   rotationGraceHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
+  /** How many account-regions are audited at once (the hub and every spoke). */
+  concurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(100)), 8),
   /** Extra time past a secret's overlapMinutes before a still-open overlap is a finding. */
   overlapGraceMinutes: z._default(z.number().check(z.int(), z.gte(0)), 15),
   webAcls: z.optional(

@@ -32,7 +32,7 @@ export function denyAssumeRole(isDenied: (roleArn: string) => boolean) {
           }
           return next(args);
         },
-        { step: 'initialize', name: 'deny-assume-role', priority: 'high' },
+        { step: 'initialize', priority: 'high' },
       );
     },
   };
