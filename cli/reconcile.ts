@@ -132,7 +132,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
       ctx.stdout(HELP);
       return 0;
     }
-    const config: Config = loadCliConfig(values.config, ctx.env);
+    const config: Config = loadCliConfig(values.config, ctx.env, values.account);
     if (!config.ipRanges) throw new UsageError('no ipRanges are configured (add an "ipRanges" section with targets to the config file)');
     if (values.target !== undefined && !config.ipRanges.targets.some((t) => t.name === values.target)) {
       throw new UsageError(`--target ${values.target}: no such target (configured: ${config.ipRanges.targets.map((t) => t.name).join(', ')})`);

@@ -133,7 +133,7 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(ROTATE_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
@@ -176,7 +176,7 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(RETIRE_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
@@ -212,7 +212,7 @@ export function makeAdoptCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(ADOPT_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const clients = injected.clients ?? cliClients(config);
     const results: Array<{ name: string; status: string; fingerprint?: string; error?: string }> = [];

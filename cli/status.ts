@@ -177,7 +177,7 @@ export function makeStatusCommand(injected: { clients?: AwsClients; fetch?: type
       ctx.stdout(HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const clients = injected.clients ?? cliClients(config);
     const secrets = values.secret ? config.secrets.filter((s) => s.name === values.secret || s.secretName === values.secret) : config.secrets;
     if (values.secret && secrets.length === 0) {

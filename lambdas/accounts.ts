@@ -156,3 +156,36 @@ export function auditSlices(config: Config): AuditSlice[] {
   // A target list must not be empty in the schema; an empty one here only means "nothing to observe".
   return [...slices.values()];
 }
+
+/**
+ * The config narrowed to one account (`--account NAME`): the secrets with a sender or validator there (whole:
+ * a rotation spans its accounts), and the reconcile targets and audit items placed there. Throws naming the
+ * known accounts when `name` is not one of them.
+ */
+export function configForAccount(config: Config, name: string): Config {
+  const account = config.accounts?.[name];
+  if (!account) {
+    const known = Object.keys(config.accounts ?? {});
+    throw new Error(`--account ${name}: no such account (${known.length ? `configured: ${known.join(', ')}` : 'the config lists no accounts'})`);
+  }
+  const here = (item: object) => (item as { account?: string }).account === name;
+  return {
+    ...config,
+    accounts: { [name]: account },
+    secrets: config.secrets.filter((s) => s.senders.some(here) || s.validators.some(here)),
+    ...(config.ipRanges ? { ipRanges: { ...config.ipRanges, targets: config.ipRanges.targets.filter(here) } } : {}),
+    ...(config.audit
+      ? {
+          audit: {
+            ...config.audit,
+            webAcls: config.audit.webAcls?.filter(here),
+            distributions: config.audit.distributions?.filter(here),
+            peerings: config.audit.peerings?.filter(here),
+            transitGateways: config.audit.transitGateways?.filter(here),
+            konnect: undefined,
+            probes: undefined,
+          },
+        }
+      : {}),
+  };
+}
