@@ -137,7 +137,7 @@ export function reconcileDeps(
 let lambdaDeps: ReconcileHandlerDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
-  // DynamoDB comes from the Lambda runtime, as for the audit (see HANDLER_SDK_CLIENTS).
+  // Every client it uses is bundled (see HANDLER_SDK_CLIENTS): cold init over bundle size.
   lambdaDeps ??= reconcileDeps(lambdaRuntime('origin-guard-reconcile', { DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient }));
   return lambdaDeps;
 });
