@@ -35,6 +35,31 @@ export class AccountAccessError extends Error {
   }
 }
 
+type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date };
+
+/** Refresh this long before the assumed-role credentials expire. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * One AssumeRole per account-region for all of its clients (each SDK client would otherwise call the provider
+ * itself): the credentials are shared until shortly before they expire, and a failure is not cached.
+ */
+function shareCredentials(provider: () => Promise<Credentials>, now: () => number = Date.now): () => Promise<Credentials> {
+  let current: Promise<Credentials> | undefined;
+  return async () => {
+    if (current) {
+      const held = await current.catch(() => undefined);
+      if (held && (!held.expiration || held.expiration.getTime() - now() > REFRESH_MARGIN_MS)) return held;
+    }
+    const next = provider();
+    current = next;
+    next.catch(() => {
+      if (current === next) current = undefined;
+    });
+    return next;
+  };
+}
+
 const perHub = new WeakMap<AwsClients, Map<HubFunction, AccountClients>>();
 
 /**
@@ -72,7 +97,7 @@ export class AccountClients {
     if (!clients) {
       const base = hub.settings;
       const credentials = where.roleArn
-        ? fromTemporaryCredentials({
+        ? shareCredentials(fromTemporaryCredentials({
             params: {
               RoleArn: where.roleArn,
               RoleSessionName: this.options.sessionName ?? `origin-guard-${this.options.fn}`,
@@ -82,7 +107,7 @@ export class AccountClients {
             ...(base.credentials ? { masterCredentials: base.credentials } : {}),
             clientConfig: { region: where.region, maxAttempts: base.maxAttempts ?? 5, ...(base.endpoint ? { endpoint: base.endpoint } : {}) },
             ...(this.options.stsPlugins ? { clientPlugins: this.options.stsPlugins } : {}),
-          })
+          }))
         : base.credentials;
       clients = new AwsClients({ ...base, region: where.region, ...(credentials ? { credentials } : {}) }, hub.constructors);
       this.cache.set(key, clients);

@@ -1,4 +1,5 @@
 import { CreateSecurityGroupCommand, DescribeSecurityGroupsCommand, DescribeVpcsCommand } from '@aws-sdk/client-ec2';
+import { ListWebACLsCommand } from '@aws-sdk/client-wafv2';
 import { describe, expect, it } from 'vitest';
 import { AccountAccessError } from '../../lambdas/adapters/account-clients.ts';
 import { denyAssumeRole, emulatorAccountClients } from '../support/accounts.ts';
@@ -62,6 +63,18 @@ describe('AccountClients on the emulator', () => {
       'arn:aws:iam::210000000001:role/OriginGuard-rotate-eu-west-1',
       'arn:aws:iam::210000000002:role/OriginGuard-rotate-us-west-2',
     ]);
+  });
+
+  it('assumes a role once per account-region for all of its clients', async () => {
+    const recorder = denyAssumeRole(() => false);
+    const { accounts } = emulatorAccountClients(config, 'audit', [recorder.plugin]);
+
+    const edge = accounts.for({ account: 'edge' });
+    await Promise.all([edge.ec2().send(new DescribeVpcsCommand({})), edge.ec2().send(new DescribeVpcsCommand({}))]);
+    await edge.wafv2('REGIONAL').send(new ListWebACLsCommand({ Scope: 'REGIONAL' }));
+    await accounts.check({ account: 'edge' });
+
+    expect(recorder.seen).toEqual(['arn:aws:iam::210000000001:role/OriginGuard-audit-eu-west-1']);
   });
 
   it('reports a role it cannot assume as an AccountAccessError naming account, region and role', async () => {
