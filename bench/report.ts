@@ -11,9 +11,9 @@ export const LIMITS = {
   naiveRatio: 20,
   plannerMs: 1_000,
   plannerCidrs: 100_000,
-  /** "1 MB" taken as 10^6 bytes (the stricter reading; 1 MiB would be 1,048,576). */
-  bundleBytes: 1_000_000,
-  coldInitMs: 300,
+  /** Issue 13: bundle size is no goal of its own below 3 MB (10^6 bytes per MB); cold init is. */
+  bundleBytes: 3_000_000,
+  coldInitMs: 150,
 };
 
 export interface BenchResults {
@@ -107,7 +107,7 @@ export function doneWhenChecks(r: Omit<BenchResults, 'doneWhen'>): Check[] {
 
   for (const p of r.packages.rows) {
     checks.push({
-      goal: `lambda ${p.handler}: bundle under 1 MB minified (${fmt(LIMITS.bundleBytes)} bytes)`,
+      goal: `lambda ${p.handler}: bundle under 3 MB minified (${fmt(LIMITS.bundleBytes)} bytes)`,
       measured: `${fmt(p.bytes)} bytes` + (p.externalImports.length ? ` + runtime-provided ${p.externalImports.join(', ')}` : ''),
       pass: p.bytes < LIMITS.bundleBytes,
       why: p.bytes < LIMITS.bundleBytes ? undefined : `${fmt(p.bytes - LIMITS.bundleBytes)} bytes over; largest inputs: ${p.topInputs.slice(0, 3).map((i) => `${i.name} ${Math.round(i.bytes / 1024)} KB`).join(', ')}`,

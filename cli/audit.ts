@@ -16,6 +16,10 @@ import { shortName } from '../lambdas/core/audit-model.ts';
 import { silentLog, systemClock, type Finding, type Severity } from '../lambdas/core/ports.ts';
 import type { CliContext, Command } from './context.ts';
 import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
+import { formatByAccount } from './accounts.ts';
+import { isMultiAccount } from '../lambdas/accounts.ts';
+import { accountClientsOf } from '../lambdas/adapters/account-clients.ts';
+import { runAccountAudit } from '../lambdas/adapters/account-audit.ts';
 
 const HELP = `Usage: origin-guard audit [--all] [--json] [--alert] [--sarif FILE] [--ocsf FILE] [--config FILE]
 
@@ -42,9 +46,19 @@ export interface AuditCommandOverrides {
 }
 
 /** The `--json` contract: exactly these fields, in this order. */
-export function findingsJson(findings: readonly Finding[]): { findings: Array<Pick<Finding, 'id' | 'severity' | 'status' | 'resource' | 'message' | 'remediation'>> } {
+export function findingsJson(findings: readonly Finding[]): { findings: Array<Pick<Finding, 'id' | 'severity' | 'status' | 'resource' | 'message' | 'remediation' | 'account' | 'region'>> } {
   return {
-    findings: findings.map((f) => ({ id: f.id, severity: f.severity, status: f.status, resource: f.resource, message: f.message, remediation: f.remediation })),
+    // `account` and `region` follow, only when the config lists accounts (several accounts and regions).
+    findings: findings.map((f) => ({
+      id: f.id,
+      severity: f.severity,
+      status: f.status,
+      resource: f.resource,
+      message: f.message,
+      remediation: f.remediation,
+      ...(f.account !== undefined ? { account: f.account } : {}),
+      ...(f.region !== undefined ? { region: f.region } : {}),
+    })),
   };
 }
 
@@ -159,11 +173,13 @@ export async function runAuditCommand(argv: string[], ctx: CliContext, overrides
     ctx.stdout(HELP);
     return 0;
   }
-  const config = loadCliConfig(values.config, ctx.env);
+  const config = loadCliConfig(values.config, ctx.env, values.account);
   const clients = overrides.clients ?? cliClients(config);
   const alerting = values.alert ? await cliAlerting(config, clients, ctx) : undefined;
-  const observer = new AwsAuditCollector(config, { clients, ...overrides.collector });
-  const result: AuditResult = await runAudit({ observer, clock: systemClock, log: silentLog, ...(alerting ? { alerting } : {}) });
+  const multi = isMultiAccount(config);
+  const result: AuditResult = multi
+    ? await runAccountAudit(config, { hub: clients, accounts: accountClientsOf(config, clients, 'audit'), clock: systemClock, log: silentLog, collector: overrides.collector, ...(alerting ? { alerting } : {}) })
+    : await runAudit({ observer: new AwsAuditCollector(config, { clients, ...overrides.collector }), clock: systemClock, log: silentLog, ...(alerting ? { alerting } : {}) });
 
   if (values.sarif) {
     const sarif = toSarif(result.findings, { configPath: resolveConfigPath(values.config, ctx.env) });
@@ -174,7 +190,8 @@ export async function runAuditCommand(argv: string[], ctx: CliContext, overrides
     const events = toOcsf(result.findings, { productVersion: PRODUCT_VERSION, region: config.region, time: new Date() }, titles);
     writeFileSync(values.ocsf, `${JSON.stringify(events, null, 2)}\n`);
   }
-  ctx.stdout(values.json ? JSON.stringify(findingsJson(result.findings), null, 2) : formatFindingsTable(result.findings, { all: values.all }));
+  const table = (findings: readonly Finding[]): string => formatFindingsTable(findings, { all: values.all });
+  ctx.stdout(values.json ? JSON.stringify(findingsJson(result.findings), null, 2) : multi ? formatByAccount(result.findings, table) : table(result.findings));
   if (alerting) {
     const sent = result.alerts.map((a) => `${a.kind} ${a.finding.id}`);
     ctx.stderr(sent.length ? `alerts sent:\n${sent.map((s) => `  ${s}`).join('\n')}` : 'no alerts: nothing changed since the last audit');

@@ -4,7 +4,8 @@
 import type { Config } from '../lambdas/config.ts';
 import { DynamoDbAlertState } from '../lambdas/adapters/alert-state-dynamodb.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
-import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
+import { accountClientsOf } from '../lambdas/adapters/account-clients.ts';
+import { PlacedSecurityGroupStore } from '../lambdas/adapters/placed-security-groups.ts';
 import { HttpIpFeeds } from '../lambdas/adapters/ip-feeds.ts';
 import { DynamoDbLeases } from '../lambdas/adapters/lease-dynamodb.ts';
 import { leaseOwner, type LeasePort } from '../lambdas/core/lease.ts';
@@ -146,7 +147,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
       ctx.stdout(HELP);
       return 0;
     }
-    const config: Config = loadCliConfig(values.config, ctx.env);
+    const config: Config = loadCliConfig(values.config, ctx.env, values.account);
     if (!config.ipRanges) throw new UsageError('no ipRanges are configured (add an "ipRanges" section with targets to the config file)');
     if (values.target !== undefined && !config.ipRanges.targets.some((t) => t.name === values.target)) {
       throw new UsageError(`--target ${values.target}: no such target (configured: ${config.ipRanges.targets.map((t) => t.name).join(', ')})`);
@@ -162,7 +163,7 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
         { target: values.target, dryRun, force: values.force, ...(values.adopt ? { adopt: true } : {}) },
         {
           feeds: new HttpIpFeeds({ fetch: injected.fetch, secretsManager: clients.secretsManager() }),
-          groups: new Ec2SecurityGroupStore(clients.ec2(), { log, clock: injected.clock }),
+          groups: new PlacedSecurityGroupStore(clients, accountClientsOf(config, clients, 'reconcile'), { log, clock: injected.clock }),
           alerts,
           ...(alerting ? { alerting } : {}),
           ...(leases ? { leases } : {}),

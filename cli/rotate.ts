@@ -8,6 +8,7 @@ import { clockWithBudget, silentLog, STAGE, TAG, systemClock, type AlertPort, ty
 import { progressTags, rotationView } from '../lambdas/core/rotation-state.ts';
 import { adopt, retire, rotateInProcess, waitAndRetire, withSecretLease, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { rotationDeps } from '../lambdas/adapters/rotation-targets.ts';
+import { accountClientsOf, type AccountClients } from '../lambdas/adapters/account-clients.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
 import { progressPrinter } from './progress.ts';
@@ -119,12 +120,12 @@ async function followDeployedRotation(deps: RotationDeps, secret: SecretConfig, 
 async function rotateOne(
   secret: SecretConfig,
   options: { local: boolean; emergency: boolean; limitMs: number; quiet: boolean },
-  env: { clients: AwsClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch; leases?: LeasePort },
+  env: { clients: AwsClients; accounts?: AccountClients; alerts?: AlertPort; log: LogPort; fetch?: typeof fetch; leases?: LeasePort },
   ctx: CliContext,
 ): Promise<RotateOutcome> {
   const deps = rotationDeps(
     secret,
-    { clients: env.clients, logger: env.log, alerts: env.alerts, fetch: env.fetch, clock: clockWithBudget(systemClock, options.limitMs) },
+    { clients: env.clients, accounts: env.accounts, logger: env.log, alerts: env.alerts, fetch: env.fetch, clock: clockWithBudget(systemClock, options.limitMs) },
     // The CLI's --timeout is its own budget, not a kill: keep a short margin for read-backs and rollback.
     { onProgress: progressPrinter(ctx, { quiet: options.quiet }), leases: env.leases, deadlineMarginMs: CLI_DEADLINE_MARGIN_MS },
   );
@@ -170,7 +171,7 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(ROTATE_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
@@ -181,7 +182,7 @@ export function makeRotateCommand(injected: RotateCommandDeps = {}): Command {
       const outcome = await rotateOne(
         secret,
         { local: values.local, emergency: values.emergency, limitMs, quiet: false },
-        { clients, alerts, log: injected.log ?? silentLog, fetch: injected.fetch, leases },
+        { clients, accounts: accountClientsOf(config, clients, 'rotate'), alerts, log: injected.log ?? silentLog, fetch: injected.fetch, leases },
         ctx,
       );
       outcomes.push(outcome);
@@ -214,14 +215,14 @@ export function makeRetireCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(RETIRE_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const limitMs = timeoutMs(values.timeout);
     const clients = injected.clients ?? cliClients(config);
     const leases = await cliLeases(config, clients, (message) => ctx.stderr(`origin-guard retire: warning: ${message}`));
     const results: Array<{ name: string; status: string; reason: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx), leases });
+      const deps = rotationDeps(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), logger: injected.log ?? silentLog, fetch: injected.fetch }, { onProgress: progressPrinter(ctx), leases });
       try {
         const result = values.wait ? await waitAndRetire(secret, deps, { timeoutMs: limitMs }) : await retire(secret, deps);
         results.push({ name: secret.name, status: result.status, reason: result.reason });
@@ -251,13 +252,13 @@ export function makeAdoptCommand(injected: RotateCommandDeps = {}): Command {
       ctx.stdout(ADOPT_HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const secrets = selectSecrets(config, values.secret);
     const clients = injected.clients ?? cliClients(config);
     const leases = await cliLeases(config, clients, (message) => ctx.stderr(`origin-guard adopt: warning: ${message}`));
     const results: Array<{ name: string; status: string; fingerprint?: string; error?: string }> = [];
     for (const secret of secrets) {
-      const deps = rotationDeps(secret, { clients, logger: injected.log ?? silentLog, fetch: injected.fetch }, { leases });
+      const deps = rotationDeps(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), logger: injected.log ?? silentLog, fetch: injected.fetch }, { leases });
       try {
         const result = await adopt(secret, deps);
         results.push({ name: secret.name, status: result.status, fingerprint: result.fingerprint });

@@ -9,12 +9,15 @@ import { hostname } from 'node:os';
 import { leaseOwner, type LeasePort } from '../lambdas/core/lease.ts';
 import { DynamoDbLeases } from '../lambdas/adapters/lease-dynamodb.ts';
 import { UsageError } from './context.ts';
+import { configForAccount } from '../lambdas/accounts.ts';
 
 /** Flags every command takes. */
 export const commonOptions = {
   config: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  /** Only the items of one account of `accounts` (several accounts and regions). */
+  account: { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 /** parseArgs with the common flags; unknown flags become a UsageError naming them. */
@@ -26,8 +29,14 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
   }
 }
 
-export function loadCliConfig(flag: string | undefined, env: NodeJS.ProcessEnv): Config {
-  return loadConfigFile(resolveConfigPath(flag, env));
+export function loadCliConfig(flag: string | undefined, env: NodeJS.ProcessEnv, account?: string): Config {
+  const config = loadConfigFile(resolveConfigPath(flag, env));
+  if (account === undefined) return config;
+  try {
+    return configForAccount(config, account);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** Clients for the configured account; AWS_ENDPOINT_URL (read by the SDK) points them at an emulator. */

@@ -7,6 +7,7 @@ import { describeError } from '../lambdas/core/errors.ts';
 import { fingerprint } from '../lambdas/core/fingerprint.ts';
 import { silentLog, systemClock, type Clock, type LogPort } from '../lambdas/core/ports.ts';
 import { acceptedVersionIds, progressTags, rotationView, type RotationProgressTags } from '../lambdas/core/rotation-state.ts';
+import { accountClientsOf, type AccountClients } from '../lambdas/adapters/account-clients.ts';
 import { buildRotationTargets } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import type { Command } from './context.ts';
@@ -37,7 +38,7 @@ export interface SecretStatus {
 
 export async function secretStatus(
   secret: SecretConfig,
-  env: { clients: AwsClients; fetch?: typeof fetch; clock?: Clock; log?: LogPort },
+  env: { clients: AwsClients; accounts?: AccountClients; fetch?: typeof fetch; clock?: Clock; log?: LogPort },
 ): Promise<SecretStatus> {
   const clock = env.clock ?? systemClock;
   const { store, senders, validators } = buildRotationTargets(secret, env);
@@ -195,7 +196,7 @@ export function makeStatusCommand(injected: { clients?: AwsClients; fetch?: type
       ctx.stdout(HELP);
       return 0;
     }
-    const config = loadCliConfig(values.config, ctx.env);
+    const config = loadCliConfig(values.config, ctx.env, values.account);
     const clients = injected.clients ?? cliClients(config);
     const secrets = values.secret ? config.secrets.filter((s) => s.name === values.secret || s.secretName === values.secret) : config.secrets;
     if (values.secret && secrets.length === 0) {
@@ -203,7 +204,7 @@ export function makeStatusCommand(injected: { clients?: AwsClients; fetch?: type
       return 2;
     }
     const statuses: SecretStatus[] = [];
-    for (const secret of secrets) statuses.push(await secretStatus(secret, { clients, fetch: injected.fetch, log: silentLog }));
+    for (const secret of secrets) statuses.push(await secretStatus(secret, { clients, accounts: accountClientsOf(config, clients, 'rotate'), fetch: injected.fetch, log: silentLog }));
     ctx.stdout(values.json ? JSON.stringify({ secrets: statuses }, null, 2) : formatStatus(statuses));
     const healthy = statuses.every((s) => !s.error && s.senders.every((x) => x.ok) && s.validators.every((x) => x.ok));
     return healthy ? 0 : 1;

@@ -23,6 +23,11 @@ const awsRegion = z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'must 
 const konnectRegion = z.enum(['us', 'eu', 'au', 'me', 'in', 'sg']);
 const headerName = z.string().check(z.regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be a valid HTTP header name'));
 const secretName = z.string().check(z.minLength(1), z.maxLength(512));
+const accountId = z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'));
+/** Where a resource lives: a name from `accounts` (default: the deployment's own account). */
+const accountRef = z.optional(name);
+/** The region of a regional resource (default: the config's `region`). */
+const placementRegion = z.optional(awsRegion);
 
 // ---------- rotation: senders and validators ----------
 
@@ -31,6 +36,9 @@ export const CloudFrontSenderSchema = z.strictObject({
   distributionId: z.string().check(z.regex(/^[A-Z0-9]{8,20}$/, 'must be a CloudFront distribution id such as E2EXAMPLE1ABC')),
   /** Origins that carry the header; all origins of the distribution when absent. */
   originIds: z.optional(nonEmptyArray(nonEmpty())),
+  account: accountRef,
+  /** Refused with a clear error: CloudFront is global (accepted here only to say so). */
+  region: z.optional(z.string()),
 });
 
 export const KongVaultSenderSchema = z
@@ -58,6 +66,8 @@ export const KongVaultSenderSchema = z
     vaultPrefix: z.optional(nonEmpty()),
     /** Token for `vaultAdminUrl` (Secrets Manager secret name); for Konnect the sender's `tokenSecretName` is used when absent. */
     vaultTokenSecretName: z.optional(secretName),
+    /** The account Kong runs in (a label for findings and `--account`; Kong itself is reached over HTTP). */
+    account: accountRef,
   })
   .check(
     z.superRefine((v, ctx) => {
@@ -84,6 +94,9 @@ export const WafV2ValidatorSchema = z.strictObject({
   priority: z._default(z.number().check(z.int(), z.gte(0)), 0),
   /** How long a web ACL change takes to reach every WAF node. */
   propagationSeconds: z._default(seconds, 60),
+  account: accountRef,
+  /** REGIONAL scope only: CLOUDFRONT-scope web ACLs are global. */
+  region: placementRegion,
 });
 
 export const KongRouteValidatorSchema = z.strictObject({
@@ -99,6 +112,8 @@ export const KongRouteValidatorSchema = z.strictObject({
   auth: z.optional(z.enum(['kong-admin-token', 'bearer'])),
   /** Kong nodes pick up route changes after `db_update_frequency` (5 s by default). */
   propagationSeconds: z._default(seconds, 5),
+  /** The account Kong runs in (a label for findings and `--account`; the Admin API is reached over HTTP). */
+  account: accountRef,
 });
 
 export const SecretsManagerReadersValidatorSchema = z.strictObject({
@@ -215,6 +230,8 @@ export const IpRangeTargetSchema = z.strictObject({
   maxGrowthFactor: z._default(z.number().check(z.gt(1), z.lte(100)), 3),
   prefixListIds: z.optional(nonEmptyArray(z.string().check(z.regex(/^pl-[0-9a-f]+$/)))),
   sources: nonEmptyArray(IpSourceSchema),
+  account: accountRef,
+  region: placementRegion,
 });
 
 export const IpRangesSchema = z.strictObject({
@@ -228,6 +245,8 @@ export const AuditSchema = z.strictObject({
   scheduleMinutes: z._default(z.number().check(z.int(), z.gte(1)), 15),
   /** Extra time past a secret's rotationDays before its age is a finding. */
   rotationGraceHours: z._default(z.number().check(z.int(), z.gte(0)), 24),
+  /** How many account-regions are audited at once (the hub and every spoke). */
+  concurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(100)), 8),
   /** Extra time past a secret's overlapMinutes before a still-open overlap is a finding. */
   overlapGraceMinutes: z._default(z.number().check(z.int(), z.gte(0)), 15),
   /**
@@ -265,16 +284,31 @@ export const AuditSchema = z.strictObject({
         requiredManagedRuleGroups: z._default(z.array(nonEmpty()), []),
         requireRateRule: z._default(z.boolean(), false),
         requireLogging: z._default(z.boolean(), false),
+        account: accountRef,
+        /** REGIONAL scope only. */
+        region: placementRegion,
       }),
     ),
   ),
-  distributions: z.optional(z.array(z.strictObject({ id: nonEmpty(), webAclName: z.optional(nonEmpty()) }))),
+  distributions: z.optional(
+    z.array(
+      z.strictObject({
+        id: nonEmpty(),
+        webAclName: z.optional(nonEmpty()),
+        account: accountRef,
+        /** Refused with a clear error: CloudFront is global. */
+        region: z.optional(z.string()),
+      }),
+    ),
+  ),
   peerings: z.optional(
     z.array(
       z.strictObject({
         id: z.string().check(z.regex(/^pcx-[0-9a-f]+$/)),
         routeTableIds: z._default(z.array(z.string().check(z.regex(/^rtb-[0-9a-f]+$/))), []),
         allowedCidrs: z._default(z.array(nonEmpty()), []),
+        account: accountRef,
+        region: placementRegion,
       }),
     ),
   ),
@@ -284,6 +318,8 @@ export const AuditSchema = z.strictObject({
         attachmentId: z.string().check(z.regex(/^tgw-attach-[0-9a-f]+$/)),
         routeTableIds: z._default(z.array(z.string().check(z.regex(/^rtb-[0-9a-f]+$/))), []),
         allowedCidrs: z._default(z.array(nonEmpty()), []),
+        account: accountRef,
+        region: placementRegion,
       }),
     ),
   ),
@@ -308,6 +344,20 @@ export const AuditSchema = z.strictObject({
       }),
     ),
   ),
+});
+
+// ---------- accounts ----------
+
+export const AccountSchema = z.strictObject({
+  accountId,
+  /** The role the hub's functions assume in this account; default: the spoke stack's `<stackName>-<function>-<region>`. */
+  roleName: z.optional(z.string().check(z.regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name'))),
+  /** A full role ARN instead of `roleName` (a role you manage yourself). */
+  roleArn: z.optional(z.string().check(z.regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@\/-]{1,512}$/, 'must be an IAM role ARN'))),
+  /** Regions of this account that hold configured resources or get a spoke stack; default: the config's `region`. */
+  regions: z.optional(nonEmptyArray(awsRegion)),
+  /** Passed to AssumeRole and required by the spoke role's trust policy when there is no `organizationId`. */
+  externalId: z.optional(z.string().check(z.regex(/^[\w+=,.@:\/-]{2,1224}$/, 'must be 2 to 1224 characters of letters, digits and +=,.@:/-'))),
 });
 
 // ---------- alerts ----------
@@ -359,6 +409,17 @@ export const ConfigSchema = z
     audit: z.optional(AuditSchema),
     // A default is used as is, not parsed: it must already be the parsed shape (no topicArn / stateTableName).
     alerts: z._default(AlertsSchema, { emails: [], reminderHours: 24, format: 'email' }),
+    /** Other accounts that hold configured resources, by name; items name one in their `account`. */
+    accounts: z.optional(z.record(name, AccountSchema)),
+    /** The account the stack (the hub) is deployed in; spoke roles trust its function roles. */
+    hubAccountId: z.optional(accountId),
+    /** The AWS Organization of the accounts: spoke roles require `aws:PrincipalOrgID` to be it. */
+    organizationId: z.optional(z.string().check(z.regex(/^o-[a-z0-9]{10,32}$/, 'must be an organization id such as o-a1b2c3d4e5'))),
+    /** Also synthesize the spoke template as a service-managed StackSet targeting `organizationalUnitIds`. */
+    spokeStackSet: z._default(z.boolean(), false),
+    organizationalUnitIds: z.optional(
+      nonEmptyArray(z.string().check(z.regex(/^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$/, 'must be an organizational unit id (ou-...) or a root id (r-...)'))),
+    ),
   })
   .check(
     z.superRefine((config, ctx) => {
@@ -399,6 +460,7 @@ export const ConfigSchema = z
           ctx.addIssue({ code: 'custom', path: ['audit', 'origins', i], message: 'needs securityGroupIds, loadBalancerArns or networkInterfaceIds: the audit reads the groups that guard the origin' });
         }
       });
+      checkAccounts(config, ctx);
       // CloudWatch alarms can only notify a topic in their own region.
       const topicRegion = config.alerts.topicArn?.split(':')[3];
       if (topicRegion && topicRegion !== config.region) {
@@ -406,6 +468,55 @@ export const ConfigSchema = z
       }
     }),
   );
+
+type RefineContext = Parameters<Parameters<typeof z.superRefine<z.output<typeof ConfigSchema>>>[0]>[1];
+
+/** Every item's `account` names a listed account, ids are unique, and global resources carry no region. */
+function checkAccounts(config: z.output<typeof ConfigSchema>, ctx: RefineContext): void {
+  const accounts = config.accounts ?? {};
+  const names = Object.keys(accounts);
+  const byId = new Map<string, string>();
+  for (const [accountName, account] of Object.entries(accounts)) {
+    const other = byId.get(account.accountId);
+    if (other) ctx.addIssue({ code: 'custom', path: ['accounts', accountName, 'accountId'], message: `${account.accountId} is also the id of account "${other}"` });
+    byId.set(account.accountId, accountName);
+    if (account.roleName && account.roleArn) ctx.addIssue({ code: 'custom', path: ['accounts', accountName], message: 'give roleName or roleArn, not both' });
+    if (account.roleArn && account.roleArn.split(':')[4] !== account.accountId) {
+      ctx.addIssue({ code: 'custom', path: ['accounts', accountName, 'roleArn'], message: `must be a role of account ${account.accountId}` });
+    }
+    if (!account.externalId && !config.organizationId && !account.roleArn && !account.roleName) {
+      // Spoke roles of the spoke stack need a condition beyond the hub's role ARNs.
+      ctx.addIssue({ code: 'custom', path: ['accounts', accountName, 'externalId'], message: 'is required when there is no organizationId: the spoke role must require aws:PrincipalOrgID or an external id' });
+    }
+  }
+  if (config.spokeStackSet && !config.organizationalUnitIds) {
+    ctx.addIssue({ code: 'custom', path: ['organizationalUnitIds'], message: 'is required when spokeStackSet is true (a service-managed StackSet targets organizational units)' });
+  }
+  if (config.spokeStackSet && !config.organizationId) {
+    ctx.addIssue({ code: 'custom', path: ['organizationId'], message: 'is required when spokeStackSet is true (StackSets deploy to the accounts of an organization)' });
+  }
+  const known = names.length > 0 ? `the accounts are ${names.map((n) => `"${n}"`).join(', ')}` : 'no accounts are configured (add them under "accounts")';
+  const place = (path: PropertyKey[], item: { account?: string; region?: string }, global?: string) => {
+    if (item.account !== undefined && !(item.account in accounts)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'account'], message: `unknown account "${item.account}": ${known}` });
+    }
+    if (global && item.region !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'region'], message: `${global} is global: remove region` });
+    }
+  };
+  config.secrets.forEach((secret, i) => {
+    secret.senders.forEach((s, j) => place(['secrets', i, 'senders', j], s, s.type === 'cloudfront' ? 'CloudFront' : undefined));
+    secret.validators.forEach((v, j) => {
+      if (v.type === 'secretsmanager-readers') return;
+      place(['secrets', i, 'validators', j], v, v.type === 'wafv2' && v.scope === 'CLOUDFRONT' ? 'a CLOUDFRONT-scope web ACL' : undefined);
+    });
+  });
+  config.ipRanges?.targets.forEach((t, i) => place(['ipRanges', 'targets', i], t));
+  config.audit?.webAcls?.forEach((w, i) => place(['audit', 'webAcls', i], w, w.scope === 'CLOUDFRONT' ? 'a CLOUDFRONT-scope web ACL' : undefined));
+  config.audit?.distributions?.forEach((d, i) => place(['audit', 'distributions', i], d, 'CloudFront'));
+  config.audit?.peerings?.forEach((p, i) => place(['audit', 'peerings', i], p));
+  config.audit?.transitGateways?.forEach((t, i) => place(['audit', 'transitGateways', i], t));
+}
 
 export type Config = z.output<typeof ConfigSchema>;
 export type SecretConfig = Config['secrets'][number];
@@ -421,6 +532,7 @@ export type IpRangeTargetConfig = z.output<typeof IpRangeTargetSchema>;
 export type IpSourceConfig = z.output<typeof IpSourceSchema>;
 export type AuditConfig = z.output<typeof AuditSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
+export type AccountConfig = z.output<typeof AccountSchema>;
 
 /** A configuration that failed validation; `problems` lists every problem, each naming its JSON path. */
 export class ConfigError extends Error {

@@ -10,6 +10,9 @@ import type { PowertoolsLogLevel } from './function.ts';
 import { GlobalEventsStack } from './global-events-stack.ts';
 import { Monitoring, type MonitoredFunction } from './monitoring.ts';
 import { Reconciler } from './reconciler.ts';
+import { HubAccess } from './hub-access.ts';
+import { SpokeStack, SpokeStackSetStack } from './spoke-stack.ts';
+import { accountRegions } from '../lambdas/accounts.ts';
 import { SecretRotation } from './rotation.ts';
 
 export interface OriginGuardStackProps extends StackProps {
@@ -43,6 +46,8 @@ export class OriginGuardStack extends Stack {
   public readonly reconciler?: Reconciler;
   public readonly auditor: Auditor;
   public readonly monitoring: Monitoring;
+  /** With `accounts`: named function roles allowed their spoke roles, and the bus policy for spoke events. */
+  public readonly hubAccess?: HubAccess;
 
   constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
     super(scope, id, {
@@ -70,6 +75,18 @@ export class OriginGuardStack extends Stack {
     }
     this.auditor = new Auditor(this, 'Auditor', { ...shared, ...alerting, secrets: this.rotation?.secrets.map((s) => s.secret) });
     monitored.push({ name: 'audit', fn: this.auditor.function });
+
+    if (Object.keys(config.accounts ?? {}).length > 0) {
+      this.hubAccess = new HubAccess(this, 'HubAccess', {
+        config,
+        functionRoles: {
+          rotate: this.rotation?.rotationFunction.role,
+          retire: this.rotation?.retireFunction.role,
+          reconcile: this.reconciler?.function.role,
+          audit: this.auditor.function.role,
+        },
+      });
+    }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alertTopic: this.alerts.topic,
@@ -100,19 +117,35 @@ export function addOriginGuardStacks(
   scope: Construct,
   config: Config,
   options: OriginGuardAppOptions = {},
-): { stack: OriginGuardStack; globalEvents?: GlobalEventsStack } {
+): { stack: OriginGuardStack; globalEvents?: GlobalEventsStack; spokes?: SpokeStack[]; spokeStackSet?: SpokeStackSetStack } {
+  const spokes = addSpokeStacks(scope, config);
   const stack = new OriginGuardStack(scope, config.stackName, {
     config,
-    env: { account: options.account, region: config.region },
+    env: { account: options.account ?? config.hubAccountId, region: config.region },
     rotateImmediately: options.rotateImmediately,
     handlersDir: options.handlersDir,
     tracing: options.tracing,
   });
-  if (config.region === GLOBAL_REGION) return { stack };
+  if (config.region === GLOBAL_REGION) return { stack, ...spokes };
   const globalEvents = new GlobalEventsStack(scope, `${config.stackName}-GlobalEvents`, {
     env: { account: options.account, region: GLOBAL_REGION },
     homeRegion: config.region,
     description: `origin-guard: forwards CloudFront and CLOUDFRONT-scope WAF CloudTrail events to ${config.region} for the ${config.stackName} audit`,
   });
-  return { stack, globalEvents };
+  return { stack, globalEvents, ...spokes };
+}
+
+/**
+ * With `accounts`: one `<stackName>-Spoke-<account>-<region>` stack per configured account-region (`cdk deploy`
+ * them with credentials of that account), and with `spokeStackSet` the StackSet alternative, in the hub.
+ */
+function addSpokeStacks(scope: Construct, config: Config): { spokes?: SpokeStack[]; spokeStackSet?: SpokeStackSetStack } {
+  if (Object.keys(config.accounts ?? {}).length === 0) return {};
+  const spokes = accountRegions(config)
+    .filter((ar) => ar.accountId !== config.hubAccountId)
+    .map((ar) => new SpokeStack(scope, `${config.stackName}-Spoke-${ar.account}-${ar.region}`, { config, account: ar.account, env: { account: ar.accountId, region: ar.region } }));
+  const spokeStackSet = config.spokeStackSet
+    ? new SpokeStackSetStack(scope, `${config.stackName}-SpokeStackSet`, { config, env: { account: config.hubAccountId, region: config.region } })
+    : undefined;
+  return { spokes, ...(spokeStackSet ? { spokeStackSet } : {}) };
 }

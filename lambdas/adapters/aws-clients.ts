@@ -14,9 +14,12 @@ import type { WAFV2Client } from '@aws-sdk/client-wafv2';
 export interface ClientSettings {
   region: string;
   endpoint?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Static credentials, or a provider (assumed-role credentials of another account: account-clients.ts). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | CredentialsProvider;
   maxAttempts?: number;
 }
+
+type CredentialsProvider = () => Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string; expiration?: Date }>;
 
 /** CloudFront's control plane and CLOUDFRONT-scope WAF live in us-east-1 whatever the home region. */
 export const GLOBAL_REGION = 'us-east-1';
@@ -50,7 +53,7 @@ export class AwsClients {
   private readonly cache = new Map<string, unknown>();
   constructor(
     readonly settings: ClientSettings,
-    private readonly constructors: ClientConstructors,
+    readonly constructors: ClientConstructors,
   ) {}
 
   private get<K extends keyof ClientConstructors>(name: K, region = this.settings.region): InstanceType<NonNullable<ClientConstructors[K]>> {

@@ -6,6 +6,7 @@ import type { SecretConfig } from '../config.ts';
 import type { AlertPort, Clock, LogPort, SenderPort, ValidatorPort } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import type { RotationDeps } from '../core/rotation.ts';
+import type { AccountClients } from './account-clients.ts';
 import type { AwsClients } from './aws-clients.ts';
 import { CloudFrontSender } from './cloudfront.ts';
 import { httpProbe } from './http-probe.ts';
@@ -24,6 +25,15 @@ export interface TargetEnvironment {
   clients: AwsClients;
   /** HTTP client for Kong and Konnect (tests pass one bound to their fake servers). */
   fetch?: typeof fetch;
+  /** Clients of other accounts and regions, for items with an `account` or a `region` (account-clients.ts). */
+  accounts?: AccountClients;
+}
+
+/** The clients that act where a sender or validator lives: the hub's unless it names an account or a region. */
+function clientsOf(env: TargetEnvironment, item: { account?: string; region?: string }, what: string): AwsClients {
+  if (item.account === undefined && item.region === undefined) return env.clients;
+  if (!env.accounts) throw new Error(`${what} is placed in account "${item.account ?? '(hub)'}" region "${item.region ?? '(home)'}", but this process was given no account clients`);
+  return env.accounts.for({ account: item.account, ...(item.region !== undefined ? { region: item.region } : {}) });
 }
 
 export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironment) {
@@ -32,7 +42,7 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
   const senders: SenderPort[] = secret.senders.map((sender) => {
     switch (sender.type) {
       case 'cloudfront':
-        return new CloudFrontSender(env.clients.cloudFront(), {
+        return new CloudFrontSender(clientsOf(env, { account: sender.account }, `CloudFront sender ${sender.distributionId}`).cloudFront(), {
           distributionId: sender.distributionId,
           originIds: sender.originIds,
           headerName: secret.headerName,
@@ -71,7 +81,7 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
   const validators: ValidatorPort[] = secret.validators.map((validator) => {
     switch (validator.type) {
       case 'wafv2':
-        return new WafV2Validator(env.clients.wafv2(validator.scope), {
+        return new WafV2Validator(clientsOf(env, validator, `web ACL ${validator.webAclName}`).wafv2(validator.scope), {
           scope: validator.scope,
           webAclName: validator.webAclName,
           webAclId: validator.webAclId,

@@ -56,6 +56,9 @@ export interface Finding {
   /** What to do about it. */
   remediation: string;
   details?: Record<string, unknown>;
+  /** The account (its name in `accounts`) and region of the resource, set when the config lists accounts. */
+  account?: string;
+  region?: string;
 }
 
 export type AlertKind = 'NEW' | 'RESOLVED' | 'REMINDER' | 'FAILURE';

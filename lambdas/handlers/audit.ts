@@ -13,6 +13,9 @@ import '../zod-english.ts';
 import * as z from 'zod/mini';
 import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
 import { AwsAuditCollector } from '../adapters/audit-collector.ts';
+import { accountClientsOf } from '../adapters/account-clients.ts';
+import { runAccountAudit } from '../adapters/account-audit.ts';
+import { isMultiAccount } from '../accounts.ts';
 import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
 import { runAudit, type AuditDeps } from '../core/audit.ts';
 import { systemClock } from '../core/ports.ts';
@@ -120,7 +123,14 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
   runtime.logger.appendKeys({ trigger });
 
   coldStartDeps ??= auditDeps(runtime);
-  const result = await runAudit(coldStartDeps, scope);
+  // With accounts, one collector per account-region (each through its spoke role), bounded concurrency.
+  const result = isMultiAccount(runtime.config)
+    ? await runAccountAudit(
+        runtime.config,
+        { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: coldStartDeps.clock, log: coldStartDeps.log, alerting: coldStartDeps.alerting },
+        scope,
+      )
+    : await runAudit(coldStartDeps, scope);
   recordAuditMetrics(metrics, result);
   metrics.publishStoredMetrics();
   const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);

@@ -14,7 +14,8 @@ import '../zod-english.ts';
 import * as z from 'zod/mini';
 import type { IpRangesConfig } from '../config.ts';
 import { DynamoDbAlertState } from '../adapters/alert-state-dynamodb.ts';
-import { Ec2SecurityGroupStore } from '../adapters/ec2-security-groups.ts';
+import { accountClientsOf, type AccountClients } from '../adapters/account-clients.ts';
+import { PlacedSecurityGroupStore } from '../adapters/placed-security-groups.ts';
 import { HttpIpFeeds } from '../adapters/ip-feeds.ts';
 import { DynamoDbLeases } from '../adapters/lease-dynamodb.ts';
 import { leaseOwner } from '../core/lease.ts';
@@ -121,7 +122,11 @@ function logAlerts(log: LogPort): AlertPort {
 }
 
 /** The reconciler's collaborators from the cold-start runtime; alert state only when a topic and a table are known. */
-export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = process.env): ReconcileHandlerDeps {
+export function reconcileDeps(
+  runtime: LambdaRuntime,
+  env: NodeJS.ProcessEnv = process.env,
+  accounts: AccountClients = accountClientsOf(runtime.config, runtime.clients, 'reconcile'),
+): ReconcileHandlerDeps {
   const { clients, logger, config } = runtime;
   const tableName = env.ALERT_STATE_TABLE ?? config.alerts.stateTableName;
   const alerts = runtime.alerts ?? logAlerts(logger);
@@ -129,7 +134,7 @@ export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = p
   return {
     ipRanges: config.ipRanges,
     feeds: new HttpIpFeeds({ secretsManager: clients.secretsManager() }),
-    groups: new Ec2SecurityGroupStore(clients.ec2(), { log: logger }),
+    groups: new PlacedSecurityGroupStore(clients, accounts, { log: logger }),
     alerts,
     // The reconcile lease per target shares the alert-state table: the CLI and this Lambda never write one target at once.
     ...(tableName ? { leases: new DynamoDbLeases(clients.dynamoDb(), tableName, leaseOwner('lambda', 'origin-guard-reconcile')) } : {}),
@@ -145,7 +150,7 @@ export function reconcileDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = p
 let lambdaDeps: ReconcileHandlerDeps | undefined;
 
 export const handler = createReconcileHandler(() => {
-  // DynamoDB comes from the Lambda runtime, as for the audit (see HANDLER_SDK_CLIENTS).
+  // Every client it uses is bundled (see HANDLER_SDK_CLIENTS): cold init over bundle size.
   lambdaDeps ??= reconcileDeps(lambdaRuntime(METRIC_SERVICE.reconcile, { DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient }));
   return lambdaDeps;
 });

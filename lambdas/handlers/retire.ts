@@ -12,10 +12,11 @@ import { retire, type RetireResult } from '../core/rotation.ts';
 import { METRIC_SERVICE } from '../core/metric-names.ts';
 import { createMetrics, recordRetireMetrics } from '../metrics.ts';
 import { lambdaRuntime } from '../runtime.ts';
+import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { accountClientsOf } from '../adapters/account-clients.ts';
+import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 
 const metrics = createMetrics(METRIC_SERVICE.retire);
-import { rotationDeps } from '../adapters/rotation-targets.ts';
-import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 
 export const handler = async (_event?: unknown, context?: LambdaContextLike): Promise<Record<string, RetireResult | { status: 'error'; reason: string }>> => {
   const runtime = lambdaRuntime(METRIC_SERVICE.retire, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
@@ -24,7 +25,8 @@ export const handler = async (_event?: unknown, context?: LambdaContextLike): Pr
   const results: Record<string, RetireResult | { status: 'error'; reason: string }> = {};
   const failed: string[] = [];
   for (const secret of runtime.config.secrets) {
-    const deps = rotationDeps(secret, { ...runtime, clock }, { leases });
+    // Retire narrows the same validators as the rotation, through the same spoke roles.
+    const deps = rotationDeps(secret, { ...runtime, clock, accounts: accountClientsOf(runtime.config, runtime.clients, 'rotate') }, { leases });
     try {
       results[secret.name] = await retire(secret, deps);
       runtime.logger.info('retire checked', { secret: secret.name, ...results[secret.name] });

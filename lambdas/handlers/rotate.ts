@@ -13,6 +13,7 @@ import * as z from 'zod/mini';
 import { ROTATION_STEPS, runRotationStep } from '../core/rotation.ts';
 import { findSecretConfig, lambdaRuntime } from '../runtime.ts';
 import { rotationDeps } from '../adapters/rotation-targets.ts';
+import { accountClientsOf } from '../adapters/account-clients.ts';
 import { lambdaClock, lambdaLeases, type LambdaContextLike } from '../adapters/lambda-writer.ts';
 import { METRIC_SERVICE } from '../core/metric-names.ts';
 import { createMetrics, recordRotationStep } from '../metrics.ts';
@@ -40,7 +41,11 @@ export const handler = async (event: unknown, context?: LambdaContextLike): Prom
   const { Step, SecretId, ClientRequestToken } = parsed.data;
   const secret = findSecretConfig(runtime.config, SecretId);
   runtime.logger.appendKeys({ secret: secret.name, token: ClientRequestToken });
-  const deps = rotationDeps(secret, { ...runtime, clock: lambdaClock(context) }, { leases: lambdaLeases(runtime, METRIC_SERVICE.rotation, context) });
+  const deps = rotationDeps(
+    secret,
+    { ...runtime, clock: lambdaClock(context), accounts: accountClientsOf(runtime.config, runtime.clients, 'rotate') },
+    { leases: lambdaLeases(runtime, METRIC_SERVICE.rotation, context) },
+  );
   const started = Date.now();
   let ok = false;
   try {

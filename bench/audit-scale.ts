@@ -1,0 +1,186 @@
+/**
+ * Section: the audit over many account-regions (issue 13). For 1, 10, 50 and 200 account-regions on the
+ * emulator (accounts of two regions each; in every account-region a REGIONAL web ACL and a reconcile target of
+ * two security groups), one audit run through the spoke roles (AssumeRole into each account) with the
+ * configured concurrency: AWS API calls per account-region (they must stay flat as the count grows), AssumeRole
+ * calls, wall time (it must grow far slower than the count), and Lambda invocations (the fan-out runs inside
+ * one audit invocation, `audit.concurrency` account-regions at a time). Runs alone with
+ * `npx tsx bench/audit-scale.ts [sizes]` (starts its own moto_server) or as part of `npm run bench`.
+ */
+import { performance } from 'node:perf_hooks';
+import { CreateSecurityGroupCommand } from '@aws-sdk/client-ec2';
+import { CreateWebACLCommand } from '@aws-sdk/client-wafv2';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
+import { visibility } from '../cli/seed.ts';
+import { AccountClients } from '../lambdas/adapters/account-clients.ts';
+import { runAccountAudit } from '../lambdas/adapters/account-audit.ts';
+import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
+import { AwsClients, type ClientConstructors } from '../lambdas/adapters/aws-clients.ts';
+import { parseConfig } from '../lambdas/config.ts';
+import { fanOut } from '../lambdas/core/fan-out.ts';
+import { silentLog, systemClock } from '../lambdas/core/ports.ts';
+
+export const ACCOUNT_REGION_COUNTS = [1, 10, 50, 200];
+export const AUDIT_CONCURRENCY = 8;
+const REGIONS = ['eu-west-1', 'us-west-2'];
+
+export interface AuditScaleRow {
+  accountRegions: number;
+  accounts: number;
+  concurrency: number;
+  apiCalls: number;
+  apiCallsPerAccountRegion: number;
+  assumeRoleCalls: number;
+  wallMs: number;
+  /** wallMs per account-region. */
+  msPerAccountRegion: number;
+  lambdaInvocations: number;
+  findings: number;
+  failed: number;
+  peakConcurrency: number;
+  /** Every account-region audited, its web ACL found and its groups read. */
+  verified: boolean;
+}
+
+export interface AuditScaleResult {
+  rows: AuditScaleRow[];
+  /** wall time at the largest count over wall time at the smallest, next to the count ratio. */
+  wallRatio: number;
+  countRatio: number;
+}
+
+type Counter = { calls: number };
+
+/** The SDK client classes with a middleware counting every command sent. */
+function countingConstructors(counter: Counter): ClientConstructors {
+  const wrap = <C extends new (...args: any[]) => { middlewareStack: { add: (...a: any[]) => void } }>(Client: C): C =>
+    class extends Client {
+      constructor(...args: any[]) {
+        super(...(args as [any]));
+        this.middlewareStack.add((next: (a: unknown) => Promise<unknown>) => async (a: unknown) => {
+          counter.calls += 1;
+          return next(a);
+        }, { step: 'initialize', priority: 'high' });
+      }
+    };
+  return {
+    CloudFormationClient: wrap(CloudFormationClient),
+    CloudFrontClient: wrap(CloudFrontClient),
+    DynamoDBClient: wrap(DynamoDBClient),
+    EC2Client: wrap(EC2Client),
+    ElasticLoadBalancingV2Client: wrap(ElasticLoadBalancingV2Client),
+    SecretsManagerClient: wrap(SecretsManagerClient),
+    SNSClient: wrap(SNSClient),
+    WAFV2Client: wrap(WAFV2Client),
+  } as unknown as ClientConstructors;
+}
+
+async function runOne(endpoint: string, count: number, log: (line: string) => void): Promise<AuditScaleRow> {
+  const nAccounts = Math.ceil(count / REGIONS.length);
+  const accounts: Record<string, { accountId: string; regions: string[]; externalId: string }> = {};
+  for (let i = 0; i < nAccounts; i++) {
+    const regions = REGIONS.slice(0, Math.min(REGIONS.length, count - i * REGIONS.length));
+    accounts[`a${String(i).padStart(3, '0')}`] = { accountId: String(800000000000 + count * 1000 + i), regions, externalId: 'bench' };
+  }
+  const settings = { region: 'eu-west-1', endpoint, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }, maxAttempts: 3 };
+  const base = { region: 'eu-west-1', stackName: 'OriginGuard', accounts };
+  const setupHub = allAwsClients(settings);
+  const setup = new AccountClients({ config: parseConfig(base), hub: setupHub, fn: 'audit' });
+  const places = Object.entries(accounts).flatMap(([account, a]) => a.regions.map((region) => ({ account, region })));
+  const webAcls: unknown[] = [];
+  const targets: unknown[] = [];
+  const made = await fanOut(places, 16, async ({ account, region }, i) => {
+    const c = setup.for({ account, region });
+    const name = `scale-${count}-${i}`;
+    const acl = await c.wafv2('REGIONAL').send(new CreateWebACLCommand({ Name: name, Scope: 'REGIONAL', DefaultAction: { Allow: {} }, Rules: [], VisibilityConfig: visibility(name) }));
+    const groups: string[] = [];
+    for (let g = 0; g < 2; g++) groups.push((await c.ec2().send(new CreateSecurityGroupCommand({ GroupName: `${name}-${g}`, Description: 'bench audit scale' }))).GroupId!);
+    webAcls.push({ scope: 'REGIONAL', name, id: acl.Summary!.Id!, account, region });
+    targets.push({ name: `t-${i}`, account, region, securityGroupIds: groups, ports: [443], sources: [{ type: 'static', cidrs: ['203.0.113.0/24'] }] });
+  });
+  const setupErrors = made.results.filter((r) => !r.ok);
+  if (setupErrors.length > 0) throw new Error(`audit scale ${count}: setup failed: ${String((setupErrors[0] as { error: unknown }).error)}`);
+  const config = parseConfig({ ...base, ipRanges: { targets }, audit: { concurrency: AUDIT_CONCURRENCY, webAcls } });
+
+  const counter: Counter = { calls: 0 };
+  let assumeRoleCalls = 0;
+  const countAssumeRole = {
+    applyToStack: (stack: { add: (...a: any[]) => void }) =>
+      stack.add((next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (a: unknown) => {
+        if (context.commandName === 'AssumeRoleCommand') assumeRoleCalls += 1;
+        return next(a);
+      }, { step: 'initialize', priority: 'high' }),
+  };
+  const hub = new AwsClients(settings, countingConstructors(counter));
+  const auditAccounts = new AccountClients({ config, hub, fn: 'audit', stsPlugins: [countAssumeRole] });
+  const t0 = performance.now();
+  const result = await runAccountAudit(config, { hub, accounts: auditAccounts, clock: systemClock, log: silentLog });
+  const wallMs = performance.now() - t0;
+
+  const spokes = result.accountRegions.filter((r) => r.account !== undefined);
+  const verified =
+    spokes.length === count &&
+    spokes.every((r) => r.status === 'audited') &&
+    result.findings.filter((f) => f.checkId === 'waf.exists' && f.status === 'PASS').length === count &&
+    !result.findings.some((f) => f.checkId === 'audit.read' && f.status === 'FAIL');
+  const row: AuditScaleRow = {
+    accountRegions: count,
+    accounts: nAccounts,
+    concurrency: AUDIT_CONCURRENCY,
+    apiCalls: counter.calls,
+    apiCallsPerAccountRegion: Math.round((counter.calls / count) * 100) / 100,
+    assumeRoleCalls,
+    wallMs: Math.round(wallMs),
+    msPerAccountRegion: Math.round((wallMs / count) * 10) / 10,
+    lambdaInvocations: 1,
+    findings: result.findings.length,
+    failed: result.findings.filter((f) => f.status === 'FAIL').length,
+    peakConcurrency: result.peakConcurrency,
+    verified,
+  };
+  log(`audit scale ${count} account-regions: ${row.apiCalls} API calls (${row.apiCallsPerAccountRegion} per account-region), ${row.assumeRoleCalls} AssumeRole, ${row.wallMs} ms, verified ${verified}`);
+  return row;
+}
+
+export async function runAuditScale(options: { endpoint: string; log: (line: string) => void; sizes?: number[] }): Promise<AuditScaleResult> {
+  const rows: AuditScaleRow[] = [];
+  for (const count of options.sizes ?? ACCOUNT_REGION_COUNTS) rows.push(await runOne(options.endpoint, count, options.log));
+  const first = rows[0]!;
+  const last = rows[rows.length - 1]!;
+  return { rows, wallRatio: Math.round((last.wallMs / Math.max(first.wallMs, 1)) * 10) / 10, countRatio: last.accountRegions / first.accountRegions };
+}
+
+export function renderAuditScale(r: AuditScaleResult): string {
+  const lines = [
+    '| account-regions | accounts | API calls | per account-region | AssumeRole | wall ms | ms per account-region | Lambda invocations | findings (failed) | peak concurrency | verified |',
+    '| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |',
+    ...r.rows.map(
+      (x) =>
+        `| ${x.accountRegions} | ${x.accounts} | ${x.apiCalls} | ${x.apiCallsPerAccountRegion} | ${x.assumeRoleCalls} | ${x.wallMs} | ${x.msPerAccountRegion} | ${x.lambdaInvocations} | ${x.findings} (${x.failed}) | ${x.peakConcurrency} | ${x.verified ? 'yes' : 'NO'} |`,
+    ),
+    '',
+    `Wall time grows ${r.wallRatio}× for ${r.countRatio}× the account-regions (concurrency ${AUDIT_CONCURRENCY}).`,
+  ];
+  return lines.join('\n');
+}
+
+// Standalone: `npx tsx bench/audit-scale.ts [1,10,50]`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { startLocalEmulator } = await import('../cli/local-emulator.ts');
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const emulator = await startLocalEmulator();
+  try {
+    const sizes = process.argv[2] ? process.argv[2].split(',').map(Number) : undefined;
+    const result = await runAuditScale({ endpoint: emulator.endpoint, log: (l) => process.stderr.write(`[bench] ${l}\n`), ...(sizes ? { sizes } : {}) });
+    process.stdout.write(`${renderAuditScale(result)}\n`);
+  } finally {
+    await emulator.stop();
+  }
+}
