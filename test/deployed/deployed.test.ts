@@ -327,11 +327,13 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
   });
 
   it('rotation: a malformed event and an unknown secret ARN fail clearly and change nothing', async () => {
-    const malformed = await invoke('rotation', { Step: 'createSecret', SecretId: '' });
+    const unknown = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:not-origin-guard-AbCdEf`;
+    const [malformed, stranger] = await Promise.all([
+      invoke('rotation', { Step: 'createSecret', SecretId: '' }),
+      invoke('rotation', rotationEvent('createSecret', unknown, randomUUID())),
+    ]);
     expect(malformed.error?.message).toMatch(/Not a Secrets Manager rotation event.*SecretId.*ClientRequestToken/s);
     expect(malformed.calls).toEqual([]);
-    const unknown = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:not-origin-guard-AbCdEf`;
-    const stranger = await invoke('rotation', rotationEvent('createSecret', unknown, randomUUID()));
     expect(stranger.error?.message).toContain(`Secret ${unknown} is not configured in origin-guard`);
     expect(writesOf(stranger)).toEqual([]);
   });
@@ -416,10 +418,14 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
   });
 
   it('audit: a failed API call (errorCode), a rotation failure event, an event forwarded from us-east-1 and a malformed event', async () => {
-    const denied = await invoke(
-      'audit',
-      cloudTrailEvent('aws.ec2', 'ec2.amazonaws.com', 'AuthorizeSecurityGroupIngress', { groupId: seeded.securityGroupIds[0] }, { errorCode: 'Client.UnauthorizedOperation' }),
-    );
+    // These two make no AWS call: run them side by side.
+    const [denied, malformed] = await Promise.all([
+      invoke(
+        'audit',
+        cloudTrailEvent('aws.ec2', 'ec2.amazonaws.com', 'AuthorizeSecurityGroupIngress', { groupId: seeded.securityGroupIds[0] }, { errorCode: 'Client.UnauthorizedOperation' }),
+      ),
+      invoke('audit', { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.ec2', detail: { eventName: 'AuthorizeSecurityGroupIngress' } }),
+    ]);
     expect(denied.result?.skipped).toMatch(/failed/);
     expect(denied.calls).toEqual([]);
     for (const name of ['RotationFailed', 'RotationAbandoned'] as const) {
@@ -434,7 +440,6 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     );
     expect(forwarded.error, JSON.stringify(forwarded.error)).toBeUndefined();
     expect(forwarded.result.trigger).toContain('UpdateDistribution');
-    const malformed = await invoke('audit', { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.ec2', detail: { eventName: 'AuthorizeSecurityGroupIngress' } });
     expect(malformed.error?.message).toMatch(/Not an EventBridge schedule or CloudTrail API call event.*detail\.eventSource/s);
     expect(malformed.calls).toEqual([]);
     await newMessages();
@@ -442,8 +447,10 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
 
   describe('negative controls', () => {
     it('a variable dropped from the environment: MissingEnvironmentError naming it, before any AWS call', async () => {
-      for (const variable of ['ALERT_TOPIC_ARN', 'ALERT_STATE_TABLE']) {
-        const broken = await invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'), { dropVariable: variable });
+      const variables = ['ALERT_TOPIC_ARN', 'ALERT_STATE_TABLE'];
+      const runs = await Promise.all(variables.map((variable) => invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'), { dropVariable: variable })));
+      for (const [i, variable] of variables.entries()) {
+        const broken = runs[i];
         expect(broken.error?.name).toBe('MissingEnvironmentError');
         expect(broken.error?.message).toContain(variable);
         expect(broken.calls).toEqual([]);
