@@ -17,6 +17,8 @@ import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetWebACLCommand } from '@aws-sdk/client-wafv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliContext } from '../../cli/context.ts';
+import { makeAdoptCommand, makeRotateCommand } from '../../cli/rotate.ts';
 import { seedAccount, type SeededAccount } from '../../cli/seed.ts';
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { parseConfig } from '../../lambdas/config.ts';
@@ -324,6 +326,61 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     const rule = WebACL!.Rules!.find((r) => r.Name === 'origin-verify')!;
     const statements = rule.Statement!.NotStatement!.Statement!.OrStatement?.Statements ?? [rule.Statement!.NotStatement!.Statement!];
     expect(statements.map((st) => Buffer.from(st.ByteMatchStatement!.SearchString!).toString('utf8'))).toEqual([current]);
+  });
+
+  it('operator: adopt; rotate without --local (RotateSecret, the test plays Secrets Manager); retire on schedule; rotate --emergency', async () => {
+    const configPath = join(feedDir, 'origin-guard.config.json');
+    writeFileSync(configPath, JSON.stringify(seeded.config));
+    const cli = allAwsClients(emulatorClientConfig(REGION));
+    const background: Array<Promise<void>> = [];
+    // Secrets Manager's part: RotateSecret invokes the rotation function's createSecret, answers with the new
+    // version id, then invokes setSecret, testSecret and finishSecret in turn (the emulator runs no Lambda).
+    cli.secretsManager().middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'RotateSecretCommand') return next(args);
+        const arn = secretArn(String((args.input as { SecretId: string }).SecretId));
+        const token = randomUUID();
+        const created = await invoke('rotation', rotationEvent('createSecret', arn, token));
+        if (created.error) throw new Error(`createSecret: ${created.error.message}`);
+        background.push(
+          (async () => {
+            for (const step of ['setSecret', 'testSecret', 'finishSecret']) {
+              const run = await invoke('rotation', rotationEvent(step, arn, token));
+              if (run.error) throw new Error(`${step}: ${run.error.message}`);
+            }
+          })(),
+        );
+        return { output: { ARN: arn, Name: arn.split(':secret:')[1], VersionId: token, $metadata: {} }, response: {} } as never;
+      },
+      { step: 'initialize', name: 'playSecretsManager' },
+    );
+    const output: string[] = [];
+    const ctx: CliContext = { stdout: (t) => output.push(t), stderr: () => {}, env: {}, interactive: false };
+    const arn = secretOf('cdn-to-gateway');
+
+    expect(await makeAdoptCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--config', configPath], ctx)).toBe(0);
+
+    const before = await secretValue(arn, 'AWSCURRENT');
+    output.length = 0;
+    const code = await makeRotateCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--json', '--timeout', '1', '--config', configPath], ctx);
+    await Promise.all(background.splice(0));
+    expect(code, output.join('\n')).toBe(0);
+    expect(JSON.parse(output.join('')).secrets[0]).toMatchObject({ status: 'rotated', overlap: 'open' });
+    const rotated = await secretValue(arn, 'AWSCURRENT');
+    expect(rotated).not.toBe(before);
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual(expect.arrayContaining([before, rotated]));
+    const tick = await invoke('retire', scheduledEvent('OriginGuard-RetireSchedule'));
+    expect(tick.error, JSON.stringify(tick.error)).toBeUndefined();
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual([rotated]);
+
+    output.length = 0;
+    const emergency = await makeRotateCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--emergency', '--json', '--timeout', '1', '--config', configPath], ctx);
+    await Promise.all(background.splice(0));
+    expect(emergency, output.join('\n')).toBe(0);
+    expect(JSON.parse(output.join('')).secrets[0]).toMatchObject({ status: 'rotated', overlap: 'retired' });
+    const replaced = await secretValue(arn, 'AWSCURRENT');
+    expect(replaced).not.toBe(rotated);
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual([replaced]);
   });
 
   it('rotation: a malformed event and an unknown secret ARN fail clearly and change nothing', async () => {
