@@ -34,7 +34,8 @@ describe.skipIf(!available)('cfn-lint on the synthesized templates', () => {
   const dir = mkdtempSync(join(tmpdir(), 'og-cfn-lint-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reports zero errors and only the accepted warnings, for every template of every variant', () => {
+  // Five synths and one cfn-lint run over about ten templates: tens of seconds on a loaded 2-core machine.
+  it('reports zero errors and only the accepted warnings, for every template of every variant', { timeout: 180_000 }, () => {
     const files: string[] = [];
     const written = new Set<string>();
     for (const [name, build] of Object.entries(VARIANTS)) {

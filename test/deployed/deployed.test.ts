@@ -31,6 +31,8 @@ import { evaluate, grantedActions, iamRequestsOf, isWriteAction, type Decision }
 import { startRecordingProxy, type RecordedCall, type RecordingProxy } from './support/recording-proxy.ts';
 
 const REGION = 'eu-west-1';
+/** For scenarios of many invocations in a row: each is a Node process start (a few seconds on a loaded 2-core machine). */
+const SEQUENCE_TIMEOUT = { timeout: 150_000 };
 const clients = allAwsClients(emulatorClientConfig(REGION));
 const sqs = new SQSClient(emulatorClientConfig(REGION));
 
@@ -265,7 +267,7 @@ beforeAll(async () => {
   queueUrl = queue.QueueUrl!;
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
   await clients.sns().send(new SubscribeCommand({ TopicArn: seeded.topicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }));
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.allSettled([kong?.close(), proxy?.close()]);
@@ -287,7 +289,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     }
   });
 
-  it('rotation: Secrets Manager\'s four steps with an ARN SecretId, a retried createSecret and a setSecret repeated after a crash', async () => {
+  it('rotation: Secrets Manager\'s four steps with an ARN SecretId, a retried createSecret and a setSecret repeated after a crash', SEQUENCE_TIMEOUT, async () => {
     const arn = secretOf('cdn-to-gateway');
     const before = await secretValue(arn, 'AWSCURRENT');
     const token = randomUUID();
@@ -328,7 +330,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(statements.map((st) => Buffer.from(st.ByteMatchStatement!.SearchString!).toString('utf8'))).toEqual([current]);
   });
 
-  it('operator: adopt; rotate without --local (RotateSecret, the test plays Secrets Manager); retire on schedule; rotate --emergency', async () => {
+  it('operator: adopt; rotate without --local (RotateSecret, the test plays Secrets Manager); retire on schedule; rotate --emergency', SEQUENCE_TIMEOUT, async () => {
     const configPath = join(feedDir, 'origin-guard.config.json');
     writeFileSync(configPath, JSON.stringify(seeded.config));
     const cli = allAwsClients(emulatorClientConfig(REGION));
@@ -395,7 +397,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(writesOf(stranger)).toEqual([]);
   });
 
-  it('reconcile: an AmazonIpSpaceChanged notification makes the groups exact; a duplicate and an older one change nothing', async () => {
+  it('reconcile: an AmazonIpSpaceChanged notification makes the groups exact; a duplicate and an older one change nothing', SEQUENCE_TIMEOUT, async () => {
     const feed = publishFeed('1700000100', ['13.32.0.0/15', '52.46.0.0/18', '64.252.64.0/18']);
     const notice = { 'create-time': '2023-11-14-22-15-00', synctoken: '1700000100', md5: feed.md5, url: 'https://ip-ranges.amazonaws.com/ip-ranges.json' };
     const first = await invoke('reconcile', ipSpaceChanged(notice));
@@ -447,7 +449,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(unknown.calls).toEqual([]);
   });
 
-  it('audit: a group opened to 0.0.0.0/0 → the CloudTrail event → an alert; the repair → RESOLVED', async () => {
+  it('audit: a group opened to 0.0.0.0/0 → the CloudTrail event → an alert; the repair → RESOLVED', SEQUENCE_TIMEOUT, async () => {
     const scheduled = await invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'));
     expect(scheduled.error, JSON.stringify(scheduled.error)).toBeUndefined();
     await newMessages();
@@ -474,7 +476,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(resolved.some((a) => /RESOLVED/.test(`${a.subject} ${a.message}`) && a.message.includes(groupId))).toBe(true);
   });
 
-  it('audit: a failed API call (errorCode), a rotation failure event, an event forwarded from us-east-1 and a malformed event', async () => {
+  it('audit: a failed API call (errorCode), a rotation failure event, an event forwarded from us-east-1 and a malformed event', SEQUENCE_TIMEOUT, async () => {
     // These two make no AWS call: run them side by side.
     const [denied, malformed] = await Promise.all([
       invoke(
