@@ -24,11 +24,16 @@ export function exampleConfig(change: (json: Record<string, any>) => void = () =
   return parseConfig(json, 'test configuration');
 }
 
+/** The context of cdk.json (feature flags): the template tests synthesize what `cdk synth` and `cdk deploy` do. */
+export function cdkJsonContext(): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context;
+}
+
 /**
  * Synthesizes the app for `config` without bundling (fast: esbuild is not run), as bin/app.ts builds it.
  */
 export function synth(config: Config = exampleConfig(), options: { tracing?: boolean } = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
   const { stack, globalEvents } = addOriginGuardStacks(app, config, { handlersDir: STUB_HANDLERS_DIR, ...options });
   return {
     app,

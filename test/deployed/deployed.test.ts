@@ -17,6 +17,8 @@ import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetWebACLCommand } from '@aws-sdk/client-wafv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliContext } from '../../cli/context.ts';
+import { makeAdoptCommand, makeRotateCommand } from '../../cli/rotate.ts';
 import { seedAccount, type SeededAccount } from '../../cli/seed.ts';
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { parseConfig } from '../../lambdas/config.ts';
@@ -29,6 +31,8 @@ import { evaluate, grantedActions, iamRequestsOf, isWriteAction, type Decision }
 import { startRecordingProxy, type RecordedCall, type RecordingProxy } from './support/recording-proxy.ts';
 
 const REGION = 'eu-west-1';
+/** For scenarios of many invocations in a row: each is a Node process start (a few seconds on a loaded 2-core machine). */
+const SEQUENCE_TIMEOUT = { timeout: 150_000 };
 const clients = allAwsClients(emulatorClientConfig(REGION));
 const sqs = new SQSClient(emulatorClientConfig(REGION));
 
@@ -263,7 +267,7 @@ beforeAll(async () => {
   queueUrl = queue.QueueUrl!;
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
   await clients.sns().send(new SubscribeCommand({ TopicArn: seeded.topicArn, Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }));
-}, 120_000);
+}, 180_000);
 
 afterAll(async () => {
   await Promise.allSettled([kong?.close(), proxy?.close()]);
@@ -285,7 +289,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     }
   });
 
-  it('rotation: Secrets Manager\'s four steps with an ARN SecretId, a retried createSecret and a setSecret repeated after a crash', async () => {
+  it('rotation: Secrets Manager\'s four steps with an ARN SecretId, a retried createSecret and a setSecret repeated after a crash', SEQUENCE_TIMEOUT, async () => {
     const arn = secretOf('cdn-to-gateway');
     const before = await secretValue(arn, 'AWSCURRENT');
     const token = randomUUID();
@@ -326,17 +330,74 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(statements.map((st) => Buffer.from(st.ByteMatchStatement!.SearchString!).toString('utf8'))).toEqual([current]);
   });
 
+  it('operator: adopt; rotate without --local (RotateSecret, the test plays Secrets Manager); retire on schedule; rotate --emergency', SEQUENCE_TIMEOUT, async () => {
+    const configPath = join(feedDir, 'origin-guard.config.json');
+    writeFileSync(configPath, JSON.stringify(seeded.config));
+    const cli = allAwsClients(emulatorClientConfig(REGION));
+    const background: Array<Promise<void>> = [];
+    // Secrets Manager's part: RotateSecret invokes the rotation function's createSecret, answers with the new
+    // version id, then invokes setSecret, testSecret and finishSecret in turn (the emulator runs no Lambda).
+    cli.secretsManager().middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'RotateSecretCommand') return next(args);
+        const arn = secretArn(String((args.input as { SecretId: string }).SecretId));
+        const token = randomUUID();
+        const created = await invoke('rotation', rotationEvent('createSecret', arn, token));
+        if (created.error) throw new Error(`createSecret: ${created.error.message}`);
+        background.push(
+          (async () => {
+            for (const step of ['setSecret', 'testSecret', 'finishSecret']) {
+              const run = await invoke('rotation', rotationEvent(step, arn, token));
+              if (run.error) throw new Error(`${step}: ${run.error.message}`);
+            }
+          })(),
+        );
+        return { output: { ARN: arn, Name: arn.split(':secret:')[1], VersionId: token, $metadata: {} }, response: {} } as never;
+      },
+      { step: 'initialize', name: 'playSecretsManager' },
+    );
+    const output: string[] = [];
+    const ctx: CliContext = { stdout: (t) => output.push(t), stderr: () => {}, env: {}, interactive: false };
+    const arn = secretOf('cdn-to-gateway');
+
+    expect(await makeAdoptCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--config', configPath], ctx)).toBe(0);
+
+    const before = await secretValue(arn, 'AWSCURRENT');
+    output.length = 0;
+    const code = await makeRotateCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--json', '--timeout', '1', '--config', configPath], ctx);
+    await Promise.all(background.splice(0));
+    expect(code, output.join('\n')).toBe(0);
+    expect(JSON.parse(output.join('')).secrets[0]).toMatchObject({ status: 'rotated', overlap: 'open' });
+    const rotated = await secretValue(arn, 'AWSCURRENT');
+    expect(rotated).not.toBe(before);
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual(expect.arrayContaining([before, rotated]));
+    const tick = await invoke('retire', scheduledEvent('OriginGuard-RetireSchedule'));
+    expect(tick.error, JSON.stringify(tick.error)).toBeUndefined();
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual([rotated]);
+
+    output.length = 0;
+    const emergency = await makeRotateCommand({ clients: cli })(['--secret', 'cdn-to-gateway', '--emergency', '--json', '--timeout', '1', '--config', configPath], ctx);
+    await Promise.all(background.splice(0));
+    expect(emergency, output.join('\n')).toBe(0);
+    expect(JSON.parse(output.join('')).secrets[0]).toMatchObject({ status: 'rotated', overlap: 'retired' });
+    const replaced = await secretValue(arn, 'AWSCURRENT');
+    expect(replaced).not.toBe(rotated);
+    expect(kong.route('api')!.headers!['X-Origin-Verify']).toEqual([replaced]);
+  });
+
   it('rotation: a malformed event and an unknown secret ARN fail clearly and change nothing', async () => {
-    const malformed = await invoke('rotation', { Step: 'createSecret', SecretId: '' });
+    const unknown = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:not-origin-guard-AbCdEf`;
+    const [malformed, stranger] = await Promise.all([
+      invoke('rotation', { Step: 'createSecret', SecretId: '' }),
+      invoke('rotation', rotationEvent('createSecret', unknown, randomUUID())),
+    ]);
     expect(malformed.error?.message).toMatch(/Not a Secrets Manager rotation event.*SecretId.*ClientRequestToken/s);
     expect(malformed.calls).toEqual([]);
-    const unknown = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:not-origin-guard-AbCdEf`;
-    const stranger = await invoke('rotation', rotationEvent('createSecret', unknown, randomUUID()));
     expect(stranger.error?.message).toContain(`Secret ${unknown} is not configured in origin-guard`);
     expect(writesOf(stranger)).toEqual([]);
   });
 
-  it('reconcile: an AmazonIpSpaceChanged notification makes the groups exact; a duplicate and an older one change nothing', async () => {
+  it('reconcile: an AmazonIpSpaceChanged notification makes the groups exact; a duplicate and an older one change nothing', SEQUENCE_TIMEOUT, async () => {
     const feed = publishFeed('1700000100', ['13.32.0.0/15', '52.46.0.0/18', '64.252.64.0/18']);
     const notice = { 'create-time': '2023-11-14-22-15-00', synctoken: '1700000100', md5: feed.md5, url: 'https://ip-ranges.amazonaws.com/ip-ranges.json' };
     const first = await invoke('reconcile', ipSpaceChanged(notice));
@@ -388,7 +449,7 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(unknown.calls).toEqual([]);
   });
 
-  it('audit: a group opened to 0.0.0.0/0 → the CloudTrail event → an alert; the repair → RESOLVED', async () => {
+  it('audit: a group opened to 0.0.0.0/0 → the CloudTrail event → an alert; the repair → RESOLVED', SEQUENCE_TIMEOUT, async () => {
     const scheduled = await invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'));
     expect(scheduled.error, JSON.stringify(scheduled.error)).toBeUndefined();
     await newMessages();
@@ -415,11 +476,15 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     expect(resolved.some((a) => /RESOLVED/.test(`${a.subject} ${a.message}`) && a.message.includes(groupId))).toBe(true);
   });
 
-  it('audit: a failed API call (errorCode), a rotation failure event, an event forwarded from us-east-1 and a malformed event', async () => {
-    const denied = await invoke(
-      'audit',
-      cloudTrailEvent('aws.ec2', 'ec2.amazonaws.com', 'AuthorizeSecurityGroupIngress', { groupId: seeded.securityGroupIds[0] }, { errorCode: 'Client.UnauthorizedOperation' }),
-    );
+  it('audit: a failed API call (errorCode), a rotation failure event, an event forwarded from us-east-1 and a malformed event', SEQUENCE_TIMEOUT, async () => {
+    // These two make no AWS call: run them side by side.
+    const [denied, malformed] = await Promise.all([
+      invoke(
+        'audit',
+        cloudTrailEvent('aws.ec2', 'ec2.amazonaws.com', 'AuthorizeSecurityGroupIngress', { groupId: seeded.securityGroupIds[0] }, { errorCode: 'Client.UnauthorizedOperation' }),
+      ),
+      invoke('audit', { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.ec2', detail: { eventName: 'AuthorizeSecurityGroupIngress' } }),
+    ]);
     expect(denied.result?.skipped).toMatch(/failed/);
     expect(denied.calls).toEqual([]);
     for (const name of ['RotationFailed', 'RotationAbandoned'] as const) {
@@ -434,7 +499,6 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
     );
     expect(forwarded.error, JSON.stringify(forwarded.error)).toBeUndefined();
     expect(forwarded.result.trigger).toContain('UpdateDistribution');
-    const malformed = await invoke('audit', { 'detail-type': 'AWS API Call via CloudTrail', source: 'aws.ec2', detail: { eventName: 'AuthorizeSecurityGroupIngress' } });
     expect(malformed.error?.message).toMatch(/Not an EventBridge schedule or CloudTrail API call event.*detail\.eventSource/s);
     expect(malformed.calls).toEqual([]);
     await newMessages();
@@ -442,8 +506,10 @@ describe('the deployed bundles (cloud assembly, one process per invocation, on t
 
   describe('negative controls', () => {
     it('a variable dropped from the environment: MissingEnvironmentError naming it, before any AWS call', async () => {
-      for (const variable of ['ALERT_TOPIC_ARN', 'ALERT_STATE_TABLE']) {
-        const broken = await invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'), { dropVariable: variable });
+      const variables = ['ALERT_TOPIC_ARN', 'ALERT_STATE_TABLE'];
+      const runs = await Promise.all(variables.map((variable) => invoke('audit', scheduledEvent('OriginGuard-AuditorSchedule'), { dropVariable: variable })));
+      for (const [i, variable] of variables.entries()) {
+        const broken = runs[i];
         expect(broken.error?.name).toBe('MissingEnvironmentError');
         expect(broken.error?.message).toContain(variable);
         expect(broken.calls).toEqual([]);

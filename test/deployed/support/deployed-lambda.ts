@@ -26,9 +26,14 @@ export interface Invocation {
   output: string;
 }
 
-/** The access key the function's role credentials carry in these tests. */
-export function accessKeyOf(fn: DeployedFunction): string {
-  return `ASIA${createHash('sha256').update(fn.logicalId).digest('hex').slice(0, 16).toUpperCase()}`;
+let invocationCount = 0;
+
+/**
+ * The access key of the role credentials one invocation gets: the function's prefix and a counter, so the calls
+ * of invocations running side by side are told apart.
+ */
+export function accessKeyOf(fn: DeployedFunction, invocation: number): string {
+  return `ASIA${createHash('sha256').update(fn.logicalId).digest('hex').slice(0, 10).toUpperCase()}${String(invocation).padStart(6, '0')}`;
 }
 
 export interface InvokeOptions {
@@ -40,7 +45,7 @@ export interface InvokeOptions {
   killAfterMs?: number;
 }
 
-export function lambdaEnvironment(fn: DeployedFunction, resolve: (v: unknown) => any, region: string, endpoint: string): Record<string, string> {
+export function lambdaEnvironment(fn: DeployedFunction, resolve: (v: unknown) => any, region: string, endpoint: string, accessKeyId: string): Record<string, string> {
   const variables = Object.fromEntries(Object.entries(fn.environment).map(([k, v]) => [k, String(resolve(v))]));
   return {
     ...variables,
@@ -51,7 +56,7 @@ export function lambdaEnvironment(fn: DeployedFunction, resolve: (v: unknown) =>
     AWS_LAMBDA_FUNCTION_TIMEOUT: String(fn.timeoutSeconds),
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
     AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
-    AWS_ACCESS_KEY_ID: accessKeyOf(fn),
+    AWS_ACCESS_KEY_ID: accessKeyId,
     AWS_SECRET_ACCESS_KEY: 'deployed-test-secret-key',
     AWS_SESSION_TOKEN: `session-${fn.roleLogicalId}`,
     AWS_ENDPOINT_URL: endpoint,
@@ -65,13 +70,13 @@ export async function invokeBundle(
   context: { proxy: RecordingProxy; resolve: (v: unknown) => any; region: string },
   options: InvokeOptions = {},
 ): Promise<Invocation> {
-  const env = lambdaEnvironment(fn, context.resolve, context.region, context.proxy.url);
+  const key = accessKeyOf(fn, (invocationCount += 1));
+  const env = lambdaEnvironment(fn, context.resolve, context.region, context.proxy.url, key);
   if (options.dropVariable) delete env[options.dropVariable];
   const dir = mkdtempSync(join(tmpdir(), 'og-invoke-'));
   const eventFile = join(dir, 'event.json');
   const resultFile = join(dir, 'result.json');
   writeFileSync(eventFile, JSON.stringify(event));
-  const key = accessKeyOf(fn);
   const first = context.proxy.calls.length;
   const handlerPath = options.handlerPath ?? join(fn.assetDir, fn.handlerFile);
   let output = '';

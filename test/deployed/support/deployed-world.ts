@@ -49,7 +49,9 @@ export interface Assembly {
  */
 export function synthesizeAssembly(config: Config, outdir: string): Assembly {
   mkdirSync(outdir, { recursive: true });
-  const app = new App({ outdir });
+  // cdk.json's context (feature flags), as `cdk deploy` synthesizes.
+  const context = JSON.parse(readFileSync(join(PROJECT_ROOT, 'cdk.json'), 'utf8')).context;
+  const app = new App({ outdir, context });
   const { stack, globalEvents } = addOriginGuardStacks(app, config, { account: ACCOUNT });
   const assembly = app.synth();
   const read = (name: string): Template => JSON.parse(readFileSync(join(outdir, assembly.getStackByName(name).templateFile), 'utf8'));
