@@ -257,6 +257,15 @@ export const AlertsSchema = z.strictObject({
   format: z._default(z.enum(['email', 'chat']), 'email'),
 });
 
+// ---------- posture report ----------
+
+export const ReportSchema = z.strictObject({
+  /** S3 bucket the stack creates (encrypted, TLS-only, versioned, private); the audit writes the posture page there after each scheduled run. */
+  bucket: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3-63 lower-case letters, digits, dots and dashes')),
+  /** Object key of the page. */
+  key: z._default(z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[^*?]+$/, 'must be a plain object key (no * or ?)')), 'origin-guard/posture.html'),
+});
+
 // ---------- the file ----------
 
 /** The longest validator propagation a rotation can wait out in its testSecret invocation. */
@@ -273,6 +282,8 @@ export const ConfigSchema = z
     audit: z.optional(AuditSchema),
     // A default is used as is, not parsed: it must already be the parsed shape (no topicArn / stateTableName).
     alerts: z._default(AlertsSchema, { emails: [], reminderHours: 24, format: 'email' }),
+    /** Optional: where the audit Lambda (and `origin-guard report --html --upload`) puts the posture page. */
+    report: z.optional(ReportSchema),
   })
   .check(
     z.superRefine((config, ctx) => {
@@ -327,6 +338,7 @@ export type IpRangeTargetConfig = z.output<typeof IpRangeTargetSchema>;
 export type IpSourceConfig = z.output<typeof IpSourceSchema>;
 export type AuditConfig = z.output<typeof AuditSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
+export type ReportConfig = z.output<typeof ReportSchema>;
 
 /** A configuration that failed validation; `problems` lists every problem, each naming its JSON path. */
 export class ConfigError extends Error {

@@ -9,6 +9,7 @@ import { throwIfProblems } from './errors.ts';
 import type { PowertoolsLogLevel } from './function.ts';
 import { GlobalEventsStack } from './global-events-stack.ts';
 import { Monitoring, type MonitoredFunction } from './monitoring.ts';
+import { PostureReportBucket } from './posture-report.ts';
 import { Reconciler } from './reconciler.ts';
 import { SecretRotation } from './rotation.ts';
 
@@ -43,6 +44,8 @@ export class OriginGuardStack extends Stack {
   public readonly reconciler?: Reconciler;
   public readonly auditor: Auditor;
   public readonly monitoring: Monitoring;
+  /** The bucket of the posture page, when the config sets `report.bucket`. */
+  public readonly postureReport?: PostureReportBucket;
 
   constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
     super(scope, id, {
@@ -70,6 +73,9 @@ export class OriginGuardStack extends Stack {
     }
     this.auditor = new Auditor(this, 'Auditor', { ...shared, ...alerting, secrets: this.rotation?.secrets.map((s) => s.secret) });
     monitored.push({ name: 'audit', fn: this.auditor.function });
+    if (config.report) {
+      this.postureReport = new PostureReportBucket(this, 'PostureReport', { report: config.report, writer: this.auditor.function.role });
+    }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
       alertTopic: this.alerts.topic,

@@ -62,3 +62,19 @@ describe('posture page', () => {
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
   });
 });
+
+describe('alerts link to the posture page', () => {
+  it('adds the S3 console link of report.bucket to the email text and the chat next steps', async () => {
+    const { alertMessage } = await import('../../lambdas/core/alerts.ts');
+    const { reportConsoleUrl } = await import('../../lambdas/core/report-link.ts');
+    const link = reportConsoleUrl({ bucket: 'example-posture', key: 'origin-guard/posture.html' }, 'eu-west-1');
+    const [, failing] = postureFixture().findings;
+
+    const published = alertMessage({ kind: 'NEW', finding: failing }, { format: 'chat', at: FIXTURE_NOW, reportLink: link });
+
+    expect(link).toBe('https://eu-west-1.console.aws.amazon.com/s3/object/example-posture?region=eu-west-1&prefix=origin-guard%2Fposture.html');
+    expect(published.email).toContain(`Posture page:   ${link}\n\n--- finding (JSON) ---`);
+    expect(published.chat.content.nextSteps.at(-1)).toBe(`Posture page: ${link}`);
+    expect(alertMessage({ kind: 'NEW', finding: failing }, { at: FIXTURE_NOW }).email).not.toContain('Posture page');
+  });
+});
