@@ -35,9 +35,11 @@ describe('posture model', () => {
     expect(model.findings[0].status).toBe('FAIL');
   });
 
-  it('counts owned, unowned and free rules per address family', () => {
+  it('counts owned, unowned and free rules per address family, with the ranges versions', () => {
     const model = buildPosture({ ...postureFixture(), generatedAt: FIXTURE_NOW });
 
+    expect(model.targets[0]).toMatchObject({ status: 'in-sync', held: false, sourceVersions: { planned: '1733200000', applied: '1733100000' } });
+    expect(renderPostureHtml(model)).toContain('AWS ranges version: applied 1733100000, current 1733200000');
     expect(model.targets[0].groups[0].families).toEqual([
       { family: 'ipv4', owned: 1, unowned: 1, free: 58, quota: 60 },
       { family: 'ipv6', owned: 0, unowned: 0, free: 60, quota: 60 },
