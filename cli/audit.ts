@@ -62,6 +62,24 @@ export function findingsJson(findings: readonly Finding[]): { findings: Array<Pi
   };
 }
 
+/** The terminal width the table keeps to (messages wrap; a resource name longer than 36 characters does not). */
+export const TABLE_COLUMNS = 100;
+
+/** Words into lines of at most `width` characters (a longer word gets a line of its own). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let current = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (current && current.length + 1 + word.length > width) {
+      lines.push(current);
+      current = word;
+    } else {
+      current = current ? `${current} ${word}` : word;
+    }
+  }
+  return lines.length || current ? [...lines, current] : [''];
+}
+
 /** Read confirmations (`audit.read` PASS: "... was read") say nothing unless the read failed. */
 const isReadConfirmation = (f: Finding) => f.checkId === 'audit.read' && f.status === 'PASS';
 
@@ -78,9 +96,16 @@ export function formatFindingsTable(findings: readonly Finding[], options: { all
   const out: string[] = [];
   if (shown.length > 0) {
     const rows = shown.map((f) => [String(f.status), f.severity, f.checkId, shortName(f.resource), f.message]);
-    const widths = [0, 1, 2, 3].map((i) => Math.min(Math.max(...rows.map((r) => r[i].length), ['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE'][i].length), 48));
-    const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c)).join('  ');
-    out.push(line(['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE', 'MESSAGE']), ...rows.map(line));
+    const widths = [0, 1, 2, 3].map((i) => Math.min(Math.max(...rows.map((r) => r[i].length), ['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE'][i].length), 36));
+    const start = widths.reduce((n, w) => n + w + 2, 0);
+    const header = `${['STATUS', 'SEVERITY', 'CHECK', 'RESOURCE'].map((c, i) => c.padEnd(widths[i])).join('  ')}  MESSAGE`;
+    const line = (cells: string[]) => {
+      const head = cells.slice(0, 4).map((c, i) => c.padEnd(widths[i])).join('  ');
+      // Keep to TABLE_COLUMNS: the message wraps under its column, or under the row when that column starts too far right.
+      if (start <= TABLE_COLUMNS - 40) return wrap(cells[4], TABLE_COLUMNS - start).map((part, i) => (i === 0 ? `${head}  ${part}` : `${' '.repeat(start)}${part}`)).join('\n');
+      return [head.trimEnd(), ...wrap(cells[4], TABLE_COLUMNS - 4).map((part) => `    ${part}`)].join('\n');
+    };
+    out.push(header, ...rows.map(line));
   }
   if (failed.length > 0) {
     out.push('', 'How to fix:');

@@ -169,6 +169,7 @@ export const demoCommand: Command = async (argv, ctx) => {
       await run('reconcile again (no changes)', ['reconcile']);
 
       heading(4, 'Audit a compliant account');
+      say('  (emulator) secret.rotation-enabled fails below only because moto cannot attach a rotation Lambda; the deployed stack enables rotation.');
       await run('audit (clean)', ['audit', '--alert']);
 
       heading(5, 'Drift: someone opens a group to the world and detaches the gateway web ACL');

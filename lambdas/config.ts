@@ -378,6 +378,15 @@ export const AlertsSchema = z.strictObject({
   format: z._default(z.enum(['email', 'chat']), 'email'),
 });
 
+// ---------- posture report ----------
+
+export const ReportSchema = z.strictObject({
+  /** S3 bucket the stack creates (encrypted, TLS-only, versioned, private); the audit writes the posture page there after each scheduled run. */
+  bucket: z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name: 3-63 lower-case letters, digits, dots and dashes')),
+  /** Object key of the page. */
+  key: z._default(z.string().check(z.minLength(1), z.maxLength(1024), z.regex(/^[^*?]+$/, 'must be a plain object key (no * or ?)')), 'origin-guard/posture.html'),
+});
+
 // ---------- the file ----------
 
 /**
@@ -420,6 +429,8 @@ export const ConfigSchema = z
     organizationalUnitIds: z.optional(
       nonEmptyArray(z.string().check(z.regex(/^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$/, 'must be an organizational unit id (ou-...) or a root id (r-...)'))),
     ),
+    /** Optional: where the audit Lambda (and `origin-guard report --html --upload`) puts the posture page. */
+    report: z.optional(ReportSchema),
   })
   .check(
     z.superRefine((config, ctx) => {
@@ -533,6 +544,7 @@ export type IpSourceConfig = z.output<typeof IpSourceSchema>;
 export type AuditConfig = z.output<typeof AuditSchema>;
 export type AlertsConfig = z.output<typeof AlertsSchema>;
 export type AccountConfig = z.output<typeof AccountSchema>;
+export type ReportConfig = z.output<typeof ReportSchema>;
 
 /** A configuration that failed validation; `problems` lists every problem, each naming its JSON path. */
 export class ConfigError extends Error {

@@ -5,6 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadEmbeddedConfig, type Config, type SecretConfig } from './config.ts';
 import { AwsClients, type ClientConstructors } from './adapters/aws-clients.ts';
+import { reportConsoleUrl } from './core/report-link.ts';
 import { SnsAlertPublisher } from './adapters/sns-alerts.ts';
 import { createLogger } from './logger.ts';
 import type { AlertPort } from './core/ports.ts';
@@ -53,7 +54,13 @@ export function lambdaRuntime(serviceName: string, clientClasses: ClientConstruc
       config,
       clients,
       logger: createLogger(serviceName),
-      alerts: topicArn ? new SnsAlertPublisher(clients.sns(topicArn.split(':')[3]), topicArn, undefined, config.alerts.format) : undefined,
+      alerts: topicArn ? new SnsAlertPublisher(
+            clients.sns(topicArn.split(':')[3]),
+            topicArn,
+            undefined,
+            config.alerts.format,
+            config.report ? reportConsoleUrl(config.report, config.region) : undefined,
+          ) : undefined,
     };
     runtimes.set(serviceName, runtime);
   }

@@ -23,6 +23,7 @@ export const SDK_CLIENTS = [
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
+  '@aws-sdk/client-s3',
   '@aws-sdk/client-secrets-manager',
   '@aws-sdk/client-sns',
   '@aws-sdk/client-wafv2',

@@ -9,6 +9,7 @@ import { throwIfProblems } from './errors.ts';
 import type { PowertoolsLogLevel } from './function.ts';
 import { GlobalEventsStack } from './global-events-stack.ts';
 import { Monitoring, type MonitoredFunction } from './monitoring.ts';
+import { PostureReportBucket } from './posture-report.ts';
 import { Reconciler } from './reconciler.ts';
 import { HubAccess } from './hub-access.ts';
 import { SpokeStack, SpokeStackSetStack } from './spoke-stack.ts';
@@ -48,6 +49,8 @@ export class OriginGuardStack extends Stack {
   public readonly monitoring: Monitoring;
   /** With `accounts`: named function roles allowed their spoke roles, and the bus policy for spoke events. */
   public readonly hubAccess?: HubAccess;
+  /** The bucket of the posture page, when the config sets `report.bucket`. */
+  public readonly postureReport?: PostureReportBucket;
 
   constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
     super(scope, id, {
@@ -75,6 +78,9 @@ export class OriginGuardStack extends Stack {
     }
     this.auditor = new Auditor(this, 'Auditor', { ...shared, ...alerting, secrets: this.rotation?.secrets.map((s) => s.secret) });
     monitored.push({ name: 'audit', fn: this.auditor.function });
+    if (config.report) {
+      this.postureReport = new PostureReportBucket(this, 'PostureReport', { report: config.report, writer: this.auditor.function.role });
+    }
 
     if (Object.keys(config.accounts ?? {}).length > 0) {
       this.hubAccess = new HubAccess(this, 'HubAccess', {

@@ -16,10 +16,12 @@ export class SnsAlertPublisher implements AlertPort {
     private readonly now: () => Date = () => new Date(),
     /** `alerts.format`: what SQS, Lambda and chat (HTTPS) subscribers get; email subscribers always get text. */
     private readonly format: AlertFormat = 'email',
+    /** The posture page (report.bucket), linked from every alert. */
+    private readonly reportLink?: string,
   ) {}
 
   async publish(event: AlertEvent): Promise<void> {
-    const { subject, message } = alertMessage(event, { format: this.format, at: this.now() });
+    const { subject, message } = alertMessage(event, { format: this.format, at: this.now(), ...(this.reportLink ? { reportLink: this.reportLink } : {}) });
     try {
       await this.client.send(
         new PublishCommand({

@@ -347,11 +347,14 @@ export interface PublishedAlert {
  * channels through HTTPS) gets the text or, with `format: chat`, the chat notification. A finding whose
  * details would push the message over the SNS limit is sent without them.
  */
-export function alertMessage(event: AlertEvent, options: { format?: AlertFormat; at?: Date } = {}): PublishedAlert {
+export function alertMessage(event: AlertEvent, options: { format?: AlertFormat; at?: Date; reportLink?: string } = {}): PublishedAlert {
   const at = options.at ?? new Date();
+  const link = options.reportLink;
   const build = (e: AlertEvent): PublishedAlert => {
-    const { subject, body: email } = formatAlert(e, at);
+    const { subject, body } = formatAlert(e, at);
+    const email = link ? body.replace('\n--- finding (JSON) ---', `Posture page:   ${link}\n\n--- finding (JSON) ---`) : body;
     const chat = formatChatAlert(e, at);
+    if (link) chat.content.nextSteps.push(`Posture page: ${link}`);
     const perProtocol = options.format === 'chat' ? { default: JSON.stringify(chat), email, https: JSON.stringify(chat) } : { default: email, email };
     return { subject, message: JSON.stringify(perProtocol), email, chat };
   };

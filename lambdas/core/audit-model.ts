@@ -128,7 +128,7 @@ export interface ObservedSecurityGroupTarget {
    * remembered state): the owned rules equal the desired set when it is `in-sync`. Undefined when it could
    * not run (the read failure says why).
    */
-  desired?: Pick<TargetResult, 'status' | 'groups' | 'notes' | 'held'>;
+  desired?: Pick<TargetResult, 'status' | 'groups' | 'notes' | 'held'> & Partial<Pick<TargetResult, 'syncToken' | 'previousSyncToken'>>;
 }
 
 /** Each security group of the targets once, with what the targets ask of it. */

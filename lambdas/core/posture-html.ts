@@ -89,9 +89,14 @@ function targetSection(targets: PostureTarget[]): string {
         return `<div class="group" data-group="${escapeHtml(g.groupId)}" data-colour="${g.colour}">${badge(g.colour)}<code>${escapeHtml(g.groupId)}</code>${bars.join('')}</div>`;
       });
       const notes = t.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('');
+      const versions = [
+        t.sourceVersions.applied ? `applied ${escapeHtml(t.sourceVersions.applied)}` : undefined,
+        t.sourceVersions.planned ? `current ${escapeHtml(t.sourceVersions.planned)}` : undefined,
+      ].filter(Boolean);
       return (
         `<section class="target" data-target="${escapeHtml(t.name)}" data-colour="${t.colour}">` +
         `<h3>${badge(t.colour)}${escapeHtml(t.name)} <small>plan: ${escapeHtml(t.status)}${t.held ? ', held' : ''}</small></h3>` +
+        `<div class="versions" data-versions>AWS ranges version: ${versions.length ? versions.join(', ') : 'not known (no AWS source, or not planned)'}</div>` +
         groups.join('') +
         (notes ? `<ul>${notes}</ul>` : '') +
         `</section>`

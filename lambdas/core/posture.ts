@@ -79,6 +79,8 @@ export interface PostureTarget {
   name: string;
   groups: PostureGroup[];
   status: string;
+  /** The AWS ip-ranges version (syncToken) the dry run planned for, and the one applied before, when known. */
+  sourceVersions: { planned?: string; applied?: string };
   held: boolean;
   notes: string[];
   colour: HopColour;
@@ -220,6 +222,10 @@ function targetsOf(input: PostureInput): PostureTarget[] {
       name: t.target.name,
       groups,
       status: desired?.status ?? 'unknown',
+      sourceVersions: {
+        ...(desired?.syncToken ? { planned: desired.syncToken } : {}),
+        ...(desired?.previousSyncToken ? { applied: desired.previousSyncToken } : {}),
+      },
       held: desired?.held ?? false,
       notes: desired?.notes ?? [],
       colour: worst([colourOf(findings), ...groups.map((g) => g.colour)]),

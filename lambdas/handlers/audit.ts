@@ -16,6 +16,10 @@ import { AwsAuditCollector } from '../adapters/audit-collector.ts';
 import { accountClientsOf } from '../adapters/account-clients.ts';
 import { runAccountAudit } from '../adapters/account-audit.ts';
 import { isMultiAccount } from '../accounts.ts';
+import { createReportS3Client, S3PostureReportStore } from '../adapters/report-s3.ts';
+import { describeError } from '../core/errors.ts';
+import { buildPosture } from '../core/posture.ts';
+import { renderPostureHtml } from '../core/posture-html.ts';
 import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
 import { runAudit, type AuditDeps } from '../core/audit.ts';
 import { systemClock } from '../core/ports.ts';
@@ -68,6 +72,8 @@ export interface AuditSummary {
   alerts: number;
   /** Set when the API call failed or named nothing configured. */
   skipped?: string;
+  /** `s3://bucket/key` of the posture page written after a full (scheduled) audit. */
+  report?: string;
 }
 
 /** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
@@ -107,6 +113,7 @@ export function auditDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = proce
 /** Built once per cold start, like the clients it holds. */
 let coldStartDeps: AuditDeps | undefined;
 const metrics = createMetrics(METRIC_SERVICE.audit);
+let reportStore: S3PostureReportStore | undefined;
 
 export const handler = async (event: unknown): Promise<AuditSummary> => {
   const runtime = lambdaRuntime(METRIC_SERVICE.audit, { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
@@ -135,8 +142,22 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
   metrics.publishStoredMetrics();
   const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
   const summary: AuditSummary = { trigger, findings: result.findings.length, failed: failedIds.length, failedIds, alerts: result.alerts.length };
+  // A full audit redraws the posture page (a scoped one sees only part of the account).
+  let reportError: string | undefined;
+  if (scope === undefined && runtime.config.report && result.observed) {
+    const model = buildPosture({ config: runtime.config, observed: result.observed, findings: result.findings, generatedAt: systemClock.now() });
+    try {
+      reportStore ??= new S3PostureReportStore(await createReportS3Client(runtime.config.region), runtime.config.report);
+      await reportStore.put(renderPostureHtml(model));
+      summary.report = `s3://${runtime.config.report.bucket}/${runtime.config.report.key}`;
+    } catch (error) {
+      reportError = describeError(error);
+      runtime.logger.error('posture page not written', { error: reportError });
+    }
+  }
   runtime.logger.info('audit done', { ...summary });
   // Fail the invocation (Errors alarm, async retry): the unsent alerts' state was put back, so a retry sends them.
   if (result.alertErrors.length > 0) throw new Error(`audit alerts could not be sent: ${result.alertErrors.join('; ')}`);
+  if (reportError) throw new Error(`the posture page could not be written: ${reportError}`);
   return summary;
 };

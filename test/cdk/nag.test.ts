@@ -60,6 +60,10 @@ const configs = {
       json.ipRanges.targets[0].mode = 'prefix-list';
       json.ipRanges.targets[0].prefixListIds = ['pl-0a1b2c3d4e5f60001'];
     }),
+  'a posture report bucket': () =>
+    exampleConfig((json) => {
+      json.report = { bucket: 'example-origin-guard-posture' };
+    }),
 };
 
 describe('cdk-nag AwsSolutionsChecks', () => {

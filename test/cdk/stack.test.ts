@@ -402,6 +402,31 @@ describe('OriginGuardStack with the example configuration', () => {
 });
 
 describe('OriginGuardStack variants', () => {
+  it('creates the posture report bucket of report.bucket (private, encrypted, TLS-only, versioned) and lets only the audit write the page', () => {
+    const { template } = synth(exampleConfig((json) => void (json.report = { bucket: 'example-origin-guard-posture', key: 'pages/posture.html' })));
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: 'example-origin-guard-posture',
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    const writers = Object.entries(template.findResources('AWS::IAM::Policy')).filter(([, p]) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('s3:PutObject'),
+    );
+    expect(writers.map(([id]) => id)).toEqual([expect.stringMatching(new RegExp(`^${AUDIT}`))]);
+    const put = resourcesFor(policyStatements(template, AUDIT), 's3:PutObject');
+    expect(JSON.stringify(put)).toContain('/pages/posture.html');
+    expect(resourcesFor(policyStatements(template, AUDIT), 's3:GetObject')).toEqual([]);
+  });
+
+  it('creates no bucket without report.bucket', () => {
+    synth().template.resourceCountIs('AWS::S3::Bucket', 0);
+  });
+
   it('uses an existing topic and table when the config names them, and outputs them', () => {
     const topicArn = 'arn:aws:sns:eu-west-1:123456789012:security-alerts';
     const { template } = synth(

@@ -67,7 +67,7 @@ export function postureFixture(): { config: Config; observed: ObservedAccount; f
         ],
       },
     ],
-    desired: { status: 'in-sync', groups: [], notes: [], held: false },
+    desired: { status: 'in-sync', groups: [], notes: [], held: false, syncToken: '1733200000', previousSyncToken: '1733100000' },
   });
   const finding = (checkId: string, resource: string, status: string, severity: Finding['severity'] = 'HIGH'): Finding => ({
     id: `${checkId}:${resource}`,

@@ -43,3 +43,17 @@ describe('audit terminal output, failures first', () => {
     expect(formatFindingsTable([f('waf.exists', 'acl', 'PASS')])).toBe('1 findings, 0 failed (0 high or critical); 1 passed (--all lists them).');
   });
 });
+
+describe('audit table width', () => {
+  it('keeps every line of the table within 100 columns, wrapping long messages under their column', () => {
+    const long = { ...f('sg.open-ingress', 'sg-0123456789abcdef0', 'FAIL', 'CRITICAL'), message: 'sg-0123456789abcdef0 admits the whole internet on the origin ports: 0.0.0.0/0 tcp/443-443 (sgr-0c24fc15c362f46af4f), and ::/0 tcp/443-443 (sgr-0d1e2f3a4b5c6d7e8).' };
+    const longResource = { ...f('peering.routes', 'pcx-7686a6e240f7c31db/rtb-9503cdf108cf4d391-and-then-some-more', 'FAIL'), message: long.message };
+
+    for (const findings of [[long], [long, longResource]]) {
+      const table = formatFindingsTable(findings).split('\n\nHow to fix:')[0];
+      expect(table.split('\n')[0]).toMatch(/^STATUS\s+SEVERITY\s+CHECK\s+RESOURCE\s+MESSAGE$/);
+      expect(Math.max(...table.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+      expect(table.replace(/\s+/g, ' ')).toContain(long.message);
+    }
+  });
+});

@@ -35,9 +35,11 @@ describe('posture model', () => {
     expect(model.findings[0].status).toBe('FAIL');
   });
 
-  it('counts owned, unowned and free rules per address family', () => {
+  it('counts owned, unowned and free rules per address family, with the ranges versions', () => {
     const model = buildPosture({ ...postureFixture(), generatedAt: FIXTURE_NOW });
 
+    expect(model.targets[0]).toMatchObject({ status: 'in-sync', held: false, sourceVersions: { planned: '1733200000', applied: '1733100000' } });
+    expect(renderPostureHtml(model)).toContain('AWS ranges version: applied 1733100000, current 1733200000');
     expect(model.targets[0].groups[0].families).toEqual([
       { family: 'ipv4', owned: 1, unowned: 1, free: 58, quota: 60 },
       { family: 'ipv6', owned: 0, unowned: 0, free: 60, quota: 60 },
@@ -60,5 +62,21 @@ describe('posture page', () => {
 
     expect(html).not.toContain('<img');
     expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('alerts link to the posture page', () => {
+  it('adds the S3 console link of report.bucket to the email text and the chat next steps', async () => {
+    const { alertMessage } = await import('../../lambdas/core/alerts.ts');
+    const { reportConsoleUrl } = await import('../../lambdas/core/report-link.ts');
+    const link = reportConsoleUrl({ bucket: 'example-posture', key: 'origin-guard/posture.html' }, 'eu-west-1');
+    const [, failing] = postureFixture().findings;
+
+    const published = alertMessage({ kind: 'NEW', finding: failing }, { format: 'chat', at: FIXTURE_NOW, reportLink: link });
+
+    expect(link).toBe('https://eu-west-1.console.aws.amazon.com/s3/object/example-posture?region=eu-west-1&prefix=origin-guard%2Fposture.html');
+    expect(published.email).toContain(`Posture page:   ${link}\n\n--- finding (JSON) ---`);
+    expect(published.chat.content.nextSteps.at(-1)).toBe(`Posture page: ${link}`);
+    expect(alertMessage({ kind: 'NEW', finding: failing }, { at: FIXTURE_NOW }).email).not.toContain('Posture page');
   });
 });
