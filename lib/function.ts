@@ -20,6 +20,7 @@ import { acknowledgeWildcardResource } from './nag.ts';
 export const SDK_CLIENTS = [
   '@aws-sdk/client-cloudformation',
   '@aws-sdk/client-cloudfront',
+  '@aws-sdk/client-cloudwatch',
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
@@ -34,7 +35,8 @@ export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
  * fast (the runtime's EC2 client alone takes about 200 ms to load), and runs the version the tests ran, which
  * matters for CloudFront UpdateDistribution and WAFv2 UpdateWebACL: they replace the whole resource. The audit
  * takes CloudFront, WAFv2 and DynamoDB from the runtime: it only reads the first two, and bundling them too
- * would pass 1 MB. The reconciler takes DynamoDB from the runtime too (a few alert-state calls per run).
+ * would pass 1 MB. The reconciler takes DynamoDB from the runtime too (a few alert-state calls per run), and
+ * rotation and retire take DynamoDB (secret leases) and CloudWatch (one stale-alarm read) from the runtime.
  */
 export const HANDLER_SDK_CLIENTS = {
   rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
