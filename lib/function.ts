@@ -20,6 +20,7 @@ import { acknowledgeWildcardResource } from './nag.ts';
 export const SDK_CLIENTS = [
   '@aws-sdk/client-cloudformation',
   '@aws-sdk/client-cloudfront',
+  '@aws-sdk/client-cloudwatch',
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
@@ -37,10 +38,12 @@ export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
  * handler bundles every client it uses: cold init is the goal (under 150 ms), bundle size only below 3 MB.
  * Loading CloudFront, WAFv2 and DynamoDB from the runtime kept the audit bundle under 1 MB but cost it about
  * 80 ms of cold init (bench: 197 ms vs 115 ms with all bundled); the reconciler's DynamoDB about 40 ms.
+ * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read).
+ * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set.
  */
 export const HANDLER_SDK_CLIENTS = {
-  rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
-  retire: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+  rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-cloudwatch', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
+  retire: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
   reconcile: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
   audit: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-dynamodb', '@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns', '@aws-sdk/client-wafv2'],
 } as const satisfies Record<string, readonly SdkClientPackage[]>;

@@ -13,7 +13,7 @@
  * logs, errors and progress carry fingerprints.
  */
 import { randomBytes } from 'node:crypto';
-import { describeError, LeaseHeldError, RotationFailedError, RotationStateError, RotationStoppedError, TargetError } from './errors.ts';
+import { describeError, LeaseHeldError, LeaseLostError, RotationFailedError, RotationStateError, RotationStoppedError, TargetError } from './errors.ts';
 import { fingerprint } from './fingerprint.ts';
 import { leaseKey, type Lease, type LeasePort } from './lease.ts';
 import {
@@ -261,7 +261,9 @@ async function runStep(step: RotationStep, token: string, settings: RotationSett
       await publishFailure(deps, settings, step, undefined, error.message, 'stopped');
       throw error;
     }
-    if (error instanceof RotationStateError || error instanceof RotationFailedError || error instanceof LeaseHeldError) {
+    // A lost lease means another writer owns the secret now: no rollback, which would fight it (every write is
+    // refused anyway); it finishes or rolls back itself.
+    if (error instanceof RotationStateError || error instanceof RotationFailedError || error instanceof LeaseHeldError || error instanceof LeaseLostError) {
       log.error('rotation step refused or failed', { secret: settings.name, step, token, error: describeError(error) });
       progress(deps, { secret: settings.name, step, phase: 'fail', message: error.message });
       // A refusal changed nothing, but the secret is not rotating: the operator must hear about it.

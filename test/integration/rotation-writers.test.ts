@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedAccount, type SeededAccount } from '../../cli/seed.ts';
 import { makeAdoptCommand, makeRetireCommand, makeRotateCommand } from '../../cli/rotate.ts';
 import type { CliContext } from '../../cli/context.ts';
+import { makeStatusCommand } from '../../cli/status.ts';
 import type { AwsClients } from '../../lambdas/adapters/aws-clients.ts';
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { DynamoDbLeases } from '../../lambdas/adapters/lease-dynamodb.ts';
@@ -298,6 +299,17 @@ describe('two writers of one secret against the emulator, leases in DynamoDB', (
     expect(recorded[TAG.LAST_ERROR]).toMatch(/stopped in testSecret before its deadline/);
     expect(await sends()).toBe(before);
     expect(await wafAccepts()).toContain(await currentValue('AWSPENDING'));
+    // `status` shows where it stands: the step, what it waits for, until when (ETA) and the stop.
+    const status = capture();
+    await makeStatusCommand({ clients: w.clients, fetch: globalThis.fetch })(['--json', '--secret', 'cdn-to-gateway', '--config', w.configPath], status.ctx);
+    const progress = status.json().secrets[0].progress;
+    expect(progress).toMatchObject({ step: `testSecret ${token}`, waitingFor: expect.stringMatching(/validator propagation/), lastError: expect.stringMatching(/stopped in testSecret/) });
+    expect(progress.until).toBe(recorded[TAG.PROGRESS_UNTIL]);
+    expect(progress.etaSeconds).toBeGreaterThanOrEqual(0);
+    const text = capture();
+    await makeStatusCommand({ clients: w.clients, fetch: globalThis.fetch })(['--secret', 'cdn-to-gateway', '--config', w.configPath], text.ctx);
+    expect(text.out.join('\n')).toMatch(/progress: testSecret [0-9a-f-]+, waiting for validator propagation .* until .* \(ETA \d+ s\)\n\s+last error: .*stopped in testSecret/);
+    expect([...status.out, ...text.out].join('\n')).not.toContain(await currentValue('AWSPENDING'));
     // Secrets Manager retries every step with the same token: setSecret keeps the propagation clock.
     for (const step of ['createSecret', 'setSecret', 'testSecret', 'finishSecret']) {
       if (step === 'testSecret') expect((await tags())[TAG.VALIDATORS_SET_AT]).toBe(setAt);

@@ -211,3 +211,27 @@ describe('the issue example: --local resumed from a laptop while the deployed ro
     expect(w.violations).toEqual([]);
   });
 });
+
+describe('a lease lost during a step', () => {
+  it('stops the holder before its next write, without a rollback that would fight the new holder', async () => {
+    const w = world('settled');
+    w.store.labelEmptyPending('lambda-token');
+    const lambda = w.deps('lambda:paused');
+    await runRotationStep('createSecret', 'lambda-token', settings, lambda);
+    await runRotationStep('setSecret', 'lambda-token', settings, lambda);
+    // A long pause: the lease lapses during testSecret's wait and another writer takes it over.
+    w.onCall(() => {
+      if (w.store.tags[TAG.PROGRESS_WAITING_FOR] && w.table.items.get('secret:cdn-to-gateway')?.owner === 'lambda:paused') {
+        w.table.items.set('secret:cdn-to-gateway', { owner: 'cli:other', purpose: 'rotate --local', acquiredAt: w.clock.now(), expiresAt: new Date(w.clock.now().getTime() + 600_000) });
+      }
+    });
+    const lost = await runRotationStep('testSecret', 'lambda-token', settings, lambda).catch((error) => error);
+
+    expect(lost.name).toBe('LeaseLostError');
+    expect(lost.message).toMatch(/secret:cdn-to-gateway: the lease held by lambda:paused was lost/);
+    // Nothing rolled back: both values still accepted, AWSPENDING kept for whoever holds the secret now.
+    expect(w.validators.map((v) => v.configured.length)).toEqual([2, 2]);
+    expect(w.store.stageValue(STAGE.PENDING)).toBeDefined();
+    expect(w.violations).toEqual([]);
+  });
+});
