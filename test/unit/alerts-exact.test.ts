@@ -4,8 +4,8 @@
  * written back when publishing fails.
  */
 import { describe, expect, it } from 'vitest';
-import { alertSubject, applyAlerts, decideAlert, formatAlert, type AlertState, type AlertStatePort } from '../../lambdas/core/alerts.ts';
-import { silentLog, type AlertEvent, type Finding } from '../../lambdas/core/ports.ts';
+import { alertSubject, applyAlerts, decideAlert, failureFinding, formatAlert, type AlertState, type AlertStatePort } from '../../lambdas/core/alerts.ts';
+import { silentLog, type AlertEvent, type Finding, type LogPort } from '../../lambdas/core/ports.ts';
 
 const NOW = new Date('2025-06-01T03:00:00Z');
 const AT = new Date('2025-06-01T04:05:06Z');
@@ -111,9 +111,36 @@ describe('alert texts, word for word', () => {
     expect(body).toContain('\nSee the message for what was put back or left unchanged; fix the cause, then retry.\n');
   });
 
-  it('leaves out a field that has no value', () => {
+  it('leaves out a field that has no value, and nothing else', () => {
+    const full = formatAlert({ kind: 'NEW', finding: finding('FAIL') }, AT).body.split('\n');
     const { body } = formatAlert({ kind: 'NEW', finding: finding('FAIL', { remediation: '' }) }, AT);
-    expect(body).not.toContain('How to fix');
+    const withoutFix = full.filter((line) => !line.startsWith('How to fix:')).slice(0, 10);
+    expect(body.split('\n').slice(0, 10)).toEqual(withoutFix);
+  });
+
+  it('RESOLVED lists exactly: now, check, resource, failing since, resolved at, finding id', () => {
+    const event: AlertEvent = { kind: 'RESOLVED', finding: finding('PASS', { details: { failingSince: NOW.toISOString() } }) };
+    expect(formatAlert(event, AT).body.split('\n').slice(0, 10)).toEqual([
+      'origin-guard: Resolved: this check passes again (HIGH)',
+      '',
+      'Now:            gateway-acl is associated with alb-1.',
+      'Check:          waf.associated',
+      'Resource:       alb-1',
+      'Failing since:  2025-06-01T03:00:00.000Z',
+      'Resolved at:    2025-06-01T04:05:06.000Z',
+      'Finding id:     waf.associated:alb-1',
+      '',
+      'No action needed. This closes the earlier alert for the same finding id.',
+    ]);
+  });
+
+  it('keeps the details in a JSON of exactly the cap (100 000 characters), drops them one character over', () => {
+    const sized = (n: number) => finding('FAIL', { details: { blob: 'x'.repeat(n) } });
+    const base = JSON.stringify(sized(0), null, 2).length;
+    const atCap = formatAlert({ kind: 'NEW', finding: sized(100_000 - base) }, AT).body;
+    expect(atCap).not.toContain('"truncated": true');
+    const over = formatAlert({ kind: 'NEW', finding: sized(100_001 - base) }, AT).body;
+    expect(over).toContain('"truncated": true');
   });
 
   it('caps the finding JSON: details dropped when it is too long, kept when it fits', () => {
@@ -132,6 +159,10 @@ describe('alert subject characters and cut', () => {
   it('replaces line breaks and tabs with one space, the ellipsis with three dots, other characters with ?', () => {
     expect(subjectOf('a\r\n\tb \u2026 c — d  e')).toBe('[HIGH] DRIFT waf.associated: a b ... c ? d e');
     expect(subjectOf('one\ntwo')).toBe('[HIGH] DRIFT waf.associated: one two');
+  });
+
+  it('trims spaces at either end', () => {
+    expect(subjectOf('done \n')).toBe('[HIGH] DRIFT waf.associated: done');
   });
 
   it('drops one final full stop only', () => {
@@ -179,10 +210,48 @@ describe('alert state machine at its edges', () => {
     expect(fresh.next).toMatchObject({ version: 1, failingSince: NOW.toISOString(), lastAlertedAt: NOW.toISOString(), status: 'FAIL' });
     expect(decideAlert(undefined, finding('PASS'), NOW, 24)).toEqual({});
     expect(decideAlert(state({ status: 'PASS', failingSince: undefined }), finding('PASS'), NOW, 24)).toEqual({});
+    // A passing finding long after its resolution: no reminder for something that is fine.
+    expect(decideAlert(state({ status: 'PASS', failingSince: undefined }), finding('PASS'), hoursLater(48), 24)).toEqual({});
+  });
+
+  it('makes failures HIGH unless told otherwise, with details only when given', () => {
+    const base = { checkId: 'rotation.failed', resource: 'secret-1', message: 'm', remediation: 'r' };
+    expect(failureFinding(base)).toEqual({ id: 'rotation.failed:secret-1', ...base, severity: 'HIGH', status: 'FAIL' });
+    expect(failureFinding({ ...base, severity: 'CRITICAL', details: { step: 'finishSecret' } })).toMatchObject({ severity: 'CRITICAL', details: { step: 'finishSecret' } });
   });
 });
 
+function capturingLog(): LogPort & { lines: Array<[string, string, unknown]> } {
+  const lines: Array<[string, string, unknown]> = [];
+  return {
+    lines,
+    debug: (message, extra) => void lines.push(['debug', message, extra]),
+    info: (message, extra) => void lines.push(['info', message, extra]),
+    warn: (message, extra) => void lines.push(['warn', message, extra]),
+    error: (message, extra) => void lines.push(['error', message, extra]),
+  } as LogPort & { lines: Array<[string, string, unknown]> };
+}
+
 describe('applying alerts', () => {
+  it('logs what it sent, what a concurrent run already sent, and a failed publish (never a value)', async () => {
+    const log = capturingLog();
+    const publisher = { publish: async () => {} };
+    await applyAlerts([finding('FAIL')], { publisher, state: memoryState(), reminderHours: 24 }, NOW, log);
+    const taken: AlertStatePort = { get: async () => new Map(), put: async () => false };
+    await applyAlerts([finding('FAIL')], { publisher, state: taken, reminderHours: 24 }, NOW, log);
+    const down = {
+      publish: async () => {
+        throw new Error('SNS is down');
+      },
+    };
+    await applyAlerts([finding('FAIL')], { publisher: down, state: memoryState(), reminderHours: 24 }, NOW, log);
+    expect(log.lines).toEqual([
+      ['info', 'alert sent', { findingId: 'waf.associated:alb-1', kind: 'NEW', severity: 'HIGH' }],
+      ['info', 'alert already sent by a concurrent audit', { findingId: 'waf.associated:alb-1', kind: 'NEW' }],
+      ['error', 'alert publish failed; state put back for the next run', { findingId: 'waf.associated:alb-1', error: 'Error: SNS is down' }],
+    ]);
+  });
+
   it('a reminder carries the failure start; a new alert does not', async () => {
     const sent: AlertEvent[] = [];
     const publisher = { publish: async (e: AlertEvent) => void sent.push(e) };
