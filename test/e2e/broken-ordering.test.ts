@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TAG } from '../../lambdas/core/ports.ts';
+import { TAG, type SenderPort, type ValidatorPort } from '../../lambdas/core/ports.ts';
 import { rotateInProcess, runRotationStep } from '../../lambdas/core/rotation.ts';
 import { sleep } from './harness/periodic.ts';
 import { expectFinalState, retireNow } from './harness/rotations.ts';
@@ -18,7 +18,22 @@ import type { SecurityGroupStorePort } from '../../lambdas/core/reconcile.ts';
 import type { RulePlan } from '../../lambdas/core/range-planner.ts';
 
 const GROUP = 'broken ordering (must fail)';
-const withWorld = scenarioSuite(4);
+const withWorld = scenarioSuite(6);
+
+/** A validator that tells the rotation it takes effect at once (the `slowest` wait becomes 0). */
+function instant(validator: ValidatorPort): ValidatorPort {
+  return { id: validator.id, propagationSeconds: 0, followsSecret: validator.followsSecret, accept: (values) => validator.accept(values), accepted: () => validator.accepted() };
+}
+
+/** A sender that says it has propagated as soon as it is asked (retire ignores CloudFront's `Deployed`). */
+function alwaysPropagated(sender: SenderPort): SenderPort {
+  return {
+    id: sender.id,
+    send: (value) => sender.send(value),
+    sending: () => sender.sending(),
+    propagated: async () => ({ done: true }) as Awaited<ReturnType<SenderPort['propagated']>>,
+  };
+}
 
 function expectRejectedAt(result: ScenarioResult, hops: string[]): void {
   expect(result.rejected, 'the broken ordering went unnoticed: no legitimate request was refused').toBeGreaterThan(0);
@@ -63,7 +78,8 @@ describe.concurrent('the harness catches a broken ordering', () => {
   }, TIMEOUT);
 
   it('validators narrowed before the edges propagated: edges still sending the old value are refused', async () => {
-    await withWorld({ edgeSwitchDelay: { minMs: 500, maxMs: 2_000 } }, async (world) => {
+    // The default world of "normal rotation of both hops": only the wait for Deployed is removed.
+    await withWorld({}, async (world) => {
       const settings = world.secrets[CDN];
       const result = await runScenario(world, { group: GROUP, scenario: 'retire before CloudFront propagated', expectation: 'broken-variant' }, async ({ note }) => {
         const before = (await world.value(CDN))!;
@@ -97,24 +113,56 @@ describe.concurrent('the harness catches a broken ordering', () => {
     });
   }, TIMEOUT);
 
-  it('overlap closed before the Kong vault TTL ran out: upstreams refuse Kong nodes still sending the old value', async () => {
-    // Vault TTL 2 s + check 1 s: Kong nodes keep the old value for up to 3 s after AWSCURRENT moves.
-    await withWorld({ timing: { vaultTtlSeconds: 2 } }, async (world) => {
+  it('Kong narrowed before the vault TTL: upstreams refuse Kong nodes still sending the old value', async () => {
+    // The default world of "normal rotation of both hops" (vault TTL 1 s + check 1 s): only retire's wait for
+    // the vault is removed. The sweeps after each upstream's refresh see the Kong nodes still on the old value.
+    await withWorld({}, async (world) => {
       const settings = world.secrets[UPSTREAM];
-      const result = await runScenario(world, { group: GROUP, scenario: 'retire before the Kong vault TTL ran out', expectation: 'broken-variant' }, async ({ note }) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'Kong narrowed before the vault TTL', expectation: 'broken-variant' }, async ({ note }) => {
         const before = (await world.value(UPSTREAM))!;
         const deps = world.deps(UPSTREAM);
         await rotateInProcess(settings, deps);
         // BROKEN: retire's work done at once, ignoring the vault's TTL + rotation check.
         await deps.store.removeTags([TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION]);
         world.markRetired(UPSTREAM, before);
-        // The verifiers' caches may expire at any moment; here, right away (the worst moment, and a deterministic one).
-        await Promise.all(world.upstreams.map((u) => u.verifier.refresh()));
         const stale = world.gateway.kongNodes.filter((n) => n.vault.value === before).length;
         await sleep(world.vaultPropagationMs() + 200);
         note(`overlap tags removed right after finishSecret; ${stale} of ${world.gateway.kongNodes.length} Kong nodes still sent the old value then`);
       });
       expectRejectedAt(result, ['upstream']);
+      await expectFinalState(world);
+    });
+  }, TIMEOUT);
+
+  it('testSecret does not wait for propagation: edges switch while WAF and Kong nodes still refuse the new value', async () => {
+    // The default world of "normal rotation of both hops"; the validators report no propagation delay to the
+    // rotation (as with \`slowest\` at 0), and retire is the product's own.
+    await withWorld({}, async (world) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'testSecret does not wait for propagation', expectation: 'broken-variant' }, async ({ note }) => {
+        const before = (await world.value(CDN))!;
+        const deps = world.deps(CDN);
+        await rotateInProcess(world.secrets[CDN], { ...deps, validators: deps.validators.map(instant) });
+        await retireNow(world, CDN, before);
+        note('validators told the rotation they take effect at once');
+      });
+      expectRejectedAt(result, ['waf', 'kong']);
+      await expectFinalState(world);
+    });
+  }, TIMEOUT);
+
+  it('retire ignores CloudFront Deployed: validators narrow while edges still send the old value', async () => {
+    // The default world of "normal rotation of both hops"; retire is the product's, but the CloudFront sender
+    // says it has propagated as soon as it is asked.
+    await withWorld({}, async (world) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'retire ignores CloudFront Deployed', expectation: 'broken-variant' }, async ({ note }) => {
+        const before = (await world.value(CDN))!;
+        const deps = world.deps(CDN);
+        await rotateInProcess(world.secrets[CDN], deps);
+        await retireNow(world, CDN, before, { ...deps, senders: deps.senders.map(alwaysPropagated) });
+        await world.until(() => world.fleet.statusFor(world.fleet.sendingNow().at(-1)) === 'Deployed', 5_000);
+        note('retire ran right after finishSecret');
+      });
+      expectRejectedAt(result, ['waf', 'kong']);
       await expectFinalState(world);
     });
   }, TIMEOUT);

@@ -16,7 +16,20 @@
  */
 import { GetDistributionConfigCommand, type CloudFrontClient, type DistributionConfig } from '@aws-sdk/client-cloudfront';
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
-import { EDGE_HEADER, get, headerValue, keepAliveAgent, reject, relay, SOURCE_HEADER, startLoopbackServer, type LoopbackServer } from './http.ts';
+import {
+  EDGE_HEADER,
+  get,
+  headerValue,
+  keepAliveAgent,
+  PIN_KONG_HEADER,
+  PIN_UPSTREAM_HEADER,
+  PIN_WAF_HEADER,
+  reject,
+  relay,
+  SOURCE_HEADER,
+  startLoopbackServer,
+  type LoopbackServer,
+} from './http.ts';
 import { uniform } from './periodic.ts';
 
 export interface EdgeFleetOptions {
@@ -67,6 +80,12 @@ class Edge {
     return this.applied.value;
   }
 
+  /** Every value this edge may still send: what it sends now and every version it has planned. */
+  mayStillSend(now = Date.now()): string[] {
+    this.sending(now);
+    return [this.applied.value, ...this.schedule.map((e) => e.value)];
+  }
+
   /** When this edge sends `version` (or newer) and will never apply an older one again; infinity if unknown. */
   settledAt(version: number, now = Date.now()): number {
     this.sending(now);
@@ -97,6 +116,9 @@ export class EdgeFleet {
   pollFailures = 0;
   maxPollGapMs = 0;
   private lastPollAt = 0;
+  /** Called when an edge switches to a new value (the sweeper listens). */
+  onSwitch?: (name: string) => void;
+  private switchTimers = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: EdgeFleetOptions) {}
 
@@ -161,6 +183,12 @@ export class EdgeFleet {
       const at = seenAt + uniform(minMs, maxMs);
       last = Math.max(last, at);
       edge.plan({ version: this.version, value, at });
+      const version = this.version;
+      const timer = setTimeout(() => {
+        this.switchTimers.delete(timer);
+        if (!this.stopped && edge.settledAt(version) <= Date.now()) this.onSwitch?.(`edge-${edge.id} switched`);
+      }, Math.max(0, at - Date.now()) + 1);
+      this.switchTimers.add(timer);
     }
     this.history.push({ version: this.version, seenAt, allSwitchedAt: last });
   }
@@ -192,7 +220,13 @@ export class EdgeFleet {
     if (this.stopped) return reject(res, 503, 'edge', 'edge stopped');
     // CloudFront overwrites a viewer header of the same name with the origin custom header. The source address
     // is the edge's own, unless the harness pins one for this request (a sweep over given addresses).
+    const pins: Record<string, string> = {};
+    for (const name of [PIN_WAF_HEADER, PIN_KONG_HEADER, PIN_UPSTREAM_HEADER]) {
+      const pinned = headerValue(req.headers, name);
+      if (pinned !== undefined) pins[name] = pinned;
+    }
     const reply = await get(this.agent, `${this.options.gatewayUrl}${req.url ?? '/'}`, {
+      ...pins,
       [this.options.headerName]: edge.sending(),
       [EDGE_HEADER]: String(edge.id),
       [SOURCE_HEADER]: headerValue(req.headers, SOURCE_HEADER) ?? edge.sourceAddress(),
@@ -203,6 +237,7 @@ export class EdgeFleet {
   async close(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    for (const timer of this.switchTimers) clearTimeout(timer);
     await Promise.all(this.servers.map((s) => s.close()));
     this.agent.destroy();
   }

@@ -24,7 +24,21 @@ import { GetWebACLCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { Agent, IncomingMessage, ServerResponse } from 'node:http';
 import { acceptedValuesOfRule } from '../../../lambdas/core/waf-rule.ts';
 import type { FakeKong, KongRoute } from '../../support/fake-kong.ts';
-import { get, headerValue, keepAliveAgent, reject, relay, SOURCE_HEADER, startLoopbackServer, type LoopbackServer } from './http.ts';
+import {
+  get,
+  headerValue,
+  keepAliveAgent,
+  ONLY_HOP_HEADER,
+  PIN_KONG_HEADER,
+  PIN_UPSTREAM_HEADER,
+  PIN_WAF_HEADER,
+  reject,
+  relay,
+  SOURCE_HEADER,
+  startLoopbackServer,
+  VIEW_HEADER,
+  type LoopbackServer,
+} from './http.ts';
 import { PeriodicView, uniform } from './periodic.ts';
 
 export interface GatewayOptions {
@@ -54,6 +68,8 @@ export class Gateway {
   readonly kongNodes: KongNode[] = [];
   /** Set by range scenarios: whether the gateway's security groups let this source address in. */
   sourceCheck?: (address: string) => boolean;
+  /** Called when a node's view changed (a WAF node, a Kong node's route or vault): the sweeper listens. */
+  onViewChange?: (name: string) => void;
   private next = 0;
 
   constructor(private readonly options: GatewayOptions) {}
@@ -68,6 +84,7 @@ export class Gateway {
           intervalMs: nodeInterval(waf.propagationMs),
           phaseMs: uniform(0, 0.8 * waf.propagationMs),
           maxAgeMs: 0.9 * waf.propagationMs,
+          onChange: (name) => this.onViewChange?.(name),
         }),
       );
     }
@@ -79,6 +96,7 @@ export class Gateway {
           intervalMs: nodeInterval(kong.propagationMs),
           phaseMs: uniform(0, 0.8 * kong.propagationMs),
           maxAgeMs: 0.9 * kong.propagationMs,
+          onChange: (name) => this.onViewChange?.(name),
         }),
         vault: new PeriodicView({
           name: `kong-node-${i}/vault`,
@@ -87,6 +105,7 @@ export class Gateway {
           phaseMs: uniform(0, vault.rotationCheckMs),
           due: (loadedAt, now) => now - loadedAt >= vault.ttlMs,
           maxAgeMs: vault.ttlMs + vault.rotationCheckMs,
+          onChange: (name) => this.onViewChange?.(name),
         }),
       });
     }
@@ -115,31 +134,53 @@ export class Gateway {
     return res.SecretString;
   }
 
-  private pick<T>(items: T[]): T {
-    return items[Math.floor(Math.random() * items.length)];
+  /** The pinned index (sweeps) or a random one. */
+  private index(req: IncomingMessage, header: string, count: number): number {
+    const pinned = Number(headerValue(req.headers, header));
+    return Number.isInteger(pinned) && pinned >= 0 ? pinned % count : Math.floor(Math.random() * count);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = req.url ?? '/';
-    if (this.sourceCheck) {
+    const only = headerValue(req.headers, ONLY_HOP_HEADER);
+    if (this.sourceCheck && !only) {
       const source = headerValue(req.headers, SOURCE_HEADER) ?? '';
       if (!this.sourceCheck(source)) return reject(res, 403, 'alb-sg', 'source address not allowed by the security groups');
     }
 
     const presented = headerValue(req.headers, this.options.headerName);
-    const waf = await this.pick(this.wafNodes).fresh();
-    if (waf.kind === 'unreadable-rule') return reject(res, 403, 'waf', 'origin-verify rule not in the expected shape');
-    if (waf.kind === 'values' && (presented === undefined || !waf.values.includes(presented))) {
-      return reject(res, 403, 'waf', presented === undefined ? 'no header' : 'value not accepted');
+    const views: string[] = [];
+    if (only !== 'kong') {
+      const w = this.index(req, PIN_WAF_HEADER, this.wafNodes.length);
+      const waf = await this.wafNodes[w].fresh();
+      views.push(`waf-${w}@${this.wafNodes[w].version}`);
+      if (waf.kind === 'unreadable-rule') return reject(res, 403, 'waf', 'origin-verify rule not in the expected shape', views.join(' '));
+      if (waf.kind === 'values' && (presented === undefined || !waf.values.includes(presented))) {
+        return reject(res, 403, 'waf', presented === undefined ? 'no header' : 'value not accepted', views.join(' '));
+      }
+      if (only === 'waf') return this.judged(res, views);
     }
 
-    const node = this.pick(this.kongNodes);
+    const k = this.index(req, PIN_KONG_HEADER, this.kongNodes.length);
+    const node = this.kongNodes[k];
     const route = await node.route.fresh();
-    if (!route || !routeMatches(route, path, this.options.headerName, presented)) return reject(res, 404, 'kong', 'no Route matched');
+    views.push(`kong-${k}@${node.route.version}`);
+    if (!route || !routeMatches(route, path, this.options.headerName, presented)) return reject(res, 404, 'kong', 'no Route matched', views.join(' '));
+    if (only === 'kong') return this.judged(res, views);
 
-    const upstream = this.options.upstreamUrls[this.next++ % this.options.upstreamUrls.length];
-    const reply = await get(this.agent, `${upstream}${path}`, { [this.options.upstreamHeaderName]: await node.vault.fresh() });
+    const pinned = Number(headerValue(req.headers, PIN_UPSTREAM_HEADER));
+    const u = Number.isInteger(pinned) && pinned >= 0 ? pinned % this.options.upstreamUrls.length : this.next++ % this.options.upstreamUrls.length;
+    const sent = await node.vault.fresh();
+    views.push(`vault-${k}@${node.vault.version}`, `upstream-${u}`);
+    const reply = await get(this.agent, `${this.options.upstreamUrls[u]}${path}`, { [this.options.upstreamHeaderName]: sent });
+    reply.headers[VIEW_HEADER] = views.join(' ');
     relay(res, reply, 'gateway');
+  }
+
+  /** A forged probe judged by one hop only got past it. */
+  private judged(res: ServerResponse, views: string[]): void {
+    res.writeHead(200, { [VIEW_HEADER]: views.join(' '), 'content-type': 'text/plain' });
+    res.end('judged: let in');
   }
 
   /** Oldest view any node answered a request with, per kind, for the report's sanity line. */

@@ -12,6 +12,14 @@ export const REASON_HEADER = 'x-e2e-reason';
 /** The address the request comes from, as the security groups of the gateway see it (set by edges). */
 export const SOURCE_HEADER = 'x-e2e-source-ip';
 export const EDGE_HEADER = 'x-e2e-edge';
+/** Sweeps pin the nodes that judge a request (edges pass these on); without them a node is picked at random. */
+export const PIN_WAF_HEADER = 'x-e2e-waf-node';
+export const PIN_KONG_HEADER = 'x-e2e-kong-node';
+export const PIN_UPSTREAM_HEADER = 'x-e2e-upstream';
+/** Forged sweeps straight at the gateway: `waf` or `kong` judges alone (2xx: that hop would let it in). */
+export const ONLY_HOP_HEADER = 'x-e2e-only';
+/** Which nodes judged a request and the version of their views, e.g. `waf-1@2 kong-0@1 vault-0@0`. */
+export const VIEW_HEADER = 'x-e2e-view';
 
 export interface LoopbackServer {
   readonly url: string;
@@ -87,15 +95,15 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   return Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
 }
 
-export function reject(res: ServerResponse, status: number, hop: string, reason: string): void {
-  res.writeHead(status, { [HOP_HEADER]: hop, [REASON_HEADER]: reason, 'content-type': 'text/plain' });
+export function reject(res: ServerResponse, status: number, hop: string, reason: string, view?: string): void {
+  res.writeHead(status, { [HOP_HEADER]: hop, [REASON_HEADER]: reason, 'content-type': 'text/plain', ...(view ? { [VIEW_HEADER]: view } : {}) });
   res.end(`${hop}: ${reason}`);
 }
 
 export function relay(res: ServerResponse, reply: Reply, hopWhenUnreachable: string): void {
   if (reply.status === undefined) return reject(res, 502, hopWhenUnreachable, `next hop unreachable (${reply.error ?? 'no answer'})`);
   const headers: Record<string, string> = {};
-  for (const name of [HOP_HEADER, REASON_HEADER]) {
+  for (const name of [HOP_HEADER, REASON_HEADER, VIEW_HEADER]) {
     const value = headerValue(reply.headers, name);
     if (value !== undefined) headers[name] = value;
   }

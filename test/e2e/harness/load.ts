@@ -46,7 +46,7 @@ export class RequestStream {
   private timer?: NodeJS.Timeout;
   private startedAt = 0;
   private stoppedAt = 0;
-  private inFlight = new Set<Promise<void>>();
+  private inFlight = new Set<Promise<unknown>>();
   private readonly stats: StreamStats = { sent: 0, accepted: 0, rejected: 0, skipped: 0, rejectedBy: {}, capped: false, durationMs: 0, maxLatencyMs: 0, maxInFlight: 0, maxTickGapMs: 0 };
   private lastTick = 0;
   /** Per label: sent and accepted. */
@@ -94,12 +94,12 @@ export class RequestStream {
     }
   }
 
-  /** One extra request outside the rate (a sweep), counted like the others; resolves when it was answered. */
-  sendNow(shot: Shot): Promise<void> {
+  /** One extra request outside the rate (a sweep), counted like the others; resolves with the answer. */
+  sendNow(shot: Shot): Promise<Reply> {
     return this.fire(shot);
   }
 
-  private fire(shot: Shot): Promise<void> {
+  private fire(shot: Shot): Promise<Reply> {
     this.stats.sent += 1;
     const label = shot.label ?? 'legit';
     const counts = (this.byLabel[label] ??= { sent: 0, accepted: 0 });
@@ -108,6 +108,7 @@ export class RequestStream {
     const p = get(this.agent, shot.url, shot.headers, 15_000).then((reply) => {
       this.stats.maxLatencyMs = Math.max(this.stats.maxLatencyMs, Date.now() - sentAt);
       this.count(label, reply);
+      return reply;
     });
     this.inFlight.add(p);
     this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inFlight.size);

@@ -18,6 +18,8 @@ export interface PeriodicViewOptions<T> {
   maxAgeMs: number;
   /** Only refresh on schedule when this says so (Kong's vault: only values whose TTL ran out). */
   due?: (loadedAt: number, now: number) => boolean;
+  /** Called after a load that changed the view (not the first load): the node now judges differently. */
+  onChange?: (name: string) => void;
 }
 
 export class PeriodicView<T> {
@@ -32,6 +34,8 @@ export class PeriodicView<T> {
   changedAt = 0;
   loads = 0;
   failures = 0;
+  /** The view's version: how many times it changed (0 for the first view); logged with every swept request. */
+  version = 0;
 
   constructor(private readonly options: PeriodicViewOptions<T>) {}
 
@@ -60,8 +64,14 @@ export class PeriodicView<T> {
       const startedAt = Date.now();
       try {
         const next = await this.options.load();
-        if (this.current === undefined || JSON.stringify(next) !== JSON.stringify(this.current)) this.changedAt = Date.now();
+        const first = this.current === undefined;
+        const changed = first || JSON.stringify(next) !== JSON.stringify(this.current);
+        if (changed) this.changedAt = Date.now();
         this.current = next;
+        if (changed && !first) {
+          this.version += 1;
+          this.options.onChange?.(this.options.name);
+        }
         this.loadedAt = startedAt;
         this.loads += 1;
       } catch {

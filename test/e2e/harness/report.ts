@@ -25,6 +25,10 @@ export interface ScenarioResult {
   /** Largest age of a node's view (ms) against the configured propagation, to show the model held. */
   viewAges: { wafMs: number; kongRouteMs: number; vaultMs: number; edgePollGapMs: number };
   notes: string[];
+  /** Sweep coverage (sweep.ts): requests per value per node in each overlap phase, retired values probed. */
+  coverage?: string[];
+  /** Longest gap between two ticks of the client stream (event-loop stalls). */
+  maxTickGapMs?: number;
 }
 
 export const REPORT_DIR_ENV = 'E2E_REPORT_DIR';

@@ -7,7 +7,11 @@ import { expect } from 'vitest';
 import { byHop } from './load.ts';
 import { sleep } from './periodic.ts';
 import { recordScenario, type ScenarioResult } from './report.ts';
+import type { CoverageOptions, SweepHop } from './sweep.ts';
 import type { World } from './world.ts';
+
+/** A client stream whose ticks were further apart than this stalled: its traffic bunched up, the scenario fails. */
+export const MAX_TICK_GAP_MS = 2_000;
 
 export interface ScenarioOptions {
   group: string;
@@ -29,6 +33,7 @@ export async function runScenario(world: World, options: ScenarioOptions, body: 
   const started = Date.now();
   const clients = world.clientStream();
   const forged = world.forgedStream();
+  world.sweeper.start(clients, forged);
   let failure: unknown;
   try {
     await sleep(options.warmupMs ?? 300);
@@ -39,6 +44,7 @@ export async function runScenario(world: World, options: ScenarioOptions, body: 
   } catch (error) {
     failure = error;
   }
+  await world.sweeper.stop();
   const c = await clients.stop();
   const f = await forged.stop();
   const ages = world.gateway.maxAges();
@@ -59,10 +65,13 @@ export async function runScenario(world: World, options: ScenarioOptions, body: 
     capped: c.capped || f.capped,
     viewAges: { ...ages, edgePollGapMs: world.fleet.maxPollGapMs },
     notes,
+    coverage: world.sweeper.coverageLines(),
+    maxTickGapMs: Math.max(c.maxTickGapMs, f.maxTickGapMs),
   };
   const violations = modelViolations(world, result);
   if (violations.length) notes.push(`the world's timing slipped (${violations.join('; ')})`);
   console.log(`[e2e] ${options.scenario}: client latency max ${c.maxLatencyMs} ms, in flight max ${c.maxInFlight}, tick gap max ${c.maxTickGapMs} ms; forged latency max ${f.maxLatencyMs} ms`);
+  console.log(`[e2e] ${options.scenario} coverage:\n  ${result.coverage!.join('\n  ')}`);
   recordScenario(result);
   if (failure) throw failure;
   return result;
@@ -73,14 +82,26 @@ export async function runScenario(world: World, options: ScenarioOptions, body: 
  * a view older than the delay the product was configured with (moto_server stalled on a busy machine), a
  * refusal may be the harness's fault: the failure message says so.
  */
-export function expectNoRejections(world: World, result: ScenarioResult): void {
+export function expectNoRejections(world: World, result: ScenarioResult, coverage: CoverageOptions = {}): void {
   const violations = modelViolations(world, result);
-  const caveat = violations.length ? ` (the world could not keep its own timing: ${violations.join('; ')}; these may be the harness's fault)` : '';
-  expect(result.rejectedBy, `legitimate requests rejected, by hop and reason${caveat}`).toEqual({});
+  expect(result.rejectedBy, 'legitimate requests rejected, by hop and reason').toEqual({});
   expect(result.forgedAccepted, 'forged requests accepted').toBe(0);
   expect(result.capped, 'a traffic stream hit its hard cap before the scenario ended').toBe(false);
   expect(result.sent).toBeGreaterThan(0);
   expect(result.skipped, 'requests not sent because too many were in flight').toBe(0);
+  expectCoverage(world, result, coverage);
+  // A node that served a view older than the product was told about makes the run prove nothing.
+  expect(violations, "views older than configured (the world could not keep its own timing)").toEqual([]);
+}
+
+/**
+ * The scenario covered its windows (sweep.ts): every overlap phase swept on every node with every value, every
+ * retired value probed on every validator node (for each hop that retired one), and no stalled client stream.
+ */
+export function expectCoverage(world: World, result: ScenarioResult, coverage: CoverageOptions = {}): void {
+  const retiredHops = [...new Set(world.retired.map((r) => r.hop))] as SweepHop[];
+  world.sweeper.expectCovered({ ...coverage, expectOverlap: retiredHops, expectRetired: retiredHops });
+  expect(result.maxTickGapMs ?? 0, `a client stream stalled (tick gap over ${MAX_TICK_GAP_MS} ms): traffic bunched up`).toBeLessThanOrEqual(MAX_TICK_GAP_MS);
 }
 
 /** Where the world's nodes served views older than the delays the product was told about. */

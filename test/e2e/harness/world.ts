@@ -32,6 +32,7 @@ import { Gateway } from './gateway.ts';
 import { SOURCE_HEADER } from './http.ts';
 import { RequestStream, type StreamLimits } from './load.ts';
 import { Semaphore, sleep } from './periodic.ts';
+import { Sweeper, type SweepHop } from './sweep.ts';
 import { Upstream } from './upstreams.ts';
 
 /** Delays the product is configured with; the world's nodes honour exactly these. */
@@ -163,6 +164,12 @@ export class World {
   forgedSource: () => string = () => '0.0.0.0';
   private closers: Array<() => Promise<void> | void> = [];
   private closed = false;
+  /** Deterministic sweeps after every write that changes what a sender sends or a validator accepts (sweep.ts). */
+  readonly sweeper: Sweeper;
+  /** The value the product last wrote into the distribution config (UpdateDistribution), if any. */
+  private cdnConfigured?: string;
+  /** The forged stream of the scenario under way. */
+  forged?: RequestStream;
 
   private constructor(
     readonly seeded: SeededAccount,
@@ -183,7 +190,81 @@ export class World {
       [CDN]: config.secrets.find((s) => s.name === CDN)!,
       [UPSTREAM]: config.secrets.find((s) => s.name === UPSTREAM)!,
     };
+    this.sweeper = new Sweeper({
+      gatewayUrl: gateway.url,
+      edges: fleet.edges.map((edge, i) => ({ id: edge.id, url: fleet.urls[i], sending: () => edge.sending() })),
+      wafNodes: gateway.wafNodes.length,
+      kongNodes: gateway.kongNodes.length,
+      upstreamUrls: upstreams.map((u) => u.url),
+      headers: { [CDN]: this.secrets[CDN].headerName, [UPSTREAM]: this.secrets[UPSTREAM].headerName },
+      mayStillSend: (hop) => this.mayStillSend(hop),
+      retiredDue: (hop) => {
+        const now = Date.now();
+        return [...new Set(this.retired.filter((r) => r.hop === hop && r.refusedFrom <= now).map((r) => r.value))];
+      },
+      directSource: () => this.forgedSource(),
+      fingerprint: (value) => fp(value),
+    });
+    gateway.onViewChange = (name) => void this.sweeper.after(`${name} changed`);
+    fleet.onSwitch = (name) => void this.sweeper.after(name);
+    this.sweepAfterWrites();
   }
+
+  /** Every value a sender of `hop` may still send (see sweep.ts). */
+  async mayStillSend(hop: SweepHop): Promise<string[]> {
+    if (hop === CDN) {
+      const values = this.fleet.edges.flatMap((edge) => edge.mayStillSend());
+      if (this.cdnConfigured) values.push(this.cdnConfigured);
+      return [...new Set(values)];
+    }
+    const values = this.gateway.kongNodes.map((n) => n.vault.value);
+    const current = await this.value(UPSTREAM);
+    if (current) values.push(current);
+    return [...new Set(values)];
+  }
+
+  /**
+   * SDK middleware on the product's own clients: each write that changes what a sender sends or a validator
+   * accepts starts a sweep as soon as it returns (the product does not wait for it: see sweep.ts).
+   */
+  private sweepAfterWrites(): void {
+    const writes: Record<string, string[]> = {
+      cloudfront: ['UpdateDistributionCommand'],
+      wafv2: ['UpdateWebACLCommand'],
+      secretsmanager: ['PutSecretValueCommand', 'UpdateSecretVersionStageCommand', 'TagResourceCommand', 'UntagResourceCommand'],
+    };
+    const clients = [
+      ['cloudfront', this.rotationClients.cloudFront()],
+      ['wafv2', this.rotationClients.wafv2('REGIONAL')],
+      ['secretsmanager', this.rotationClients.secretsManager()],
+    ] as const;
+    for (const [service, client] of clients) {
+      // Loose on purpose, as in test/support/faults.ts: the SDK's overloaded stack types do not help here.
+      (client.middlewareStack as unknown as { add: (...args: any[]) => void }).add(
+        (next: (args: { input?: any }) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: any }) => {
+          const result = await next(args);
+          const name = context.commandName ?? '';
+          if (writes[service].includes(name)) {
+            if (name === 'UpdateDistributionCommand') {
+              const value = originHeaderValue(args.input?.DistributionConfig, 'gateway-alb', this.secrets[CDN].headerName);
+              if (value) this.cdnConfigured = value;
+            }
+            void this.sweeper.after(name.replace(/Command$/, ''));
+          }
+          return result;
+        },
+        { step: 'initialize', name: 'e2e-sweep-after-write', priority: 'low' },
+      );
+    }
+  }
+
+  /** fetch for the product's Kong and Konnect adapters: a write (PATCH, PUT, POST) starts a sweep. */
+  private readonly sweepingFetch: typeof fetch = async (input, init) => {
+    const res = await globalThis.fetch(input, init);
+    const method = (init?.method ?? 'GET').toUpperCase();
+    if (method !== 'GET' && res.ok) void this.sweeper.after(`Kong ${method}`);
+    return res;
+  };
 
   static async start(options: WorldOptions = {}): Promise<World> {
     const timing = { ...DEFAULT_TIMING, ...options.timing };
@@ -224,9 +305,28 @@ export class World {
       kong.addRoute({ name: 'api', paths: ['/api'], headers: { [cdn.headerName]: [seeded.initialValues.cdnToGateway] }, tags: ['team-platform'] });
 
       const upstreams: Upstream[] = [];
+      // Each upstream reads through its own client: a refresh that saw the secret's stages or tags change is a
+      // change of what that validator accepts, and the sweeper (set once the world exists) sweeps after it.
+      const upstreamRefreshed: { notify: (name: string) => void } = { notify: () => {} };
       for (let i = 0; i < (options.upstreams ?? 2); i++) {
+        const readerClient = emulatorClients(3).secretsManager();
+        cleanup.push(() => readerClient.destroy());
+        let seen = '';
+        (readerClient.middlewareStack as unknown as { add: (...args: any[]) => void }).add(
+          (next: (args: unknown) => Promise<{ output: any }>, context: { commandName?: string }) => async (args: unknown) => {
+            const result = await next(args);
+            if (context.commandName === 'DescribeSecretCommand') {
+              const state = JSON.stringify([result.output?.VersionIdsToStages, result.output?.Tags]);
+              // After the verifier applied what it read (it reads the new version's value first, if any).
+              if (seen && state !== seen) setTimeout(() => upstreamRefreshed.notify(`upstream-${i} refreshed`), 20);
+              seen = state;
+            }
+            return result;
+          },
+          { step: 'initialize', name: 'e2e-upstream-refresh', priority: 'low' },
+        );
         const upstream = new Upstream(i, {
-          client: worldClients.secretsManager(),
+          client: readerClient,
           secretId: upstreamSecret.secretName,
           headerName: upstreamSecret.headerName,
           cacheTtlSeconds: timing.readerCacheTtlSeconds,
@@ -283,6 +383,7 @@ export class World {
         rules: acl.WebACL!.Rules ?? [],
       });
       world.closers = cleanup;
+      upstreamRefreshed.notify = (name) => void world.sweeper.after(name);
       return world;
     } catch (error) {
       for (const close of cleanup.reverse()) await close();
@@ -292,7 +393,7 @@ export class World {
 
   /** Everything the rotation core needs for `hop`, built from the config as the Lambdas and the CLI do. */
   deps(hop: Hop, extra: Partial<RotationDeps> = {}): RotationDeps {
-    return rotationDeps(this.secrets[hop], { clients: this.rotationClients, logger: this.log, alerts: this.alerts, fetch: globalThis.fetch }, extra);
+    return rotationDeps(this.secrets[hop], { clients: this.rotationClients, logger: this.log, alerts: this.alerts, fetch: this.sweepingFetch }, extra);
   }
 
   async value(hop: Hop, stage = 'AWSCURRENT'): Promise<string | undefined> {
@@ -321,7 +422,9 @@ export class World {
 
   /** `value` was retired just now: the forger presents it once every validator of the hop must refuse it. */
   markRetired(hop: Hop, value: string): void {
-    this.retired.push({ hop, value, refusedFrom: Date.now() + this.validatorPropagationMs(hop) + SETTLE_MARGIN_MS });
+    const refusedFrom = Date.now() + this.validatorPropagationMs(hop) + SETTLE_MARGIN_MS;
+    this.retired.push({ hop, value, refusedFrom });
+    this.sweeper.at(refusedFrom, `${hop} retired value due`);
   }
 
   /** Legitimate clients: requests through the edges, round robin. */
@@ -366,6 +469,7 @@ export class World {
       { recordAccepted: true },
     );
     this.streams.push(stream);
+    this.forged = stream;
     return stream.start();
   }
 
