@@ -404,3 +404,92 @@ export async function runReconcileReplays(ctx: ReplayContext): Promise<ReplayRes
   setup.destroy();
   return results;
 }
+
+// ---------- adoption (issue 12) ----------
+
+export interface AdoptionResult {
+  /** Hand-made rules (description "CloudFront") for exactly the desired ranges, plus unowned neighbours. */
+  handMade: number;
+  desired: number;
+  /** Rules added + removed in the write requests: what truly changes is nothing, so the goal is 0. */
+  ruleOps: number;
+  /** Rules whose description ModifySecurityGroupRules rewrote. */
+  adopted: number;
+  writeCalls: Record<string, number>;
+  /** `InvalidPermission.Duplicate` / `RulesPerSecurityGroupLimitExceeded` answers seen. */
+  errors: string[];
+  /** Status of a second run (in-sync expected) and its write calls (0 expected). */
+  secondRun: { status: string; writes: number };
+  wallMs: number;
+}
+
+/**
+ * A group migrated from the public SG-updater sample: the latest CLOUDFRONT_ORIGIN_FACING ranges already
+ * present under the description "CloudFront", the group otherwise full. `reconcile --adopt` must take them
+ * over in place (no add, no remove, no capacity), and then have nothing to do.
+ */
+export async function runAdoptionReplay(ctx: ReplayContext): Promise<AdoptionResult> {
+  const setup = new EC2Client(clientConfig(ctx.endpoint));
+  const vpcId = (await setup.send(new CreateVpcCommand({ CidrBlock: '10.41.0.0/16' }))).Vpc!.VpcId!;
+  const groupId = (await setup.send(new CreateSecurityGroupCommand({ GroupName: `bench-adopt-${Date.now()}`, Description: 'bench adoption', VpcId: vpcId }))).GroupId!;
+  const version = ctx.history[ctx.history.length - 1];
+  const ranges = [...canonicalSet(version, 'CLOUDFRONT_ORIGIN_FACING')];
+  const v4 = ranges.filter((c) => !c.includes(':'));
+  const v6 = ranges.filter((c) => c.includes(':'));
+  await setup.send(
+    new AuthorizeSecurityGroupIngressCommand({
+      GroupId: groupId,
+      IpPermissions: [
+        {
+          IpProtocol: 'tcp',
+          FromPort: PORT,
+          ToPort: PORT,
+          IpRanges: v4.map((CidrIp) => ({ CidrIp, Description: 'CloudFront' })),
+          ...(v6.length ? { Ipv6Ranges: v6.map((CidrIpv6) => ({ CidrIpv6, Description: 'CloudFront' })) } : {}),
+        },
+        // The rest of the IPv4 quota: office ranges on SSH, so that re-adding the set could not fit.
+        { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: Array.from({ length: QUOTA - v4.length }, (_, i) => ({ CidrIp: `10.41.${i}.0/24`, Description: 'office' })) },
+      ],
+    }),
+  );
+  const feedPath = join(ctx.dir, 'adoption-ip-ranges.json');
+  writeFileSync(feedPath, ipRangesJson(version));
+  const config = IpRangesSchema.parse({
+    targets: [{ name: 'adoption', securityGroupIds: [groupId], ports: [PORT], ipVersions: ['ipv4', 'ipv6'], adopt: true, sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'], url: pathToFileURL(feedPath).href }] }],
+  });
+  const recorder = new CallRecorder();
+  const ec2 = new EC2Client(clientConfig(ctx.endpoint));
+  instrumentClient(ec2, 'ec2', recorder);
+  const errors: string[] = [];
+  ec2.middlewareStack.add(
+    (next: any) => async (args: any) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        errors.push((error as Error).name);
+        throw error;
+      }
+    },
+    { step: 'initialize', name: 'bench-adoption-errors' },
+  );
+  const deps: ReconcileDeps = { feeds: new HttpIpFeeds(), groups: new Ec2SecurityGroupStore(ec2, { clock: systemClock }), alerts: new CountingAlerts(), clock: systemClock, log: silentLog };
+  const first = await recorder.measure(() => reconcile(config, {}, deps));
+  const t = first.value.targets[0];
+  const counted = ruleCounts(first.sink);
+  const writeCalls = Object.fromEntries(Object.entries(first.sink.byName()).filter(([name, n]) => n > 0 && !name.startsWith('ec2:Describe')));
+  const second = await recorder.measure(() => reconcile(config, {}, deps));
+  const result: AdoptionResult = {
+    handMade: ranges.length,
+    desired: ranges.length,
+    ruleOps: counted.add + counted.remove,
+    adopted: t.groups.reduce((n, g) => n + (g.adopt?.length ?? 0), 0),
+    writeCalls,
+    errors: t.error ? [...errors, t.error] : errors,
+    secondRun: { status: second.value.targets[0].status, writes: second.sink.writes },
+    wallMs: round(first.wallMs, 2),
+  };
+  ctx.log?.(`reconcile adoption: ${result.adopted} of ${result.handMade} hand-made rules adopted, ${result.ruleOps} rule ops, second run ${result.secondRun.status}`);
+  ec2.destroy();
+  setup.destroy();
+  return result;
+}

@@ -3,7 +3,7 @@
  */
 import type { PackagesResult } from './lambda-packages.ts';
 import type { PlannerResult } from './planner-scale.ts';
-import type { ReplayResult } from './reconcile-replay.ts';
+import type { AdoptionResult, ReplayResult } from './reconcile-replay.ts';
 import { STEPS, type RotationResult } from './rotation.ts';
 
 export const LIMITS = {
@@ -32,6 +32,8 @@ export interface BenchResults {
     dirtyPaths?: string[];
   };
   reconcile: ReplayResult[];
+  /** A group migrated from hand-made rules, adopted in place (issue 12). */
+  adoption?: AdoptionResult;
   planner: PlannerResult;
   rotation: RotationResult;
   packages: PackagesResult;
@@ -48,6 +50,22 @@ export interface Check {
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/** The adoption case: rule operations = rules that truly change (none), no duplicate or capacity error. */
+export function adoptionChecks(a: AdoptionResult | undefined): Check[] {
+  if (!a) return [];
+  const ok = a.ruleOps === 0 && a.adopted === a.handMade && a.errors.length === 0 && a.secondRun.status === 'in-sync' && a.secondRun.writes === 0;
+  return [
+    {
+      goal: 'reconcile adoption: hand-made rules for the desired ranges are adopted in place (rule operations = rules that truly change = 0, no duplicate or capacity error, then in sync)',
+      measured:
+        `${a.ruleOps} rule operations, ${a.adopted} of ${a.handMade} adopted with ${JSON.stringify(a.writeCalls)}, ` +
+        `${a.errors.length} errors, second run ${a.secondRun.status} with ${a.secondRun.writes} writes`,
+      pass: ok,
+      why: ok ? undefined : a.errors.length ? a.errors.join('; ') : `ruleOps ${a.ruleOps}, adopted ${a.adopted}/${a.handMade}, second run ${a.secondRun.status}`,
+    },
+  ];
+}
 
 export function doneWhenChecks(r: Omit<BenchResults, 'doneWhen'>): Check[] {
   const checks: Check[] = [];
@@ -95,6 +113,8 @@ export function doneWhenChecks(r: Omit<BenchResults, 'doneWhen'>): Check[] {
         : undefined,
     });
   }
+
+  checks.push(...adoptionChecks(r.adoption));
 
   const large = r.planner.rows.filter((row) => row.cidrs === LIMITS.plannerCidrs);
   const worst = large.reduce((a, b) => (b.medianMs > a.medianMs ? b : a), large[0]);
@@ -192,6 +212,15 @@ export function renderMarkdown(r: BenchResults): string {
     ),
   );
   out.push('');
+  if (r.adoption) {
+    const a = r.adoption;
+    out.push(
+      `Adoption (a group migrated from the SG-updater sample: the ${a.handMade} latest CLOUDFRONT_ORIGIN_FACING ranges described "CloudFront", the IPv4 quota otherwise full): ` +
+        `${a.ruleOps} rule operations, ${a.adopted} rules adopted in place with ${Object.entries(a.writeCalls).map(([k, n]) => `${n} ${k.replace(/^ec2:/, '')}`).join(' + ') || 'no write'}, ` +
+        `${a.errors.length} errors; the next run: ${a.secondRun.status}, ${a.secondRun.writes} writes.`,
+    );
+    out.push('');
+  }
   for (const x of r.reconcile) {
     out.push(`### Per version: ${x.spec.service}, ${x.spec.groups} group${x.spec.groups === 1 ? '' : 's'} (maxRemovalFraction ${x.maxRemovalFraction})`);
     out.push('');

@@ -14,8 +14,8 @@ import { startLocalEmulator, type LocalEmulator } from '../cli/local-emulator.ts
 import { runLambdaPackages } from './lambda-packages.ts';
 import { loadHistory } from './lib/fixtures.ts';
 import { runPlannerScale } from './planner-scale.ts';
-import { runReconcileReplays } from './reconcile-replay.ts';
-import { doneWhenChecks, renderMarkdown, type BenchResults } from './report.ts';
+import { runAdoptionReplay, runReconcileReplays } from './reconcile-replay.ts';
+import { adoptionChecks, doneWhenChecks, renderMarkdown, type BenchResults } from './report.ts';
 import { runRotationBench } from './rotation.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -38,7 +38,36 @@ function gitState(): { gitHead?: string; dirtyPaths?: string[] } {
   }
 }
 
+/**
+ * `npm run bench -- --only reconcile`: the reconcile replays and the adoption case only, against their own
+ * moto_server; prints their goals and writes no results file (the full run writes latest.json and latest.md).
+ */
+async function onlyReconcile(): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), 'origin-guard-bench-'));
+  const emulator = await startLocalEmulator();
+  try {
+    mkdirSync(join(tmp, 'feeds'));
+    const reconcile = await runReconcileReplays({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
+    const adoption = await runAdoptionReplay({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
+    const checks = [
+      ...doneWhenChecks({ reconcile, planner: { rows: [] }, packages: { rows: [] }, rotation: { rows: [], waits: [] } } as unknown as Omit<BenchResults, 'doneWhen'>).filter((c) => c.goal.startsWith('reconcile ')),
+      ...adoptionChecks(adoption),
+    ];
+    const unique = checks.filter((c, i) => checks.findIndex((d) => d.goal === c.goal) === i);
+    for (const c of unique) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'} ${c.goal}: ${c.measured}${c.why ? ` (${c.why})` : ''}\n`);
+    return unique.every((c) => c.pass) ? 0 : 1;
+  } finally {
+    await emulator.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<number> {
+  const only = process.argv.indexOf('--only');
+  if (only >= 0) {
+    if (process.argv[only + 1] !== 'reconcile') throw new Error(`--only ${process.argv[only + 1] ?? ''}: only "reconcile" can run alone`);
+    return onlyReconcile();
+  }
   const started = Date.now();
   const loadStart = load();
   const git = gitState();
@@ -67,8 +96,9 @@ async function main(): Promise<number> {
     emulator = await startLocalEmulator();
     mkdirSync(join(tmp, 'feeds'));
     const reconcile = await runReconcileReplays({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
+    const adoption = await runAdoptionReplay({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
     const rotation = await runRotationBench({ endpoint: emulator.endpoint, log });
-    partial = { reconcile, planner, rotation, packages };
+    partial = { reconcile, adoption, planner, rotation, packages };
   } finally {
     await stop();
   }

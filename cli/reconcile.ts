@@ -93,18 +93,19 @@ export function formatReconcileTable(result: ReconcileResult): string {
 function statusText(t: TargetResult): string {
   const adds = t.groups.reduce((n, g) => n + g.add.length, 0);
   const removes = t.groups.reduce((n, g) => n + g.remove.length, 0);
+  const adopted = t.groups.reduce((n, g) => n + (g.adopt?.length ?? 0), 0);
   switch (t.status) {
     case 'in-sync':
       return 'in sync, nothing to change';
     case 'changes':
     case 'held':
-      return `${t.applied ? 'applied' : t.dryRun ? 'would apply' : 'not applied'} +${adds} -${removes}${t.held ? ' (removals held by maxRemovalFraction)' : ''}`;
+      return `${t.applied ? 'applied' : t.dryRun ? 'would apply' : 'not applied'} +${adds} -${removes}${adopted ? ` =${adopted} adopted` : ''}${t.held ? ' (removals held by maxRemovalFraction)' : ''}`;
     case 'insufficient-capacity':
       return t.groupsNeeded
         ? `does not fit: ${t.groupsNeeded} more group${t.groupsNeeded === 1 ? '' : 's'} needed, nothing changed`
         : 'does not fit the quota (see the notes), nothing changed';
     case 'skipped':
-      return 'skipped (version already applied)';
+      return t.notes.some((n) => n.startsWith('skipped: ')) ? 'skipped (another run holds the target)' : 'skipped (version already applied)';
     case 'failed':
       return 'FAILED, nothing changed';
   }

@@ -239,9 +239,12 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
     // Traffic keeps flowing: every group that can take its additions first gets them before any removal.
     const addFirst = groups.filter((g) => !g.removeFirst && g.add.length > 0);
     const removeFirst = groups.filter((g) => g.removeFirst && g.add.length > 0);
+    // Then revoke only in the groups that must shrink to make room, add there, and only then the other revokes:
+    // a rule evicted from one group and re-placed into a remove-first group stays until its copy is in.
     for (const g of addFirst) report.authorizeCalls += await this.authorize(g);
-    for (const g of groups) if (g.remove.length > 0) report.revokeCalls += await this.revoke(g);
+    for (const g of removeFirst) if (g.remove.length > 0) report.revokeCalls += await this.revoke(g);
     for (const g of removeFirst) report.authorizeCalls += await this.authorize(g);
+    for (const g of groups) if (g.remove.length > 0 && !removeFirst.includes(g)) report.revokeCalls += await this.revoke(g);
     this.log.info('plan applied', { target: target.name, ...report });
     return report;
   }

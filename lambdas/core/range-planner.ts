@@ -987,18 +987,24 @@ function makeBeforeBreak(
 }
 
 export const CLOUDFRONT_MANAGED_PREFIX_LIST = 'com.amazonaws.global.cloudfront.origin-facing';
+/** AWS also publishes CloudFront's IPv6 origin-facing ranges as a managed list. */
+export const CLOUDFRONT_MANAGED_PREFIX_LIST_IPV6 = 'com.amazonaws.global.ipv6.cloudfront.origin-facing';
 
 /**
- * When a target admits exactly CloudFront's origin-facing ranges, AWS's managed prefix list does the same job
- * without any reconciling (AWS keeps it current). It covers IPv4 only, and a reference to it counts as its
- * max entries (about 55) against the group's quota.
+ * When a target admits exactly CloudFront's origin-facing ranges, AWS's managed prefix lists do the same job
+ * without any reconciling (AWS keeps them current): one per family the target admits; a reference to one counts
+ * as its max entries (about 55) against the group's quota, in each family.
  */
 export function managedPrefixListAdvice(target: IpRangeTargetConfig): string | undefined {
   const [only, ...others] = target.sources;
   if (others.length > 0 || only.type !== 'aws' || only.regions) return undefined;
   if (only.services.length !== 1 || only.services[0] !== 'CLOUDFRONT_ORIGIN_FACING') return undefined;
+  const lists = [
+    ...(target.ipVersions.includes('ipv4') ? [`${CLOUDFRONT_MANAGED_PREFIX_LIST} (IPv4)`] : []),
+    ...(target.ipVersions.includes('ipv6') ? [`${CLOUDFRONT_MANAGED_PREFIX_LIST_IPV6} (IPv6)`] : []),
+  ];
   return (
-    `target "${target.name}" admits only CLOUDFRONT_ORIGIN_FACING: AWS's managed prefix list ${CLOUDFRONT_MANAGED_PREFIX_LIST} ` +
-    `(IPv4) could replace these rules with one reference that AWS keeps current (it counts as about 55 rules against the quota).`
+    `target "${target.name}" admits only CLOUDFRONT_ORIGIN_FACING: AWS's managed prefix list${lists.length === 1 ? '' : 's'} ${lists.join(' and ')} ` +
+    `could replace these rules with ${lists.length === 1 ? 'one reference' : 'one reference each'} that AWS keeps current (each counts as about 55 rules against the quota, in each family).`
   );
 }

@@ -6,7 +6,11 @@
 import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeSecurityGroupRulesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IpRangesSchema, type IpRangesConfig } from '../../lambdas/config.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDbAlertState } from '../../lambdas/adapters/alert-state-dynamodb.ts';
 import { Ec2SecurityGroupStore } from '../../lambdas/adapters/ec2-security-groups.ts';
+import { DynamoDbLeases } from '../../lambdas/adapters/lease-dynamodb.ts';
+import { leaseKey } from '../../lambdas/core/lease.ts';
 import { silentLog, type AlertEvent, type Clock } from '../../lambdas/core/ports.ts';
 import { reconcile, type IpFeedPort, type ReconcileDeps } from '../../lambdas/core/reconcile.ts';
 import { loadCloudFrontHistory } from '../support/cloudfront-history.ts';
@@ -181,5 +185,34 @@ describe('reconcile: adoption of hand-made rules', () => {
     expect(result.targets[0].error).toBeUndefined();
     expect(result.targets[0].writes).toMatchObject({ authorize: 0, revoke: 0, modify: 1 });
     expect((await ingress(groupId)).map((r) => r.description)).toEqual(Array(3).fill(`origin-guard:${name}:static`));
+  });
+});
+
+describe('reconcile: one writer per target (lease in the alert-state table)', () => {
+  it('skips a target the Lambda holds, writing nothing, and reconciles once the lease is released', async () => {
+    // Arrange: the alert-state table in the emulator; the "Lambda" holds the target's lease.
+    const dynamo = new DynamoDBClient(emulatorClientConfig());
+    const table = uniqueName('og-leases');
+    await new DynamoDbAlertState(dynamo, table).ensureTable();
+    const name = uniqueName('lease').toLowerCase();
+    const groupId = await createGroup();
+    const config = staticTarget(name, [groupId], v4(3));
+    const lambda = await new DynamoDbLeases(dynamo, table, 'lambda:origin-guard-reconcile:1').acquire(leaseKey.reconcileTarget(name), 'reconcile', 60_000);
+    const events: AlertEvent[] = [];
+    const cli = { ...deps(events), leases: new DynamoDbLeases(dynamo, table, 'cli:laptop:1') };
+
+    // Act + Assert: skipped while held; nothing written.
+    const skipped = (await reconcile(config, {}, cli)).targets[0];
+    expect(skipped.status).toBe('skipped');
+    expect(skipped.notes.join(' ')).toMatch(/is being changed by reconcile \(lambda:origin-guard-reconcile:1\)/);
+    expect(await ingress(groupId)).toEqual([]);
+
+    // Released: the CLI run applies and gives its own lease back.
+    await lambda.release();
+    const applied = (await reconcile(config, {}, cli)).targets[0];
+    expect(applied.status).toBe('changes');
+    expect(await ingress(groupId)).toHaveLength(3);
+    expect(await cli.leases.holder(leaseKey.reconcileTarget(name))).toBeUndefined();
+    expect(events).toEqual([]);
   });
 });

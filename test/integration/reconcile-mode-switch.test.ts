@@ -176,3 +176,42 @@ describe('switch from rules to prefix-list mode without a gap', () => {
     expect(await ownedRuleCount(groupIds, name)).toBe(0);
   });
 });
+
+describe('order of writes across groups', () => {
+  it('revokes first only in groups that must make room, adds there, and revokes elsewhere last', async () => {
+    // Arrange: X is evicted from A (A keeps its other rules) and re-placed into B, which must first drop Y.
+    const [a, b] = [await createGroup(), await createGroup()];
+    const owned = 'origin-guard:order:static';
+    await authorize(a, ['198.19.1.0/24'], owned, 443);
+    await authorize(b, ['198.19.2.0/24'], owned, 443);
+    const rules = ((await reader.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [a, b] }] }))).SecurityGroupRules ?? []).filter((r) => !r.IsEgress);
+    const idOf = (cidr: string) => rules.find((r) => r.CidrIpv4 === cidr)!.SecurityGroupRuleId!;
+    const rule = (cidr: string, ruleId?: string) => ({ cidr, protocol: 'tcp', fromPort: 443, toPort: 443, description: owned, ...(ruleId ? { ruleId } : {}) });
+    const use = { before: 1, after: 1, unowned: 0, quota: 60 };
+    const group = (groupId: string, add: ReturnType<typeof rule>[], remove: ReturnType<typeof rule>[], removeFirst: boolean) => ({
+      groupId, add, remove, adopt: [], matchedUnowned: 0, rulesBefore: 1, rulesAfter: 1, unowned: 0, quota: 60, removeFirst, families: { ipv4: use, ipv6: { ...use, before: 0, after: 0 } },
+    });
+    const plan = {
+      target: 'order', status: 'changes' as const, held: false, desiredCount: 1, ownedCount: 2, staleCount: 1, removalFraction: 0.5, capacity: 120, groupsNeeded: 0, notes: [],
+      groups: [group(a, [], [rule('198.19.1.0/24', idOf('198.19.1.0/24'))], false), group(b, [rule('198.19.1.0/24')], [rule('198.19.2.0/24', idOf('198.19.2.0/24'))], true)],
+    };
+    const order: string[] = [];
+    const name = `order-recorder-${Math.random()}`;
+    (ec2.middlewareStack as { add: (...args: any[]) => void }).add(
+      (next: (args: any) => Promise<unknown>, context: { commandName?: string }) => async (args: any) => {
+        if (context.commandName && WRITES.has(context.commandName)) order.push(`${context.commandName.replace(/SecurityGroupIngressCommand$/, '')} ${args.input.GroupId === a ? 'A' : 'B'}`);
+        return next(args);
+      },
+      { step: 'initialize', name, priority: 'high' },
+    );
+    try {
+      // Act
+      const config = IpRangesSchema.parse({ targets: [{ name: 'order', securityGroupIds: [a, b], ports: [443], sources: [{ type: 'static', cidrs: ['198.19.1.0/24'] }] }] });
+      await new Ec2SecurityGroupStore(ec2, { clock }).apply(config.targets[0], plan);
+    } finally {
+      ec2.middlewareStack.remove(name);
+    }
+    // Assert: 198.19.1.0/24 is admitted by A until B holds it.
+    expect(order).toEqual(['Revoke B', 'Authorize B', 'Revoke A']);
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeObserved, planRuleChanges, ruleDescription, type DesiredRule, type ObservedRule } from '../../lambdas/core/range-planner.ts';
+import { IpRangeTargetSchema } from '../../lambdas/config.ts';
+import { managedPrefixListAdvice, normalizeObserved, planRuleChanges, ruleDescription, type DesiredRule, type ObservedRule } from '../../lambdas/core/range-planner.ts';
 
 const v4 = (n: number) => Array.from({ length: n }, (_, i) => `198.51.${i}.0/24`);
 const v6 = (n: number) => Array.from({ length: n }, (_, i) => `2001:db8:${i.toString(16)}::/48`);
@@ -74,5 +75,13 @@ describe('quota per family, as AWS counts it', () => {
     const fits = plan({ desired: [ref], observed: handMade('sg-01', v6(5), 'ipv6 by hand') });
     expect(fits.groups[0].families.ipv6.after).toBe(60);
     expect(fits.groups[0].families.ipv4.after).toBe(55);
+  });
+});
+
+describe('managed prefix list advice', () => {
+  it('names the IPv6 origin-facing list too when the target admits IPv6', () => {
+    const t = IpRangeTargetSchema.parse({ name: 'edge', securityGroupIds: ['sg-0a'], ports: [443], ipVersions: ['ipv4', 'ipv6'], sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'] }] });
+    expect(managedPrefixListAdvice(t)).toMatch(/com\.amazonaws\.global\.cloudfront\.origin-facing \(IPv4\) and com\.amazonaws\.global\.ipv6\.cloudfront\.origin-facing \(IPv6\)/);
+    expect(managedPrefixListAdvice({ ...t, ipVersions: ['ipv6'] })).not.toMatch(/\(IPv4\)/);
   });
 });

@@ -22,7 +22,7 @@ export const securityGroupQuota: AuditCheck = {
       const used = Math.max(use.ipv4, use.ipv6);
       const needed = Math.max(1, Math.ceil(quota * fraction));
       const free = quota - used;
-      const details = { used, quota, free, ipv4: use.ipv4, ipv6: use.ipv6 };
+      const details = { used, quota, free };
       if (free >= needed) {
         return [findingOf(this, group.groupId, true, `${group.groupId} uses ${used} of ${quota} inbound rules.`, 'None.', details)];
       }
