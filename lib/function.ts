@@ -23,7 +23,9 @@ export const SDK_CLIENTS = [
   '@aws-sdk/client-dynamodb',
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
+  '@aws-sdk/client-eventbridge',
   '@aws-sdk/client-secrets-manager',
+  '@aws-sdk/client-securityhub',
   '@aws-sdk/client-sns',
   '@aws-sdk/client-wafv2',
 ] as const;
