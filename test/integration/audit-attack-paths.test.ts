@@ -26,7 +26,8 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DisableRuleCommand, EnableRuleCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { AssociateWebACLCommand, CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { injectFault, serviceError } from '../support/faults.ts';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +71,7 @@ interface World {
   ruleName: string;
   config: Config;
   rawConfig: Record<string, unknown>;
+  albArn: string;
 }
 let world: World;
 
@@ -133,6 +135,8 @@ async function buildWorld(): Promise<World> {
   );
   const webAcl = { scope: 'REGIONAL' as const, name: aclName, id: created.Summary!.Id!, arn: created.Summary!.ARN! };
   await validator(webAcl).accept([CURRENT]);
+  const albArn = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${uniqueName('alb')}/${randomBytes(8).toString('hex')}`;
+  await regional.send(new AssociateWebACLCommand({ WebACLArn: webAcl.arn, ResourceArn: albArn }));
   const emptyName = uniqueName('edge-acl');
   const empty = await regional.send(
     new CreateWebACLCommand({ Name: emptyName, Scope: 'REGIONAL', DefaultAction: { Block: {} }, VisibilityConfig: visibility('edge'), Rules: [] }),
@@ -209,7 +213,7 @@ async function buildWorld(): Promise<World> {
     audit: {
       origins: [{ name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' }],
       webAcls: [
-        { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id },
+        { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id, resourceArns: [albArn] },
         { scope: 'REGIONAL', name: emptyAcl.name, id: emptyAcl.id },
       ],
       distributions: [{ id: distribution.Distribution!.Id! }],
@@ -217,7 +221,7 @@ async function buildWorld(): Promise<World> {
     },
   };
   const config = parseConfig(rawConfig);
-  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig };
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn };
 }
 
 async function findingsOf(checkId: string) {
@@ -368,6 +372,35 @@ describe('attack-path checks on the emulator', () => {
       const after = await findingsOf(checkId);
       expect(after.find((f) => f.id === failingId())?.status).toBe('PASS');
     });
+  });
+});
+
+describe('a swapped web ACL', () => {
+  it('is the HIGH drift it is, not a read failure, when reading the association is denied', async () => {
+    const findings = async () => {
+      const observed = await new AwsAuditCollector(world.config, { clients }).observe();
+      return { findings: runChecks(observed, NOW, ALL_CHECKS.filter((c) => c.id === 'waf.associated' || c.id === 'audit.read')), failures: observed.readFailures };
+    };
+    const before = await findings();
+    // The role may read only the configured web ACLs: with another one on the load balancer, WAF denies the read.
+    const denied = injectFault(clients.wafv2('REGIONAL'), {
+      command: 'GetWebACLForResourceCommand',
+      error: () => serviceError('WAFAccessDeniedException', 'not authorized to perform wafv2:GetWebACL on the associated web ACL'),
+    });
+    let swapped;
+    try {
+      swapped = await findings();
+    } finally {
+      denied.remove();
+    }
+    const after = await findings();
+
+    expect(before.findings.find((f) => f.id === `waf.associated:${world.albArn}`)?.status).toBe('PASS');
+    expect(swapped.findings.filter((f) => f.status === 'FAIL')).toEqual([
+      expect.objectContaining({ id: `waf.associated:${world.albArn}`, severity: 'HIGH', message: expect.stringContaining('another web ACL') }),
+    ]);
+    expect(swapped.failures).toEqual([]);
+    expect(after.findings.find((f) => f.id === `waf.associated:${world.albArn}`)?.status).toBe('PASS');
   });
 });
 
