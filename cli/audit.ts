@@ -130,7 +130,8 @@ const SECURITY_SEVERITY: Record<Severity, string> = { CRITICAL: '9.5', HIGH: '8.
  */
 export function toSarif(findings: readonly Finding[], options: { configPath: string; checks?: readonly AuditCheck[]; version?: string }) {
   const checks = options.checks ?? ALL_CHECKS;
-  const failed = findings.filter((f) => f.status === 'FAIL');
+  // Failed findings, and those a check could not decide (INCONCLUSIVE, as a note): never silently a pass.
+  const failed = findings.filter((f) => f.status !== 'PASS');
   const ruleIds = [...new Set([...checks.map((c) => c.id), ...failed.map((f) => f.checkId)])];
   const byId = new Map(checks.map((c) => [c.id, c]));
   return {
@@ -158,8 +159,8 @@ export function toSarif(findings: readonly Finding[], options: { configPath: str
         results: failed.map((f) => ({
           ruleId: f.checkId,
           ruleIndex: ruleIds.indexOf(f.checkId),
-          level: SARIF_LEVEL[f.severity],
-          message: { text: `${f.message} Fix: ${f.remediation}` },
+          level: f.status === 'INCONCLUSIVE' ? 'note' : SARIF_LEVEL[f.severity],
+          message: { text: `${f.status === 'INCONCLUSIVE' ? 'INCONCLUSIVE: ' : ''}${f.message} Fix: ${f.remediation}` },
           locations: [
             {
               physicalLocation: { artifactLocation: { uri: options.configPath }, region: { startLine: 1 } },
@@ -168,7 +169,7 @@ export function toSarif(findings: readonly Finding[], options: { configPath: str
           ],
           // Code scanning follows a result across runs by this, so a finding keeps its alert until resolved.
           partialFingerprints: { 'originGuardFindingId/v1': f.id },
-          properties: { severity: f.severity, resource: f.resource },
+          properties: { severity: f.severity, resource: f.resource, ...(f.status === 'INCONCLUSIVE' ? { status: f.status } : {}) },
         })),
       },
     ],

@@ -1,5 +1,9 @@
 import { join } from 'node:path';
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Lazy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -33,6 +37,35 @@ export function cloudTrailPattern(sources: readonly string[], eventNames: readon
     detailType: [CLOUDTRAIL_API_CALL],
     detail: { eventName: [...eventNames], errorCode: events.Match.doesNotExist(), ...detail },
   };
+}
+
+/** A fixed rule name from the stack's: the audit function is told its rules' names (a token would be a cycle). */
+export function fixedRuleName(scope: Construct, suffix: string): string {
+  return `${Stack.of(scope).stackName.slice(0, 63 - suffix.length)}-${suffix}`;
+}
+
+/**
+ * An alarm that breaches when an EventBridge schedule rule has not fired for twice its period: missing data
+ * breaches, so a disabled or deleted rule (or a removed target) alarms instead of going quiet.
+ */
+export function scheduleNotRunAlarm(scope: Construct, id: string, ruleName: string, everyMinutes: number, topic: sns.ITopic, what: string): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: `origin-guard: the ${what} schedule (rule ${ruleName}) has not run for ${2 * everyMinutes} minutes: the rule was disabled, deleted or lost its target`,
+    metric: new cloudwatch.Metric({
+      namespace: 'AWS/Events',
+      metricName: 'TriggeredRules',
+      dimensionsMap: { RuleName: ruleName },
+      statistic: 'Sum',
+      period: Duration.minutes(Math.min(2 * everyMinutes, 24 * 60)),
+    }),
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    evaluationPeriods: 1,
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  });
+  alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  alarm.addOkAction(new cwActions.SnsAction(topic));
+  return alarm;
 }
 
 export interface AuditorProps {
@@ -72,6 +105,14 @@ export class Auditor extends Construct {
   public readonly cloudTrailRule: events.Rule;
   /** The audit function as an EventBridge target (with its dead-letter queue), for other rules that should trigger an audit. */
   public readonly ruleTarget: events.IRuleTarget;
+  /**
+   * CloudTrail events wait here for a batching window, so a burst (one Terraform apply touching 50 rules) is one
+   * audit per account and region, not 50 audits throttling each other.
+   */
+  public readonly eventQueue: sqs.Queue;
+  /** Breaches when the audit schedule has not fired for twice its period. */
+  public readonly scheduleNotRunAlarm: cloudwatch.Alarm;
+  private readonly watchedRules: string[] = [];
 
   constructor(scope: Construct, id: string, props: AuditorProps) {
     super(scope, id);
@@ -103,16 +144,60 @@ export class Auditor extends Construct {
       retryAttempts: 2,
       maxEventAge: Duration.hours(1),
     }));
+    const scheduleName = fixedRuleName(this, 'audit-schedule');
     this.scheduleRule = new events.Rule(this, 'Schedule', {
+      ruleName: scheduleName,
       description: `origin-guard: audit every ${scheduleMinutes} minutes`,
       schedule: events.Schedule.rate(Duration.minutes(scheduleMinutes)),
       targets: [target],
     });
-    this.cloudTrailRule = new events.Rule(this, 'CloudTrailChanges', {
-      description: 'origin-guard: audit after CloudTrail API calls that may cause drift',
-      eventPattern: cloudTrailPattern(Object.keys(AUDIT_TRIGGER_EVENTS), unique(Object.values(AUDIT_TRIGGER_EVENTS).flat())),
-      targets: [target],
+    this.eventQueue = new sqs.Queue(this, 'EventQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // AWS's advice for a Lambda event source: six times the function's timeout.
+      visibilityTimeout: Duration.minutes(30),
+      retentionPeriod: Duration.hours(4),
+      deadLetterQueue: { queue: this.function.deadLetterQueue, maxReceiveCount: 5 },
     });
+    const cloudTrailName = fixedRuleName(this, 'audit-cloudtrail');
+    this.cloudTrailRule = new events.Rule(this, 'CloudTrailChanges', {
+      ruleName: cloudTrailName,
+      description: 'origin-guard: audit after CloudTrail API calls that may cause drift (batched through a queue)',
+      eventPattern: cloudTrailPattern(Object.keys(AUDIT_TRIGGER_EVENTS), unique(Object.values(AUDIT_TRIGGER_EVENTS).flat())),
+      targets: [new targets.SqsQueue(this.eventQueue, { deadLetterQueue: this.function.deadLetterQueue, retryAttempts: 2 })],
+    });
+    // The batching window gathers a burst; the handler runs one audit per account and region under a lease.
+    this.function.function.addEventSource(new SqsEventSource(this.eventQueue, { batchSize: 100, maxBatchingWindow: Duration.seconds(30), maxConcurrency: 2 }));
+
+    this.function.function.addEnvironment('ORIGIN_GUARD_WATCHED_RULES', Lazy.string({ produce: () => this.watchedRules.join(',') }));
+    this.watch(scheduleName, cloudTrailName);
+    this.scheduleNotRunAlarm = scheduleNotRunAlarm(this, 'ScheduleNotRun', scheduleName, scheduleMinutes, props.alertTopic, 'audit');
+    if (audit?.securityHub) {
+      const stack = Stack.of(this);
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['securityhub:BatchImportFindings'],
+          resources: [stack.formatArn({ service: 'securityhub', resource: 'product', resourceName: `${stack.account}/default` })],
+        }),
+      );
+      this.function.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['securityhub:GetFindings'], resources: [stack.formatArn({ service: 'securityhub', resource: 'hub', resourceName: 'default' })] }),
+      );
+    }
+  }
+
+  /**
+   * Adds origin-guard rules (by their fixed names) to those the audit checks: each must exist, be enabled and
+   * have a target (check `watch.rules`).
+   */
+  public watch(...ruleNames: string[]): void {
+    this.watchedRules.push(...ruleNames);
+    this.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['events:DescribeRule', 'events:ListTargetsByRule'],
+        resources: ruleNames.map((name) => Stack.of(this).formatArn({ service: 'events', resource: 'rule', resourceName: name })),
+      }),
+    );
   }
 
   /** Read-only on everything audited; writes only its alert state (and, via OriginGuardFunction, alerts, logs, dead letters). */
@@ -182,19 +267,41 @@ export class Auditor extends Construct {
           'ec2:DescribeTransitGateways',
           'ec2:DescribeTransitGatewayAttachments',
           'ec2:DescribeManagedPrefixLists',
+          // audit.origins: the groups attached to the load balancers and network interfaces, and the entries of
+          // the prefix lists those groups reference (customer lists and CloudFront's), which are not known ahead.
+          'ec2:DescribeNetworkInterfaces',
+          'elasticloadbalancing:DescribeLoadBalancers',
         ],
         resources: ['*'],
       }),
     );
+    // The entries of the prefix lists the audited groups reference (customer lists can hide broad ranges; the
+    // CloudFront origin-facing list tells which rules admit CloudFront): this account's lists and AWS-managed ones.
+    const stack = Stack.of(this);
+    const prefixListWildcards = [
+      stack.formatArn({ service: 'ec2', resource: 'prefix-list', resourceName: '*' }),
+      stack.formatArn({ service: 'ec2', account: 'aws', resource: 'prefix-list', resourceName: '*' }),
+    ];
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:GetManagedPrefixListEntries'], resources: prefixListWildcards }));
 
     const policy = fn.policy;
     if (policy) {
+      for (const wildcard of prefixListWildcards) {
+        acknowledgeWildcardResource(
+          policy,
+          wildcard,
+          'Read-only ec2:GetManagedPrefixListEntries on prefix lists of this account and region and AWS-managed ones: which lists the audited ' +
+            'groups reference (customer lists can hide broad ranges; CloudFront origin-facing tells which rules admit CloudFront) is only known at run time.',
+        );
+      }
       acknowledgeWildcardResource(
         policy,
         '*',
         'Only EC2 Describe* actions (security groups and their rules, peering connections, route tables, transit gateways and attachments, ' +
           'and DescribeManagedPrefixLists: the size of referenced prefix lists), which support no resource-level permissions; they are read-only. ' +
-          'GetManagedPrefixListEntries is limited to the configured prefix-list ARNs.',
+          'DescribeNetworkInterfaces and elasticloadbalancing:DescribeLoadBalancers (the groups attached to audited origins) are read-only too. ' +
+          'GetManagedPrefixListEntries is limited to prefix lists of this account and region and AWS-managed ones: the lists a group references ' +
+          '(customer lists that may hide broad ranges, CloudFront origin-facing) are only known at run time.',
       );
     }
   }

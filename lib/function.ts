@@ -25,7 +25,9 @@ export const SDK_CLIENTS = [
   '@aws-sdk/client-ec2',
   '@aws-sdk/client-elastic-load-balancing-v2',
   '@aws-sdk/client-s3',
+  '@aws-sdk/client-eventbridge',
   '@aws-sdk/client-secrets-manager',
+  '@aws-sdk/client-securityhub',
   '@aws-sdk/client-sns',
   '@aws-sdk/client-wafv2',
 ] as const;
@@ -45,7 +47,7 @@ export const HANDLER_SDK_CLIENTS = {
   rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-cloudwatch', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
   retire: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
   reconcile: ['@aws-sdk/client-dynamodb', '@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
-  audit: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-dynamodb', '@aws-sdk/client-ec2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns', '@aws-sdk/client-wafv2'],
+  audit: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-dynamodb', '@aws-sdk/client-ec2', '@aws-sdk/client-elastic-load-balancing-v2', '@aws-sdk/client-eventbridge', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-securityhub', '@aws-sdk/client-sns', '@aws-sdk/client-wafv2'],
 } as const satisfies Record<string, readonly SdkClientPackage[]>;
 
 /** The esbuild settings of every function, shared with the benchmark so that it measures what is deployed. */

@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
 import { Alerts } from './alerts.ts';
 import { GLOBAL_REGION } from './arns.ts';
-import { Auditor } from './auditor.ts';
+import { Auditor, scheduleNotRunAlarm } from './auditor.ts';
 import { throwIfProblems } from './errors.ts';
 import type { PowertoolsLogLevel } from './function.ts';
 import { GlobalEventsStack } from './global-events-stack.ts';
@@ -92,6 +92,12 @@ export class OriginGuardStack extends Stack {
           audit: this.auditor.function.role,
         },
       });
+    }
+
+    if (this.reconciler) {
+      // Watch the watcher: a disabled reconcile schedule is an audit finding and an alarm.
+      this.auditor.watch(this.reconciler.scheduleRule.ruleName);
+      scheduleNotRunAlarm(this.reconciler, 'ScheduleNotRun', this.reconciler.scheduleRule.ruleName, config.ipRanges?.scheduleMinutes ?? 60, this.alerts.topic, 'reconcile');
     }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {

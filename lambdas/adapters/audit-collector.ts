@@ -26,6 +26,7 @@ import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type Loggi
 import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
   DEFAULT_AUDIT_SETTINGS,
+  SWAPPED_WEB_ACL,
   emptyObservedAccount,
   type AuditSettings,
   type ObservedAccount,
@@ -107,6 +108,13 @@ function isNotFound(error: unknown): boolean {
 }
 
 type Read<T> = { ok: true; value: T } | { ok: false };
+
+function isAccessDenied(error: unknown): boolean {
+  for (let e = error as { name?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth += 1) {
+    if (e.name === 'AccessDeniedException' || e.name === 'WAFAccessDeniedException' || e.name === 'AccessDenied') return true;
+  }
+  return false;
+}
 
 const webAclResource = (ref: WebAclRef) => `wafv2:${ref.scope}/${ref.name}`;
 
@@ -272,6 +280,9 @@ class CollectorRun {
       } catch (error) {
         // WAF answers "nonexistent" both for a resource without a web ACL and for a deleted resource.
         if (isNotFound(error)) return undefined;
+        // The role may read only the configured web ACLs (and the resource): denied means another web ACL sits
+        // on the resource, a swap, which is drift of its own and not a mere read failure.
+        if (isAccessDenied(error)) return SWAPPED_WEB_ACL;
         throw error;
       }
     });

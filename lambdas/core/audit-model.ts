@@ -35,7 +35,10 @@ export interface ObservedWebAcl {
   redactedHeaders?: string[];
   /** Origin-verify headers this web ACL checks (from the `wafv2` validators on it): its logs must redact them. */
   secretHeaders: string[];
-  /** For each configured resource: the ARN of the web ACL associated with it, or undefined for none. */
+  /**
+   * For each configured resource: the ARN of the web ACL associated with it, undefined for none, or
+   * SWAPPED_WEB_ACL when reading it was denied (the role reads only the configured web ACLs: another one is there).
+   */
   associations: Array<{ resourceArn: string; webAclArn?: string }>;
 }
 
@@ -389,6 +392,9 @@ export function cidrWithin(inner: string, outer: string): boolean {
 }
 
 export const OPEN_CIDRS = ['0.0.0.0/0', '::/0'];
+
+/** An association read as AccessDenied: a web ACL origin-guard may not read, so not the configured one. */
+export const SWAPPED_WEB_ACL = 'unreadable:another-web-acl';
 
 /** The share of its family's address space a CIDR covers (1 for 0.0.0.0/0 or ::/0); 0 for anything else. */
 export function addressShare(cidr: string): number {

@@ -7,6 +7,9 @@ import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import '../zod-english.ts';
@@ -17,10 +20,13 @@ import { accountClientsOf } from '../adapters/account-clients.ts';
 import { runAccountAudit } from '../adapters/account-audit.ts';
 import { isMultiAccount } from '../accounts.ts';
 import { createReportS3Client, S3PostureReportStore } from '../adapters/report-s3.ts';
-import { describeError } from '../core/errors.ts';
 import { buildPosture } from '../core/posture.ts';
 import { renderPostureHtml } from '../core/posture-html.ts';
-import { identifiersOfApiCall, type AuditScope } from '../core/audit-scope.ts';
+import { DynamoDbLeases } from '../adapters/lease-dynamodb.ts';
+import { SecurityHubExporter } from '../adapters/security-hub.ts';
+import { describeError, LeaseHeldError } from '../core/errors.ts';
+import { leaseOwner } from '../core/lease.ts';
+import { FULL_AUDIT_EVENT_NAMES, identifiersOfApiCall, planAuditRuns, type AuditScope, type QueuedAuditEvent } from '../core/audit-scope.ts';
 import { runAudit, type AuditDeps } from '../core/audit.ts';
 import { systemClock } from '../core/ports.ts';
 import { METRIC_SERVICE } from '../core/metric-names.ts';
@@ -60,6 +66,13 @@ const SCHEMA_OF_DETAIL_TYPE: Record<string, typeof ScheduledEventSchema | typeof
 };
 
 export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema]);
+
+/** CloudTrail events batched by the audit queue (SQS, with a batching window): one audit per account and region. */
+export const SqsBatchSchema = z.looseObject({
+  Records: z
+    .array(z.looseObject({ eventSource: z.literal('aws:sqs'), messageId: z.string(), body: z.string() }))
+    .check(z.minLength(1)),
+});
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 export interface AuditSummary {
@@ -74,6 +87,10 @@ export interface AuditSummary {
   skipped?: string;
   /** `s3://bucket/key` of the posture page written after a full (scheduled) audit. */
   report?: string;
+  /** Events a batched run answered (SQS): 50 CloudTrail events of one account and region are one run. */
+  events?: number;
+  /** Findings imported into Security Hub (audit.securityHub). */
+  securityHub?: { imported: number; archived: number; failed: number };
 }
 
 /** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
@@ -82,6 +99,7 @@ export function scopeOfEvent(event: AuditEvent): AuditScope | undefined | 'skip'
   if (event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
   const detail = (event as z.infer<typeof CloudTrailEventSchema>).detail;
   if (detail.errorCode) return 'skip';
+  if (FULL_AUDIT_EVENT_NAMES.has(detail.eventName)) return undefined;
   const identifiers = identifiersOfApiCall(detail.eventSource, detail.requestParameters, detail.responseElements);
   // A call whose resources cannot be told apart (an unexpected shape) is audited in full rather than missed.
   if (identifiers.length === 0) return undefined;
@@ -94,8 +112,9 @@ export function auditDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = proce
   if (!runtime.alerts || !tableName) {
     runtime.logger.warn('audit runs without alerts: ALERT_TOPIC_ARN or ALERT_STATE_TABLE is not set');
   }
+  const watchedRules = (env.ORIGIN_GUARD_WATCHED_RULES ?? '').split(',').map((n) => n.trim()).filter((n) => n !== '');
   return {
-    observer: new AwsAuditCollector(runtime.config, { clients: runtime.clients, log: runtime.logger }),
+    observer: new AwsAuditCollector(runtime.config, { clients: runtime.clients, log: runtime.logger, watchedRules }),
     clock: systemClock,
     log: runtime.logger,
     ...(runtime.alerts && tableName
@@ -115,33 +134,102 @@ let coldStartDeps: AuditDeps | undefined;
 const metrics = createMetrics(METRIC_SERVICE.audit);
 let reportStore: S3PostureReportStore | undefined;
 
-export const handler = async (event: unknown): Promise<AuditSummary> => {
-  const runtime = lambdaRuntime(METRIC_SERVICE.audit, { CloudFrontClient, DynamoDBClient, EC2Client, SecretsManagerClient, SNSClient, WAFV2Client });
-  const parsed = AuditEventSchema.safeParse(event);
-  if (!parsed.success) {
-    // The union's own error says only "Invalid input": name the fields of the kind the event claims to be.
-    const claimed = SCHEMA_OF_DETAIL_TYPE[String((event as Record<string, unknown> | null)?.['detail-type'])];
-    const issues = (claimed?.safeParse(event).error ?? parsed.error).issues;
-    throw new Error(`Not an EventBridge schedule or CloudTrail API call event: ${issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-  }
-  const scope = scopeOfEvent(parsed.data);
-  const trigger = scope === undefined ? 'all' : scope === 'skip' ? 'failed API call' : (scope.cause ?? 'event');
-  if (scope === 'skip') return { trigger, findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'the API call failed, so nothing changed' };
-  runtime.logger.appendKeys({ trigger });
+/** With accounts, one collector per account-region (each through its spoke role), bounded concurrency. */
+async function runScoped(runtime: LambdaRuntime, deps: AuditDeps, scope: AuditScope | undefined) {
+  if (!isMultiAccount(runtime.config)) return runAudit(deps, scope);
+  return runAccountAudit(
+    runtime.config,
+    { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: deps.clock, log: deps.log, alerting: deps.alerting },
+    scope,
+  );
+}
 
+/** How long one audit holds its account-region lease: the function's timeout plus a margin. */
+const AUDIT_LEASE_MS = 6 * 60_000;
+
+/**
+ * Runs one audit holding the account-region lease (when a state table is known), so at most one audit per
+ * account and region runs at a time. Held by another run: a queued batch fails (SQS redelivers it after the
+ * visibility timeout), a schedule tick is skipped (the running audit and the next tick cover it).
+ */
+async function auditOnce(runtime: LambdaRuntime, scope: AuditScope | undefined, key: string, queued: boolean, context?: LambdaContext) {
   coldStartDeps ??= auditDeps(runtime);
-  // With accounts, one collector per account-region (each through its spoke role), bounded concurrency.
-  const result = isMultiAccount(runtime.config)
-    ? await runAccountAudit(
-        runtime.config,
-        { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: coldStartDeps.clock, log: coldStartDeps.log, alerting: coldStartDeps.alerting },
-        scope,
-      )
-    : await runAudit(coldStartDeps, scope);
+  const tableName = process.env.ALERT_STATE_TABLE ?? runtime.config.alerts.stateTableName;
+  if (!tableName) return runScoped(runtime, coldStartDeps, scope);
+  const leases = new DynamoDbLeases(runtime.clients.dynamoDb(), tableName, leaseOwner('lambda', context?.awsRequestId ?? 'origin-guard-audit'));
+  let lease;
+  try {
+    lease = await leases.acquire(`audit:${key}`, 'audit', AUDIT_LEASE_MS);
+  } catch (error) {
+    if (!(error instanceof LeaseHeldError)) throw error;
+    if (queued) throw new Error(`another audit of ${key} is running (${error.holder.owner}); the batch goes back to the queue`);
+    return undefined;
+  }
+  try {
+    return await runScoped(runtime, coldStartDeps, scope);
+  } finally {
+    await lease.release().catch(() => undefined);
+  }
+}
+
+async function exportToSecurityHub(runtime: LambdaRuntime, findings: AuditSummaryFindings, accountId: string | undefined) {
+  if (!runtime.config.audit?.securityHub) return undefined;
+  if (!accountId) {
+    runtime.logger.warn('audit.securityHub is set but the account is unknown (no invokedFunctionArn): findings not imported');
+    return undefined;
+  }
+  const exporter = new SecurityHubExporter(runtime.clients.securityHub(), { accountId, region: runtime.config.region }, runtime.logger);
+  const result = await exporter.export(findings, new Date());
+  return { imported: result.imported, archived: result.archived, failed: result.failed.length };
+}
+
+type AuditSummaryFindings = Awaited<ReturnType<typeof runAudit>>['findings'];
+
+/** What the handler needs of the Lambda context: the account (for Security Hub) and a request id. */
+export interface LambdaContext {
+  invokedFunctionArn?: string;
+  awsRequestId?: string;
+}
+
+const AUDIT_CLIENTS = {
+  CloudFrontClient,
+  DynamoDBClient,
+  EC2Client,
+  ElasticLoadBalancingV2Client,
+  EventBridgeClient,
+  SecretsManagerClient,
+  SecurityHubClient,
+  SNSClient,
+  WAFV2Client,
+};
+
+async function summarise(
+  runtime: LambdaRuntime,
+  trigger: string,
+  scope: AuditScope | undefined,
+  result: Awaited<ReturnType<typeof runAudit>> | undefined,
+  accountId: string | undefined,
+  events?: number,
+): Promise<AuditSummary> {
+  if (!result) return { trigger, findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'another audit of this account and region is running', ...(events ? { events } : {}) };
+  const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
+  let securityHub: AuditSummary['securityHub'];
+  try {
+    securityHub = await exportToSecurityHub(runtime, result.findings, accountId);
+  } catch (error) {
+    result.alertErrors.push(`Security Hub import failed: ${describeError(error)}`);
+  }
+  const summary: AuditSummary = {
+    trigger,
+    findings: result.findings.length,
+    failed: failedIds.length,
+    failedIds,
+    alerts: result.alerts.length,
+    ...(events ? { events } : {}),
+    ...(securityHub ? { securityHub } : {}),
+  };
   recordAuditMetrics(metrics, result);
   metrics.publishStoredMetrics();
-  const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
-  const summary: AuditSummary = { trigger, findings: result.findings.length, failed: failedIds.length, failedIds, alerts: result.alerts.length };
   // A full audit redraws the posture page (a scoped one sees only part of the account).
   let reportError: string | undefined;
   if (scope === undefined && runtime.config.report && result.observed) {
@@ -160,4 +248,72 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
   if (result.alertErrors.length > 0) throw new Error(`audit alerts could not be sent: ${result.alertErrors.join('; ')}`);
   if (reportError) throw new Error(`the posture page could not be written: ${reportError}`);
   return summary;
+}
+
+/** A batch from the audit queue: every event parsed, then one audit per account and region. */
+async function handleBatch(runtime: LambdaRuntime, batch: z.infer<typeof SqsBatchSchema>, context?: LambdaContext): Promise<AuditSummary> {
+  const queued: QueuedAuditEvent[] = [];
+  for (const record of batch.Records) {
+    let body: unknown;
+    try {
+      body = JSON.parse(record.body);
+    } catch {
+      runtime.logger.warn('audit queue message is not JSON; dropped', { messageId: record.messageId });
+      continue;
+    }
+    const parsed = AuditEventSchema.safeParse(body);
+    if (!parsed.success) {
+      runtime.logger.warn('audit queue message is not an audit event; dropped', { messageId: record.messageId, issues: parsed.error.issues.map((i) => i.path.join('.')) });
+      continue;
+    }
+    const envelope = parsed.data as { account?: unknown; region?: unknown };
+    queued.push({
+      account: typeof envelope.account === 'string' ? envelope.account : 'unknown',
+      region: typeof envelope.region === 'string' ? envelope.region : runtime.config.region,
+      scope: scopeOfEvent(parsed.data),
+    });
+  }
+  const runs = planAuditRuns(queued);
+  if (runs.length === 0) return { trigger: 'queue', findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'no event in the batch changed anything', events: queued.length };
+  const summaries: AuditSummary[] = [];
+  // This function audits its own account and region; events of others (forwarded buses) each get their run too.
+  for (const run of runs) {
+    const trigger = run.scope === undefined ? 'all' : (run.scope.cause ?? 'queue');
+    runtime.logger.appendKeys({ trigger });
+    const result = await auditOnce(runtime, run.scope, `${run.account}/${run.region}`, true, context);
+    summaries.push(await summarise(runtime, trigger, run.scope, result, accountOf(context), run.events));
+  }
+  if (summaries.length === 1) return summaries[0];
+  return {
+    trigger: summaries.map((s) => s.trigger).join(' | '),
+    findings: summaries.reduce((n, s) => n + s.findings, 0),
+    failed: summaries.reduce((n, s) => n + s.failed, 0),
+    failedIds: summaries.flatMap((s) => s.failedIds),
+    alerts: summaries.reduce((n, s) => n + s.alerts, 0),
+    events: queued.length,
+  };
+}
+
+const accountOf = (context?: LambdaContext) => context?.invokedFunctionArn?.split(':')[4];
+
+export const handler = async (event: unknown, context?: LambdaContext): Promise<AuditSummary> => {
+  const runtime = lambdaRuntime(METRIC_SERVICE.audit, AUDIT_CLIENTS);
+  const batch = SqsBatchSchema.safeParse(event);
+  if (batch.success) return handleBatch(runtime, batch.data, context);
+  const parsed = AuditEventSchema.safeParse(event);
+  if (!parsed.success) {
+    // The union's own error says only "Invalid input": name the fields of the kind the event claims to be.
+    const claimed = SCHEMA_OF_DETAIL_TYPE[String((event as Record<string, unknown> | null)?.['detail-type'])];
+    const issues = (claimed?.safeParse(event).error ?? parsed.error).issues;
+    throw new Error(`Not an EventBridge schedule or CloudTrail API call event: ${issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const scope = scopeOfEvent(parsed.data);
+  const trigger = scope === undefined ? 'all' : scope === 'skip' ? 'failed API call' : (scope.cause ?? 'event');
+  if (scope === 'skip') return { trigger, findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'the API call failed, so nothing changed' };
+  runtime.logger.appendKeys({ trigger });
+
+  const envelope = parsed.data as { account?: unknown; region?: unknown };
+  const key = `${typeof envelope.account === 'string' ? envelope.account : 'unknown'}/${typeof envelope.region === 'string' ? envelope.region : runtime.config.region}`;
+  const result = await auditOnce(runtime, scope, key, false, context);
+  return summarise(runtime, trigger, scope, result, accountOf(context));
 };

@@ -1,3 +1,4 @@
+import { AUDIT_TRIGGER_EVENTS } from '../../lambdas/core/audit-scope.ts';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { InvalidPropsError } from '../../lib/errors.ts';
@@ -39,7 +40,7 @@ describe('CloudFront events for a home region other than us-east-1', () => {
     expect(globalEvents).toBeUndefined();
     expect(app.node.children.filter((c) => c instanceof GlobalEventsStack)).toHaveLength(0);
     // The home rule sees CloudFront events directly.
-    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: ['aws.cloudfront', 'aws.wafv2', 'aws.ec2'] } });
+    template.hasResourceProperties('AWS::Events::Rule', { EventPattern: { source: Object.keys(AUDIT_TRIGGER_EVENTS) } });
   });
 
   it('refuses to be created outside us-east-1 or for a us-east-1 home', () => {

@@ -97,6 +97,9 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     expect(acks.map((a) => `${a.construct.node.path}: ${a.id}`).sort()).toEqual(
       [
         'OriginGuard/Auditor/AuditFunction/Role/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
+        // Read-only prefix-list entries: which lists the audited groups reference is known at run time only.
+        'OriginGuard/Auditor/AuditFunction/Role/DefaultPolicy: AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:eu-west-1:<AWS::AccountId>:prefix-list/*]',
+        'OriginGuard/Auditor/AuditFunction/Role/DefaultPolicy: AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:eu-west-1:aws:prefix-list/*]',
         'OriginGuard/Reconciler/ReconcileFunction/Role/DefaultPolicy: AwsSolutions-IAM5[Resource::*]',
         ...['Retire', 'Rotation'].flatMap((fn) =>
           ['ipset', 'managedruleset', 'regexpatternset', 'rulegroup'].map(

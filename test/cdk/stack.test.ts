@@ -30,7 +30,8 @@ describe('OriginGuardStack with the example configuration', () => {
 
   it('creates one resource set per concern', () => {
     template.resourceCountIs('AWS::Lambda::Function', 4);
-    template.resourceCountIs('AWS::SQS::Queue', 4);
+    // 4 dead-letter queues and the audit's event queue (batches CloudTrail bursts)
+    template.resourceCountIs('AWS::SQS::Queue', 5);
     template.resourceCountIs('AWS::Logs::LogGroup', 4);
     template.resourceCountIs('AWS::IAM::Role', 4);
     template.resourceCountIs('AWS::SecretsManager::Secret', 2);
@@ -43,7 +44,8 @@ describe('OriginGuardStack with the example configuration', () => {
     // 4 functions × (errors, throttles, dead letters) + rotation failures + rotation error logs
     // 14 for the functions and rotations, plus one verifier-stale alarm for the secret read by upstreams,
     // + handler metrics: critical findings, alerts not sent, targets held, targets failed, rotation steps failed
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 20);
+    // + audit and reconcile schedules not run
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 22);
     template.resourceCountIs('AWS::Logs::MetricFilter', 2);
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
@@ -59,8 +61,10 @@ describe('OriginGuardStack with the example configuration', () => {
       expect(p.Handler).toBe('index.handler');
       expect(p.DeadLetterConfig.TargetArn['Fn::GetAtt'][1]).toBe('Arn');
       expect(p.LoggingConfig.LogGroup.Ref).toMatch(/Logs/);
+      // The audit also learns which of origin-guard's rules to watch.
+      const watched = p.Environment.Variables.POWERTOOLS_SERVICE_NAME === 'origin-guard-audit' ? ['ORIGIN_GUARD_WATCHED_RULES'] : [];
       expect(Object.keys(p.Environment.Variables).sort()).toEqual(
-        ['ALERT_STATE_TABLE', 'ALERT_TOPIC_ARN', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME'],
+        ['ALERT_STATE_TABLE', 'ALERT_TOPIC_ARN', 'POWERTOOLS_LOG_LEVEL', 'POWERTOOLS_SERVICE_NAME', ...watched].sort(),
       );
       expect(p.Environment.Variables.ALERT_TOPIC_ARN).toEqual({ Ref: expect.stringMatching(/^AlertsTopic/) });
       expect(p.Environment.Variables.ALERT_STATE_TABLE).toEqual({ Ref: expect.stringMatching(/^AlertsStateTable/) });
@@ -68,10 +72,13 @@ describe('OriginGuardStack with the example configuration', () => {
       expect(JSON.stringify(p.Environment)).not.toContain('ORIGIN_GUARD_CONFIG');
     }
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
-    template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
-    // every dead-letter queue refuses non-TLS requests
+    // Dead-letter queues keep 14 days; the audit's event queue 4 hours (older drift is seen by the schedule).
+    const queues = Object.values(template.findResources('AWS::SQS::Queue'));
+    expect(queues.every((q) => q.Properties.SqsManagedSseEnabled === true)).toBe(true);
+    expect(queues.map((q) => q.Properties.MessageRetentionPeriod).sort()).toEqual([1209600, 1209600, 1209600, 1209600, 14400]);
+    // every queue refuses non-TLS requests
     const queuePolicies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
-    expect(queuePolicies).toHaveLength(4);
+    expect(queuePolicies).toHaveLength(5);
     for (const policy of queuePolicies) {
       expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -165,7 +172,7 @@ describe('OriginGuardStack with the example configuration', () => {
     const [auditId] = functionByService(template, 'origin-guard-audit');
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
-        source: ['aws.cloudfront', 'aws.wafv2', 'aws.ec2'],
+        source: Object.keys(AUDIT_TRIGGER_EVENTS),
         'detail-type': ['AWS API Call via CloudTrail'],
         detail: {
           eventName: Match.arrayWith([
@@ -183,7 +190,14 @@ describe('OriginGuardStack with the example configuration', () => {
           errorCode: [{ exists: false }],
         },
       },
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [auditId, 'Arn'] } })],
+      // Through the audit queue: its batching window turns a burst into one audit per account and region.
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('EventQueue'), 'Arn'] } })],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: auditId },
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('EventQueue'), 'Arn'] },
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: 30,
     });
     const rule = Object.values(template.findResources('AWS::Events::Rule')).find((r) => r.Properties.EventPattern?.['detail-type']?.[0] === 'AWS API Call via CloudTrail');
     expect(rule!.Properties.EventPattern.detail.eventName).toEqual(Object.values(AUDIT_TRIGGER_EVENTS).flat());
@@ -251,7 +265,7 @@ describe('OriginGuardStack with the example configuration', () => {
     expect(wildcardActions(ROTATION)).toEqual(['secretsmanager:GetRandomPassword']);
     expect(wildcardActions(RETIRE)).toEqual([]);
     expect(wildcardActions(RECONCILE).every((a) => a.startsWith('ec2:Describe'))).toBe(true);
-    expect(wildcardActions(AUDIT).every((a) => a.startsWith('ec2:Describe'))).toBe(true);
+    expect(wildcardActions(AUDIT).every((a) => a.startsWith('ec2:Describe') || a === 'elasticloadbalancing:DescribeLoadBalancers')).toBe(true);
     for (const prefix of [ROTATION, RETIRE, RECONCILE, AUDIT]) {
       const actions = grants(policyStatements(template, prefix)).map((g) => g.action);
       expect(actions.filter((a) => a.includes('*'))).toEqual([]);
@@ -282,7 +296,12 @@ describe('OriginGuardStack with the example configuration', () => {
       }),
     );
     const audit = policyStatements(withLists, AUDIT);
-    expect(resourcesFor(audit, 'ec2:GetManagedPrefixListEntries')).toEqual(listIds.map((id) => `arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:prefix-list/${id}`));
+    expect(resourcesFor(audit, 'ec2:GetManagedPrefixListEntries')).toEqual([
+      ...listIds.map((id) => `arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:prefix-list/${id}`),
+      // The prefix lists audited groups reference: this account's and AWS-managed ones (audit.origins, sg.broad-ingress).
+      'arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:prefix-list/*',
+      'arn:{AWS::Partition}:ec2:eu-west-1:aws:prefix-list/*',
+    ]);
     expect(resourcesFor(audit, 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
     // The acknowledged wildcard says why DescribeManagedPrefixLists is on *.
     const reasons = app.node
@@ -290,9 +309,12 @@ describe('OriginGuardStack with the example configuration', () => {
       .filter((c) => c.node.path === 'OriginGuard/Auditor/AuditFunction/Role/DefaultPolicy')
       .flatMap((c) => c.node.metadata.map((m) => JSON.stringify(m.data)));
     expect(reasons.join(' ')).toMatch(/DescribeManagedPrefixLists/);
-    // Without prefix-list targets, no entries are read; the lists that rules reference are still described
-    // (a reference counts as the list's MaxEntries against the quota).
-    expect(resourcesFor(policyStatements(template, AUDIT), 'ec2:GetManagedPrefixListEntries')).toEqual([]);
+    // Without prefix-list targets, only the entries of lists the audited groups reference are read (this
+    // account's and AWS-managed); the lists that rules reference are described (MaxEntries against the quota).
+    expect(resourcesFor(policyStatements(template, AUDIT), 'ec2:GetManagedPrefixListEntries')).toEqual([
+      'arn:{AWS::Partition}:ec2:eu-west-1:{AWS::AccountId}:prefix-list/*',
+      'arn:{AWS::Partition}:ec2:eu-west-1:aws:prefix-list/*',
+    ]);
     expect(resourcesFor(policyStatements(template, AUDIT), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
     expect(resourcesFor(policyStatements(template, RECONCILE), 'ec2:DescribeManagedPrefixLists')).toEqual(['*']);
   });
@@ -365,7 +387,8 @@ describe('OriginGuardStack with the example configuration', () => {
     for (const [id] of functions(template)) {
       expect(metric('Errors').some((a) => a.Properties.Dimensions[0].Value.Ref === id)).toBe(true);
     }
-    const failures = metric('TriggeredRules');
+    // Rotation failures; the audit and reconcile schedules have their own (breaching on missing data).
+    const failures = metric('TriggeredRules').filter((a) => a.Properties.TreatMissingData !== 'breaching');
     expect(failures).toHaveLength(1);
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
@@ -458,7 +481,8 @@ describe('OriginGuardStack variants', () => {
     );
     template.resourceCountIs('AWS::Lambda::Function', 1);
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5); // + critical findings, alerts not sent
+    // audit errors, throttles, dead letters, its schedule not run, critical findings, alerts not sent
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
     expect(Object.values(template.findResources('AWS::SNS::Subscription')).map((s) => s.Properties.Protocol)).toEqual(['email']);
   });
 

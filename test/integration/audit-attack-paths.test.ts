@@ -26,8 +26,15 @@ import {
 } from '@aws-sdk/client-ec2';
 import { DisableRuleCommand, EnableRuleCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { AssociateWebACLCommand, CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
+import { injectFault, serviceError } from '../support/faults.ts';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbAlertState } from '../../lambdas/adapters/alert-state-dynamodb.ts';
+import { SnsAlertPublisher } from '../../lambdas/adapters/sns-alerts.ts';
+import { runAudit } from '../../lambdas/core/audit.ts';
+import { silentLog, type Clock } from '../../lambdas/core/ports.ts';
 import { AwsAuditCollector, CLOUDFRONT_PREFIX_LIST_NAME } from '../../lambdas/adapters/audit-collector.ts';
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { updateRequestKeepingSettings, WafV2Validator, type WebAclRef } from '../../lambdas/adapters/wafv2.ts';
@@ -37,7 +44,7 @@ import { runAuditCommand } from '../../cli/audit.ts';
 import type { CliContext } from '../../cli/context.ts';
 import { ATTACK_PATH_CHECK_IDS } from '../support/attack-path-checks.ts';
 import { OcsfSchema } from '../support/ocsf-schema.ts';
-import { emulatorClientConfig, uniqueName } from '../support/aws.ts';
+import { emulatorClientConfig, motoEndpoint, uniqueName } from '../support/aws.ts';
 
 const clients = allAwsClients(emulatorClientConfig());
 const ec2 = () => clients.ec2();
@@ -64,6 +71,7 @@ interface World {
   ruleName: string;
   config: Config;
   rawConfig: Record<string, unknown>;
+  albArn: string;
 }
 let world: World;
 
@@ -127,6 +135,8 @@ async function buildWorld(): Promise<World> {
   );
   const webAcl = { scope: 'REGIONAL' as const, name: aclName, id: created.Summary!.Id!, arn: created.Summary!.ARN! };
   await validator(webAcl).accept([CURRENT]);
+  const albArn = `arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/${uniqueName('alb')}/${randomBytes(8).toString('hex')}`;
+  await regional.send(new AssociateWebACLCommand({ WebACLArn: webAcl.arn, ResourceArn: albArn }));
   const emptyName = uniqueName('edge-acl');
   const empty = await regional.send(
     new CreateWebACLCommand({ Name: emptyName, Scope: 'REGIONAL', DefaultAction: { Block: {} }, VisibilityConfig: visibility('edge'), Rules: [] }),
@@ -203,7 +213,7 @@ async function buildWorld(): Promise<World> {
     audit: {
       origins: [{ name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' }],
       webAcls: [
-        { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id },
+        { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id, resourceArns: [albArn] },
         { scope: 'REGIONAL', name: emptyAcl.name, id: emptyAcl.id },
       ],
       distributions: [{ id: distribution.Distribution!.Id! }],
@@ -211,7 +221,7 @@ async function buildWorld(): Promise<World> {
     },
   };
   const config = parseConfig(rawConfig);
-  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig };
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn };
 }
 
 async function findingsOf(checkId: string) {
@@ -365,6 +375,35 @@ describe('attack-path checks on the emulator', () => {
   });
 });
 
+describe('a swapped web ACL', () => {
+  it('is the HIGH drift it is, not a read failure, when reading the association is denied', async () => {
+    const findings = async () => {
+      const observed = await new AwsAuditCollector(world.config, { clients }).observe();
+      return { findings: runChecks(observed, NOW, ALL_CHECKS.filter((c) => c.id === 'waf.associated' || c.id === 'audit.read')), failures: observed.readFailures };
+    };
+    const before = await findings();
+    // The role may read only the configured web ACLs: with another one on the load balancer, WAF denies the read.
+    const denied = injectFault(clients.wafv2('REGIONAL'), {
+      command: 'GetWebACLForResourceCommand',
+      error: () => serviceError('WAFAccessDeniedException', 'not authorized to perform wafv2:GetWebACL on the associated web ACL'),
+    });
+    let swapped;
+    try {
+      swapped = await findings();
+    } finally {
+      denied.remove();
+    }
+    const after = await findings();
+
+    expect(before.findings.find((f) => f.id === `waf.associated:${world.albArn}`)?.status).toBe('PASS');
+    expect(swapped.findings.filter((f) => f.status === 'FAIL')).toEqual([
+      expect.objectContaining({ id: `waf.associated:${world.albArn}`, severity: 'HIGH', message: expect.stringContaining('another web ACL') }),
+    ]);
+    expect(swapped.failures).toEqual([]);
+    expect(after.findings.find((f) => f.id === `waf.associated:${world.albArn}`)?.status).toBe('PASS');
+  });
+});
+
 describe('audit --ocsf on the emulator', () => {
   it.skipIf(!OcsfSchema.available())('writes every finding as an OCSF 1.6.0 Detection Finding that validates, a bypass among them', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'og-ocsf-'));
@@ -391,5 +430,125 @@ describe('audit --ocsf on the emulator', () => {
     for (const event of events) expect(schema.validate(event, attributes)).toEqual([]);
     expect(events.find((e) => e.finding_info.uid === 'origin.any-distribution:origin:gateway')).toMatchObject({ status_code: 'FAIL', severity_id: 5, class_uid: 2004 });
     expect(readFileSync(ocsfPath, 'utf8')).not.toContain(CURRENT);
+  });
+});
+
+describe('bursts and out-of-order observations', () => {
+  const sqs = new SQSClient(emulatorClientConfig());
+  let topicArn: string;
+  let tableName: string;
+  let inboxUrl: string;
+
+  async function queue(name: string): Promise<{ url: string; arn: string }> {
+    const url = (await sqs.send(new CreateQueueCommand({ QueueName: uniqueName(name) }))).QueueUrl!;
+    const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    return { url, arn };
+  }
+
+  /** Everything waiting in a queue (bounded: 30 receives of 10). */
+  async function drain(url: string) {
+    const all: Array<{ MessageId?: string; Body?: string }> = [];
+    for (let round = 0; round < 30; round += 1) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      if (Messages.length === 0) break;
+      all.push(...Messages);
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: url, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+    }
+    return all;
+  }
+
+  const subjects = async () => (await drain(inboxUrl)).map((m) => (JSON.parse(m.Body!) as { Subject: string }).Subject.split(':')[0]);
+
+  beforeAll(async () => {
+    topicArn = (await clients.sns().send(new CreateTopicCommand({ Name: uniqueName('alerts') }))).TopicArn!;
+    const inbox = await queue('inbox');
+    inboxUrl = inbox.url;
+    await clients.sns().send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: inbox.arn }));
+    tableName = uniqueName('alert-state');
+    await new DynamoDbAlertState(clients.dynamoDb(), tableName).ensureTable();
+  });
+
+  it('answers a burst of 50 CloudTrail events with one audit of the account and region, and one alert', async () => {
+    process.env.ORIGIN_GUARD_CONFIG_JSON = JSON.stringify(world.rawConfig);
+    process.env.ALERT_TOPIC_ARN = topicArn;
+    process.env.ALERT_STATE_TABLE = tableName;
+    process.env.AWS_ENDPOINT_URL = motoEndpoint();
+    process.env.ORIGIN_GUARD_WATCHED_RULES = world.ruleName;
+    const { handler } = await import('../../lambdas/handlers/audit.ts');
+    // What the CloudTrail rule puts on the audit queue: 50 calls of one Terraform apply, one of them the drift.
+    const auditQueue = await queue('audit-events');
+    const event = (i: number) => ({
+      version: '0',
+      id: `burst-${i}`,
+      'detail-type': 'AWS API Call via CloudTrail',
+      source: 'aws.ec2',
+      account: '123456789012',
+      time: new Date().toISOString(),
+      region: 'eu-west-1',
+      resources: [],
+      detail: {
+        eventSource: 'ec2.amazonaws.com',
+        eventName: i === 0 ? 'AuthorizeSecurityGroupIngress' : 'ModifySecurityGroupRules',
+        awsRegion: 'eu-west-1',
+        requestParameters: { groupId: world.groupId },
+      },
+    });
+    for (let i = 0; i < 50; i += 10) {
+      await sqs.send(new SendMessageBatchCommand({ QueueUrl: auditQueue.url, Entries: Array.from({ length: 10 }, (_, j) => ({ Id: String(j), MessageBody: JSON.stringify(event(i + j)) })) }));
+    }
+    await authorize(permission(443, '0.0.0.0/1'));
+    let summary;
+    try {
+      // The event source mapping's batching window hands the function the whole burst at once.
+      const records = await drain(auditQueue.url);
+      summary = await handler(
+        { Records: records.map((m) => ({ eventSource: 'aws:sqs', messageId: m.MessageId!, body: m.Body! })) },
+        { invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:origin-guard-audit', awsRequestId: 'burst' },
+      );
+    } finally {
+      await revoke(permission(443, '0.0.0.0/1'));
+    }
+
+    expect(summary).toMatchObject({ events: 50, failedIds: [`sg.broad-ingress:${world.groupId}`], alerts: 1 });
+    expect(summary.trigger).toBe('ec2.amazonaws.com:AuthorizeSecurityGroupIngress, ec2.amazonaws.com:ModifySecurityGroupRules');
+    expect(await subjects()).toEqual(['[CRITICAL] DRIFT sg.broad-ingress']);
+
+    // The revoke's own event, alone in its batch, resolves it.
+    const revokeEvent = { ...event(50), detail: { ...event(50).detail, eventName: 'RevokeSecurityGroupIngress' } };
+    const resolved = await handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'revoke', body: JSON.stringify(revokeEvent) }] });
+    expect(resolved).toMatchObject({ trigger: 'ec2.amazonaws.com:RevokeSecurityGroupIngress', events: 1, failed: 0, alerts: 1 });
+    expect(await subjects()).toEqual(['[CRITICAL] RESOLVED sg.broad-ingress']);
+  });
+
+  it('keeps NEW → (quiet) → RESOLVED when an older failing observation arrives after the resolution', async () => {
+    const state = new DynamoDbAlertState(clients.dynamoDb(), tableName);
+    let at = Date.now();
+    const clock: Clock = { now: () => new Date(at), sleep: async () => {} };
+    const audit = (startedAt: number) => {
+      at = startedAt;
+      return runAudit({
+        observer: new AwsAuditCollector(world.config, { clients }),
+        clock,
+        log: silentLog,
+        checks: ALL_CHECKS.filter((c) => c.id === 'sg.admin-ports'),
+        alerting: { publisher: new SnsAlertPublisher(clients.sns(), topicArn, clock.now), state, reminderHours: 24 },
+      });
+    };
+    const t0 = Date.now();
+
+    await authorize(permission(22, '0.0.0.0/0'));
+    try {
+      await audit(t0 + 60_000); // observed failing at +1 min
+      await revoke(permission(22, '0.0.0.0/0'));
+      await audit(t0 + 180_000); // observed passing at +3 min
+      await authorize(permission(22, '0.0.0.0/0'));
+      // An audit that started at +2 min (and saw the port open) delivers last.
+      const late = await audit(t0 + 120_000);
+      expect(late.findings.find((f) => f.checkId === 'sg.admin-ports')?.status).toBe('FAIL');
+    } finally {
+      await revoke(permission(22, '0.0.0.0/0'));
+    }
+
+    expect(await subjects()).toEqual(['[HIGH] DRIFT sg.admin-ports', '[HIGH] RESOLVED sg.admin-ports']);
   });
 });

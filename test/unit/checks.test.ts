@@ -1,7 +1,7 @@
 import type { Rule } from '@aws-sdk/client-wafv2';
 import { describe, expect, it } from 'vitest';
 import { IpRangeTargetSchema } from '../../lambdas/config.ts';
-import { emptyObservedAccount, type AuditCheck, type ObservedAccount } from '../../lambdas/core/audit-model.ts';
+import { emptyObservedAccount, SWAPPED_WEB_ACL, type AuditCheck, type ObservedAccount } from '../../lambdas/core/audit-model.ts';
 import * as checks from '../../lambdas/core/checks/index.ts';
 import { ALL_CHECKS, runChecks } from '../../lambdas/core/checks/index.ts';
 import { fingerprint } from '../../lambdas/core/fingerprint.ts';
@@ -470,6 +470,18 @@ describe('waf.managed-rules weakened', () => {
 
     expect(finding.status).toBe('FAIL');
     expect(finding.details).toMatchObject({ weakened: ['AWSManagedRulesCommonRuleSet (SizeRestrictions_BODY, CrossSiteScripting_BODY)'] });
+  });
+});
+
+describe('waf.associated with a swapped web ACL', () => {
+  it('reports a web ACL origin-guard may not read as a swap', () => {
+    const observed = compliantAccount();
+    observed.webAcls[0].associations[0].webAclArn = SWAPPED_WEB_ACL;
+
+    const [finding] = checks.wafAssociated.run(observed, NOW);
+
+    expect(finding).toMatchObject({ status: 'FAIL', severity: 'HIGH' });
+    expect(finding.message).toContain('another web ACL');
   });
 });
 

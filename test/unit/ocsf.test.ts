@@ -87,3 +87,18 @@ describe.skipIf(!present)('OCSF 1.6.0 Detection Findings', () => {
     expect(events.map((e) => e.finding_info.uid)).toEqual(findings.map((f) => f.id));
   });
 });
+
+describe('SARIF with an INCONCLUSIVE finding', () => {
+  it('keeps it as a note, never dropped as a pass', async () => {
+    const { toSarif } = await import('../../cli/audit.ts');
+    const sarif = toSarif(findings, { configPath: 'origin-guard.config.json' });
+    const results = sarif.runs[0].results;
+
+    expect(results.map((r) => [r.ruleId, r.level])).toEqual([
+      ['origin.any-distribution', 'error'],
+      ['probe.through-cdn', 'note'],
+      ['waf.rule-metrics', 'note'],
+    ]);
+    expect(results[1].message.text).toMatch(/^INCONCLUSIVE: /);
+  });
+});

@@ -1,4 +1,4 @@
-import { findingOf, shortName, type AuditCheck } from '../audit-model.ts';
+import { findingOf, shortName, SWAPPED_WEB_ACL, type AuditCheck } from '../audit-model.ts';
 
 /** Each listed resource (load balancer, API, distribution) is protected by the configured web ACL. */
 export const wafAssociated: AuditCheck = {
@@ -17,7 +17,10 @@ export const wafAssociated: AuditCheck = {
         const fix = resourceArn.startsWith('arn:aws:cloudfront:')
           ? `Set the distribution's web ACL back to ${name} (CloudFront console, or UpdateDistribution with WebACLId ${webAcl.arn}).`
           : `aws wafv2 associate-web-acl --web-acl-arn ${webAcl.arn} --resource-arn ${resourceArn}`;
-        const message = webAclArn
+        const message =
+          webAclArn === SWAPPED_WEB_ACL
+            ? `${name} is not on ${shortName(resourceArn)}: another web ACL, one origin-guard may not read, was put there instead (GetWebACLForResource denied).`
+            : webAclArn
           ? `${name} is not on ${shortName(resourceArn)}: web ACL ${shortName(webAclArn)} is associated instead.`
           : `${name} is not associated with ${shortName(resourceArn)}: it has no web ACL at all.`;
         return findingOf(this, resourceArn, false, message, fix, { webAcl: webAcl.arn, associated: webAclArn ?? null });
