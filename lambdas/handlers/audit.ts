@@ -47,7 +47,14 @@ export const ServiceEventSchema = z.looseObject({
   source: z.string().check(z.startsWith('aws.')),
 });
 
-export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema]);
+/** One account-region of the Step Functions fan-out (lib/audit-fan-out.ts); `account` '' is the hub's own. */
+export const AccountRegionEventSchema = z.strictObject({
+  source: z.literal('origin-guard.audit-fan-out'),
+  account: z.string(),
+  region: z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/)),
+});
+
+export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema, AccountRegionEventSchema]);
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
 
 export interface AuditSummary {
@@ -65,7 +72,7 @@ export interface AuditSummary {
 /** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
 export function scopeOfEvent(event: AuditEvent): AuditScope | undefined | 'skip' {
   // A schedule tick, or a service event (a failed rotation) that names no resource to scope to: audit everything.
-  if (event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
+  if (!('detail-type' in event) || event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
   const detail = (event as z.infer<typeof CloudTrailEventSchema>).detail;
   if (detail.errorCode) return 'skip';
   const identifiers = identifiersOfApiCall(detail.eventSource, detail.requestParameters, detail.responseElements);
@@ -113,14 +120,18 @@ export const handler = async (event: unknown): Promise<AuditSummary> => {
   runtime.logger.appendKeys({ trigger });
 
   coldStartDeps ??= auditDeps(runtime);
-  // With accounts, one collector per account-region (each through its spoke role), bounded concurrency.
-  const result = isMultiAccount(runtime.config)
-    ? await runAccountAudit(
-        runtime.config,
-        { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: coldStartDeps.clock, log: coldStartDeps.log, alerting: coldStartDeps.alerting },
-        scope,
-      )
-    : await runAudit(coldStartDeps, scope);
+  // With accounts, one collector per account-region (each through its spoke role), bounded concurrency; the
+  // Step Functions fan-out sends one account-region per invocation.
+  const slice = AccountRegionEventSchema.safeParse(parsed.data);
+  const result =
+    isMultiAccount(runtime.config) || slice.success
+      ? await runAccountAudit(
+          runtime.config,
+          { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: coldStartDeps.clock, log: coldStartDeps.log, alerting: coldStartDeps.alerting },
+          scope,
+          slice.success ? { account: slice.data.account, region: slice.data.region } : undefined,
+        )
+      : await runAudit(coldStartDeps, scope);
   const failedIds = result.findings.filter((f) => f.status === 'FAIL').map((f) => f.id);
   const summary: AuditSummary = { trigger, findings: result.findings.length, failed: failedIds.length, failedIds, alerts: result.alerts.length };
   runtime.logger.info('audit done', { ...summary });
