@@ -11,6 +11,7 @@ import { GlobalEventsStack } from './global-events-stack.ts';
 import { Monitoring, type MonitoredFunction } from './monitoring.ts';
 import { Reconciler } from './reconciler.ts';
 import { HubAccess } from './hub-access.ts';
+import { AuditFanOut } from './audit-fan-out.ts';
 import { SpokeStack, SpokeStackSetStack } from './spoke-stack.ts';
 import { accountRegions } from '../lambdas/accounts.ts';
 import { SecretRotation } from './rotation.ts';
@@ -48,6 +49,8 @@ export class OriginGuardStack extends Stack {
   public readonly monitoring: Monitoring;
   /** With `accounts`: named function roles allowed their spoke roles, and the bus policy for spoke events. */
   public readonly hubAccess?: HubAccess;
+  /** With `accounts`: the scheduled audit as a Step Functions Map, one invocation per account-region. */
+  public readonly auditFanOut?: AuditFanOut;
 
   constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
     super(scope, id, {
@@ -86,6 +89,7 @@ export class OriginGuardStack extends Stack {
           audit: this.auditor.function.role,
         },
       });
+      this.auditFanOut = new AuditFanOut(this, 'AuditFanOut', { config, auditor: this.auditor, logRetention: props.logRetention });
     }
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
