@@ -354,7 +354,7 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('');
     out.push(
       'Each account-region: a REGIONAL web ACL and a reconcile target of two security groups; accounts of two regions. One audit run through the spoke roles ' +
-        '(AssumeRole into each account on the emulator), `audit.concurrency` account-regions at a time inside one audit invocation. API calls: AWS calls of the audit (AssumeRole counted apart).',
+        '(AssumeRole into each account on the emulator), one audit invocation per account-region as the Step Functions Map runs them (here in-process, warm), `audit.concurrency` at a time. API calls: AWS calls of the audit (AssumeRole counted apart).',
     );
     out.push('');
     out.push(renderAuditScale(r.auditScale));
