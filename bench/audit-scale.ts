@@ -3,8 +3,9 @@
  * emulator (accounts of two regions each; in every account-region a REGIONAL web ACL and a reconcile target of
  * two security groups), one audit run through the spoke roles (AssumeRole into each account) with the
  * configured concurrency: AWS API calls per account-region (they must stay flat as the count grows), AssumeRole
- * calls, wall time (it must grow far slower than the count), and Lambda invocations (the fan-out runs inside
- * one audit invocation, `audit.concurrency` account-regions at a time). Runs alone with
+ * calls, wall time (it must grow far slower than the count), and Lambda invocations (as deployed, the Step
+ * Functions Map of lib/audit-fan-out.ts invokes the audit once per account-region, hub included,
+ * `audit.concurrency` at a time; here those invocations run in-process, on warm clients). Runs alone with
  * `npx tsx bench/audit-scale.ts [sizes]` (starts its own moto_server) or as part of `npm run bench`.
  */
 import { performance } from 'node:perf_hooks';
@@ -21,6 +22,7 @@ import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import { visibility } from '../cli/seed.ts';
 import { AccountClients } from '../lambdas/adapters/account-clients.ts';
 import { runAccountAudit } from '../lambdas/adapters/account-audit.ts';
+import { auditSlices } from '../lambdas/accounts.ts';
 import { allAwsClients } from '../lambdas/adapters/all-clients.ts';
 import { AwsClients, type ClientConstructors } from '../lambdas/adapters/aws-clients.ts';
 import { parseConfig } from '../lambdas/config.ts';
@@ -120,12 +122,25 @@ async function runOne(endpoint: string, count: number, log: (line: string) => vo
   };
   const hub = new AwsClients(settings, countingConstructors(counter));
   const auditAccounts = new AccountClients({ config, hub, fn: 'audit', stsPlugins: [countAssumeRole] });
+  // As deployed (lib/audit-fan-out.ts): a Map over the account-regions, `audit.concurrency` at a time, each one
+  // audit invocation of one account-region; here each invocation runs in-process on the same (warm) clients.
+  const slices = auditSlices(config);
   const t0 = performance.now();
-  const result = await runAccountAudit(config, { hub, accounts: auditAccounts, clock: systemClock, log: silentLog });
+  const invocations = await fanOut(slices, AUDIT_CONCURRENCY, (slice) =>
+    runAccountAudit(config, { hub, accounts: auditAccounts, clock: systemClock, log: silentLog }, undefined, { account: slice.account ?? '', region: slice.region }),
+  );
   const wallMs = performance.now() - t0;
+  const failedInvocations = invocations.results.filter((r) => !r.ok).length;
+  const done = invocations.results.flatMap((r) => (r.ok ? [r.value] : []));
+  const result = {
+    findings: done.flatMap((d) => d.findings),
+    accountRegions: done.flatMap((d) => d.accountRegions),
+    peakConcurrency: invocations.peakConcurrency,
+  };
 
   const spokes = result.accountRegions.filter((r) => r.account !== undefined);
   const verified =
+    failedInvocations === 0 &&
     spokes.length === count &&
     spokes.every((r) => r.status === 'audited') &&
     result.findings.filter((f) => f.checkId === 'waf.exists' && f.status === 'PASS').length === count &&
@@ -139,7 +154,7 @@ async function runOne(endpoint: string, count: number, log: (line: string) => vo
     assumeRoleCalls,
     wallMs: Math.round(wallMs),
     msPerAccountRegion: Math.round((wallMs / count) * 10) / 10,
-    lambdaInvocations: 1,
+    lambdaInvocations: slices.length,
     findings: result.findings.length,
     failed: result.findings.filter((f) => f.status === 'FAIL').length,
     peakConcurrency: result.peakConcurrency,

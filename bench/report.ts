@@ -5,6 +5,7 @@ import type { PackagesResult } from './lambda-packages.ts';
 import type { PlannerResult } from './planner-scale.ts';
 import type { AdoptionResult, ReplayResult } from './reconcile-replay.ts';
 import { STEPS, type RotationResult } from './rotation.ts';
+import { renderAuditScale, type AuditScaleResult } from './audit-scale.ts';
 
 export const LIMITS = {
   /** Naive rule operations over ours, at least. */
@@ -37,6 +38,8 @@ export interface BenchResults {
   planner: PlannerResult;
   rotation: RotationResult;
   packages: PackagesResult;
+  /** Issue 13: the audit over 1 to 200 account-regions. */
+  auditScale?: AuditScaleResult;
   doneWhen: Check[];
 }
 
@@ -150,6 +153,26 @@ export function doneWhenChecks(r: Omit<BenchResults, 'doneWhen'>): Check[] {
     ...r.reconcile.flatMap((replay) => replay.stateProblems),
     ...r.rotation.rows.filter((row) => !row.verified).map((row) => `rotation ${row.distributions}×${row.validators}: end state wrong after retire`),
   ];
+  if (r.auditScale && r.auditScale.rows.length > 1) {
+    const rows = r.auditScale.rows;
+    const perAr = rows.map((x) => x.apiCallsPerAccountRegion);
+    const flat = Math.max(...perAr) <= Math.min(...perAr) * 1.2;
+    checks.push({
+      goal: 'audit over many account-regions: API calls per account-region flat as the count grows (within 20%)',
+      measured: rows.map((x) => `${x.apiCallsPerAccountRegion} at ${x.accountRegions}`).join(', '),
+      pass: flat,
+      why: flat ? undefined : `from ${Math.min(...perAr)} to ${Math.max(...perAr)} per account-region`,
+    });
+    const { wallRatio, countRatio } = r.auditScale;
+    // With the fan-out, wall time must grow far slower than the count: at most a quarter of it.
+    checks.push({
+      goal: `audit over many account-regions: wall time grows far slower than the count (ratio under ${countRatio / 4} for ${countRatio}×)`,
+      measured: `${wallRatio}× wall time for ${countRatio}× the account-regions`,
+      pass: wallRatio < countRatio / 4,
+      why: wallRatio < countRatio / 4 ? undefined : `${wallRatio}×`,
+    });
+    problems.push(...rows.filter((x) => !x.verified).map((x) => `audit scale ${x.accountRegions}: not every account-region audited`));
+  }
   checks.push({
     goal: 'bench integrity: every replayed version and every rotation ended in the expected state',
     measured: problems.length ? `${problems.length} problem(s)` : 'all verified',
@@ -352,6 +375,18 @@ export function renderMarkdown(r: BenchResults): string {
         ['---', '--:', '--:', '--:', '---'],
       ),
     );
+    out.push('');
+  }
+
+  if (r.auditScale) {
+    out.push('## 4b. Audit over many account-regions (issue 13), against moto_server');
+    out.push('');
+    out.push(
+      'Each account-region: a REGIONAL web ACL and a reconcile target of two security groups; accounts of two regions. One audit run through the spoke roles ' +
+        '(AssumeRole into each account on the emulator), one audit invocation per account-region as the Step Functions Map runs them (here in-process, warm), `audit.concurrency` at a time. API calls: AWS calls of the audit (AssumeRole counted apart).',
+    );
+    out.push('');
+    out.push(renderAuditScale(r.auditScale));
     out.push('');
   }
 

@@ -17,6 +17,7 @@ import { runPlannerScale } from './planner-scale.ts';
 import { runAdoptionReplay, runReconcileReplays } from './reconcile-replay.ts';
 import { adoptionChecks, doneWhenChecks, renderMarkdown, type BenchResults } from './report.ts';
 import { runRotationBench } from './rotation.ts';
+import { runAuditScale } from './audit-scale.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -98,7 +99,8 @@ async function main(): Promise<number> {
     const reconcile = await runReconcileReplays({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
     const adoption = await runAdoptionReplay({ endpoint: emulator.endpoint, dir: join(tmp, 'feeds'), history: loadHistory(), log });
     const rotation = await runRotationBench({ endpoint: emulator.endpoint, log });
-    partial = { reconcile, adoption, planner, rotation, packages };
+    const auditScale = await runAuditScale({ endpoint: emulator.endpoint, log });
+    partial = { reconcile, adoption, planner, rotation, packages, auditScale };
   } finally {
     await stop();
   }

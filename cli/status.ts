@@ -12,6 +12,7 @@ import { buildRotationTargets } from '../lambdas/adapters/rotation-targets.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
 import type { Command } from './context.ts';
 import { cliClients, loadCliConfig, parseFlags } from './runtime.ts';
+import { accountRegionTitle } from './accounts.ts';
 
 const HELP = `Usage: origin-guard status [--secret NAME] [--json] [--config FILE]
 
@@ -26,8 +27,9 @@ export interface SecretStatus {
   rotating: boolean;
   overlap: { open: boolean; openedAt?: string; windowEndsAt?: string; emergency: boolean };
   expected: { sends: string; accepts: string[] };
-  senders: Array<{ id: string; sending?: string[]; propagated?: boolean; detail?: string; ok: boolean; error?: string }>;
-  validators: Array<{ id: string; accepts?: string[]; ok: boolean; error?: string }>;
+  /** `account` / `region`: where the target lives, when the config places it (several accounts and regions). */
+  senders: Array<{ id: string; sending?: string[]; propagated?: boolean; detail?: string; ok: boolean; error?: string; account?: string; region?: string }>;
+  validators: Array<{ id: string; accepts?: string[]; ok: boolean; error?: string; account?: string; region?: string }>;
   rotationEnabled: boolean;
   lastRotatedAt?: string;
   nextRotationAt?: string;
@@ -77,13 +79,18 @@ export async function secretStatus(
   // While the overlap is open, senders may still send the previous value until they have propagated.
   const allowedSends = new Set(expectedAccepts);
 
+  const placedAt = (item: object | undefined) => {
+    const { account, region } = (item ?? {}) as { account?: string; region?: string };
+    return { ...(account !== undefined ? { account } : {}), ...(region !== undefined ? { region } : {}) };
+  };
   const senderStates: SecretStatus['senders'] = [];
-  for (const sender of senders) {
+  for (const [i, sender] of senders.entries()) {
     try {
       const sending = (await sender.sending())?.map(fingerprint);
       const propagation = current ? await sender.propagated(current, view.overlapOpenedAt, now) : undefined;
       senderStates.push({
         id: sender.id,
+        ...placedAt(secret.senders[i]),
         sending,
         propagated: propagation?.done,
         detail: propagation?.detail,
@@ -91,17 +98,17 @@ export async function secretStatus(
         ok: sending === undefined ? propagation?.done === true : sending.length > 0 && sending.every((f) => allowedSends.has(f)),
       });
     } catch (error) {
-      senderStates.push({ id: sender.id, ok: false, error: describeError(error) });
+      senderStates.push({ id: sender.id, ...placedAt(secret.senders[i]), ok: false, error: describeError(error) });
     }
   }
   const validatorStates: SecretStatus['validators'] = [];
-  for (const validator of validators) {
+  for (const [i, validator] of validators.entries()) {
     try {
       const accepts = (await validator.accepted()).map(fingerprint);
       const ok = accepts.length === expectedAccepts.length && expectedAccepts.every((f) => accepts.includes(f));
-      validatorStates.push({ id: validator.id, accepts, ok });
+      validatorStates.push({ id: validator.id, ...placedAt(secret.validators[i]), accepts, ok });
     } catch (error) {
-      validatorStates.push({ id: validator.id, ok: false, error: describeError(error) });
+      validatorStates.push({ id: validator.id, ...placedAt(secret.validators[i]), ok: false, error: describeError(error) });
     }
   }
   const next =
@@ -155,6 +162,11 @@ function age(seconds: number | undefined): string {
   return `${Math.round(seconds / 86_400)}d`;
 }
 
+/** ` [account edge · us-east-1]` for a placed target, nothing for one in the hub. */
+function where(target: { account?: string; region?: string }): string {
+  return target.account === undefined && target.region === undefined ? '' : ` [${accountRegionTitle(target.account, target.region)}]`;
+}
+
 export function formatStatus(statuses: SecretStatus[]): string {
   const lines: string[] = [];
   for (const s of statuses) {
@@ -174,12 +186,12 @@ export function formatStatus(statuses: SecretStatus[]): string {
     lines.push(`  expected: senders send ${s.expected.sends}; validators accept ${s.expected.accepts.join(' + ')}`);
     for (const sender of s.senders) {
       lines.push(
-        `  ${sender.ok ? 'ok ' : 'BAD'} sender    ${sender.id}: ` +
+        `  ${sender.ok ? 'ok ' : 'BAD'} sender    ${sender.id}${where(sender)}: ` +
           (sender.error ?? `sends ${sender.sending === undefined ? 'a value it cannot show' : sender.sending.join(', ') || 'nothing'}${sender.detail ? ` (${sender.detail})` : ''}`),
       );
     }
     for (const validator of s.validators) {
-      lines.push(`  ${validator.ok ? 'ok ' : 'BAD'} validator ${validator.id}: ` + (validator.error ?? `accepts ${validator.accepts?.join(' + ') || 'nothing'}`));
+      lines.push(`  ${validator.ok ? 'ok ' : 'BAD'} validator ${validator.id}${where(validator)}: ` + (validator.error ?? `accepts ${validator.accepts?.join(' + ') || 'nothing'}`));
     }
     lines.push(
       `  next rotation: ${s.nextRotationAt ?? (s.rotationEnabled ? 'scheduled by Secrets Manager' : 'not scheduled (rotation is not enabled: deploy the stack)')}`,

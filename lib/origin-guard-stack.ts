@@ -12,6 +12,7 @@ import { Monitoring, type MonitoredFunction } from './monitoring.ts';
 import { PostureReportBucket } from './posture-report.ts';
 import { Reconciler } from './reconciler.ts';
 import { HubAccess } from './hub-access.ts';
+import { AuditFanOut } from './audit-fan-out.ts';
 import { SpokeStack, SpokeStackSetStack } from './spoke-stack.ts';
 import { accountRegions } from '../lambdas/accounts.ts';
 import { SecretRotation } from './rotation.ts';
@@ -51,6 +52,8 @@ export class OriginGuardStack extends Stack {
   public readonly hubAccess?: HubAccess;
   /** The bucket of the posture page, when the config sets `report.bucket`. */
   public readonly postureReport?: PostureReportBucket;
+  /** With `accounts`: the scheduled audit as a Step Functions Map, one invocation per account-region. */
+  public readonly auditFanOut?: AuditFanOut;
 
   constructor(scope: Construct, id: string, props: OriginGuardStackProps) {
     super(scope, id, {
@@ -92,6 +95,7 @@ export class OriginGuardStack extends Stack {
           audit: this.auditor.function.role,
         },
       });
+      this.auditFanOut = new AuditFanOut(this, 'AuditFanOut', { config, auditor: this.auditor, logRetention: props.logRetention });
     }
 
     if (this.reconciler) {

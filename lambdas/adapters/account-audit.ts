@@ -69,8 +69,18 @@ function placed(finding: Finding, slice: AuditSlice): Finding {
   return { ...finding, id, ...(slice.account !== undefined ? { account: slice.account } : {}), region: slice.region };
 }
 
-export async function runAccountAudit(config: Config, deps: AccountAuditDeps, scope?: AuditScope): Promise<AccountAuditResult> {
-  const slices = auditSlices(config);
+/** One account-region (`account` absent or '' for the hub's): what one invocation of a managed fan-out audits. */
+export interface AccountRegionRef {
+  account?: string;
+  region: string;
+}
+
+export async function runAccountAudit(config: Config, deps: AccountAuditDeps, scope?: AuditScope, only?: AccountRegionRef): Promise<AccountAuditResult> {
+  const all = auditSlices(config);
+  const slices = only ? all.filter((s) => (s.account ?? '') === (only.account ?? '') && s.region === only.region) : all;
+  if (only && slices.length === 0) {
+    throw new Error(`no configured account-region ${only.account || 'hub'}/${only.region}: the fan-out names ${all.map((s) => `${s.account ?? 'hub'}/${s.region}`).join(', ')}`);
+  }
   const concurrency = deps.concurrency ?? config.audit?.concurrency ?? 8;
   const { results, peakConcurrency } = await fanOut(slices, concurrency, async (slice) => {
     const where = { ...(slice.account !== undefined ? { account: slice.account } : {}), region: slice.region };

@@ -65,7 +65,14 @@ const SCHEMA_OF_DETAIL_TYPE: Record<string, typeof ScheduledEventSchema | typeof
   'AWS Service Event via CloudTrail': ServiceEventSchema,
 };
 
-export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema]);
+/** One account-region of the Step Functions fan-out (lib/audit-fan-out.ts); `account` '' is the hub's own. */
+export const AccountRegionEventSchema = z.strictObject({
+  source: z.literal('origin-guard.audit-fan-out'),
+  account: z.string(),
+  region: z.string().check(z.regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/)),
+});
+
+export const AuditEventSchema = z.union([ScheduledEventSchema, CloudTrailEventSchema, ServiceEventSchema, AccountRegionEventSchema]);
 
 /** CloudTrail events batched by the audit queue (SQS, with a batching window): one audit per account and region. */
 export const SqsBatchSchema = z.looseObject({
@@ -96,7 +103,7 @@ export interface AuditSummary {
 /** The scope of an event: undefined (everything) for the schedule, or the resources an API call names. */
 export function scopeOfEvent(event: AuditEvent): AuditScope | undefined | 'skip' {
   // A schedule tick, or a service event (a failed rotation) that names no resource to scope to: audit everything.
-  if (event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
+  if (!('detail-type' in event) || event['detail-type'] !== 'AWS API Call via CloudTrail') return undefined;
   const detail = (event as z.infer<typeof CloudTrailEventSchema>).detail;
   if (detail.errorCode) return 'skip';
   if (FULL_AUDIT_EVENT_NAMES.has(detail.eventName)) return undefined;
@@ -135,12 +142,13 @@ const metrics = createMetrics(METRIC_SERVICE.audit);
 let reportStore: S3PostureReportStore | undefined;
 
 /** With accounts, one collector per account-region (each through its spoke role), bounded concurrency. */
-async function runScoped(runtime: LambdaRuntime, deps: AuditDeps, scope: AuditScope | undefined) {
-  if (!isMultiAccount(runtime.config)) return runAudit(deps, scope);
+async function runScoped(runtime: LambdaRuntime, deps: AuditDeps, scope: AuditScope | undefined, only?: { account: string; region: string }) {
+  if (!isMultiAccount(runtime.config) && !only) return runAudit(deps, scope);
   return runAccountAudit(
     runtime.config,
     { hub: runtime.clients, accounts: accountClientsOf(runtime.config, runtime.clients, 'audit'), clock: deps.clock, log: deps.log, alerting: deps.alerting },
     scope,
+    only,
   );
 }
 
@@ -152,10 +160,10 @@ const AUDIT_LEASE_MS = 6 * 60_000;
  * account and region runs at a time. Held by another run: a queued batch fails (SQS redelivers it after the
  * visibility timeout), a schedule tick is skipped (the running audit and the next tick cover it).
  */
-async function auditOnce(runtime: LambdaRuntime, scope: AuditScope | undefined, key: string, queued: boolean, context?: LambdaContext) {
+async function auditOnce(runtime: LambdaRuntime, scope: AuditScope | undefined, key: string, queued: boolean, context?: LambdaContext, only?: { account: string; region: string }) {
   coldStartDeps ??= auditDeps(runtime);
   const tableName = process.env.ALERT_STATE_TABLE ?? runtime.config.alerts.stateTableName;
-  if (!tableName) return runScoped(runtime, coldStartDeps, scope);
+  if (!tableName) return runScoped(runtime, coldStartDeps, scope, only);
   const leases = new DynamoDbLeases(runtime.clients.dynamoDb(), tableName, leaseOwner('lambda', context?.awsRequestId ?? 'origin-guard-audit'));
   let lease;
   try {
@@ -166,7 +174,7 @@ async function auditOnce(runtime: LambdaRuntime, scope: AuditScope | undefined, 
     return undefined;
   }
   try {
-    return await runScoped(runtime, coldStartDeps, scope);
+    return await runScoped(runtime, coldStartDeps, scope, only);
   } finally {
     await lease.release().catch(() => undefined);
   }
@@ -312,6 +320,13 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
   if (scope === 'skip') return { trigger, findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'the API call failed, so nothing changed' };
   runtime.logger.appendKeys({ trigger });
 
+  // The Step Functions fan-out (with accounts) sends one account-region per invocation.
+  const slice = AccountRegionEventSchema.safeParse(parsed.data);
+  if (slice.success) {
+    const only = { account: slice.data.account, region: slice.data.region };
+    const result = await auditOnce(runtime, scope, `${only.account || 'hub'}/${only.region}`, false, context, only);
+    return summarise(runtime, trigger, scope, result, accountOf(context));
+  }
   const envelope = parsed.data as { account?: unknown; region?: unknown };
   const key = `${typeof envelope.account === 'string' ? envelope.account : 'unknown'}/${typeof envelope.region === 'string' ? envelope.region : runtime.config.region}`;
   const result = await auditOnce(runtime, scope, key, false, context);

@@ -204,3 +204,35 @@ describe('spoke stacks', () => {
     ]);
   });
 });
+
+describe('the audit fan-out on Step Functions', () => {
+  it('maps over every account-region with the configured concurrency, one audit invocation each, on the audit schedule', () => {
+    const { stack } = sharedApp();
+    const hub = Template.fromStack(stack);
+    const machines = hub.findResources('AWS::StepFunctions::StateMachine');
+    expect(Object.keys(machines)).toHaveLength(1);
+    const parts = Object.values(machines)[0]!.Properties.DefinitionString['Fn::Join'][1] as unknown[];
+    const definition = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : 'AUDIT_FUNCTION_ARN')).join(''));
+    expect(definition.States.AccountRegions.Result.items).toEqual([
+      { account: '', region: 'eu-west-1' },
+      { account: 'edge', region: 'us-east-1' },
+      { account: 'workload', region: 'eu-central-1' },
+      { account: 'workload', region: 'eu-west-1' },
+    ]);
+    const map = definition.States.EachAccountRegion;
+    expect(map.MaxConcurrency).toBe(8);
+    const task = map.ItemProcessor.States.AuditAccountRegion;
+    expect(task.Resource).toBe('AUDIT_FUNCTION_ARN');
+    expect(task.Parameters).toEqual({ source: 'origin-guard.audit-fan-out', 'account.$': '$.account', 'region.$': '$.region' });
+    // A failure of one account-region is caught: the others go on.
+    expect(task.Catch[0].ErrorEquals).toEqual(['States.ALL']);
+    // The audit's own schedule gives way to the fan-out's; the CloudTrail rule still invokes the audit directly.
+    const rules = Object.values(hub.findResources('AWS::Events::Rule'));
+    const schedules = rules.filter((r) => r.Properties.ScheduleExpression);
+    const enabledTargets = schedules.filter((r) => r.Properties.State !== 'DISABLED').map((r) => JSON.stringify(r.Properties.Targets[0].Arn));
+    expect(enabledTargets.filter((t) => t.includes('AuditFanOutStateMachine'))).toHaveLength(1);
+    expect(enabledTargets.filter((t) => t.includes('AuditorAuditFunction'))).toEqual([]);
+    const disabled = schedules.filter((r) => r.Properties.State === 'DISABLED').map((r) => JSON.stringify(r.Properties.Targets[0].Arn));
+    expect(disabled).toEqual([expect.stringContaining('AuditorAuditFunction')]);
+  });
+});

@@ -25,6 +25,7 @@ describe('the audit over 20 account-regions on the emulator', () => {
   let config: Config;
   let result: AccountAuditResult;
   let deny: ReturnType<typeof denyAssumeRole>;
+  let auditDeps: Parameters<typeof runAccountAudit>[1];
 
   beforeAll(async () => {
     const base = { region: 'eu-west-1', stackName: 'OriginGuard', accounts };
@@ -53,7 +54,8 @@ describe('the audit over 20 account-regions on the emulator', () => {
     config = parseConfig({ ...base, ipRanges: { targets }, audit: { concurrency: 4, webAcls } });
     deny = denyAssumeRole((arn) => arn === missingRole);
     const accountClients = new AccountClients({ config, hub, fn: 'audit', stsPlugins: [deny.plugin] });
-    result = await runAccountAudit(config, { hub, accounts: accountClients, clock: systemClock, log: silentLog });
+    auditDeps = { hub, accounts: accountClients, clock: systemClock, log: silentLog };
+    result = await runAccountAudit(config, auditDeps);
   });
 
   it('turns the missing role into one finding for that account-region, and audits the other 19', () => {
@@ -93,5 +95,14 @@ describe('the audit over 20 account-regions on the emulator', () => {
     expect(result.peakConcurrency).toBeLessThanOrEqual(4);
     expect(result.peakConcurrency).toBeGreaterThan(1);
     expect(deny.seen).toContain(missingRole);
+  });
+
+  it('audits one account-region alone, as one invocation of the Step Functions fan-out does', async () => {
+    const one = await runAccountAudit(config, auditDeps, undefined, { account: 'acct-03', region: 'us-west-2' });
+
+    expect(one.accountRegions).toEqual([{ account: 'acct-03', region: 'us-west-2', status: 'audited', findings: expect.any(Number), failed: expect.any(Number) }]);
+    expect(one.findings.every((f) => f.account === 'acct-03' && f.region === 'us-west-2')).toBe(true);
+    expect(one.findings.filter((f) => f.checkId === 'waf.exists').map((f) => f.status)).toEqual(['PASS']);
+    await expect(runAccountAudit(config, auditDeps, undefined, { account: 'acct-99', region: 'us-west-2' })).rejects.toThrow(/no configured account-region acct-99\/us-west-2/);
   });
 });

@@ -16,6 +16,7 @@ import { retire, rotateInProcess } from '../../lambdas/core/rotation.ts';
 import { acceptedValuesOfRule, buildOriginVerifyRule } from '../../lambdas/core/waf-rule.ts';
 import { denyAssumeRole, emulatorAccountClients } from '../support/accounts.ts';
 import { uniqueName } from '../support/aws.ts';
+import { formatStatus, secretStatus } from '../../cli/status.ts';
 import { startFakeKong, type FakeKong } from '../support/fake-kong.ts';
 
 const EDGE = '310000000001';
@@ -139,5 +140,17 @@ describe('a rotation across two accounts on the emulator', () => {
     expect(new Set(assumed.seen)).toEqual(
       new Set([`arn:aws:iam::${EDGE}:role/OriginGuard-rotate-us-east-1`, `arn:aws:iam::${WORKLOAD}:role/OriginGuard-rotate-eu-central-1`]),
     );
+  });
+
+  it('shows status with each target in its account and region, every one in agreement after the rotation', async () => {
+    const status = await secretStatus(config.secrets[0], { clients: env.hub, accounts: env.accounts, fetch });
+
+    expect(status.error).toBeUndefined();
+    expect(status.senders.map((x) => [x.account, x.region, x.ok])).toEqual([['edge', undefined, true]]);
+    expect(status.validators.map((x) => [x.account, x.region, x.ok])).toEqual([
+      ['workload', 'eu-central-1', true],
+      ['workload', undefined, true],
+    ]);
+    expect(formatStatus([status])).toContain('[account workload · eu-central-1]');
   });
 });

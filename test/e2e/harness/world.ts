@@ -17,6 +17,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, S
 import { GetWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
 import type { AwsClients } from '../../../lambdas/adapters/aws-clients.ts';
 import { allAwsClients } from '../../../lambdas/adapters/all-clients.ts';
+import { AccountClients } from '../../../lambdas/adapters/account-clients.ts';
 import { rotationDeps } from '../../../lambdas/adapters/rotation-targets.ts';
 import { SnsAlertPublisher } from '../../../lambdas/adapters/sns-alerts.ts';
 import { parseConfig, type Config, type SecretConfig } from '../../../lambdas/config.ts';
@@ -64,6 +65,29 @@ export interface WorldOptions {
   timing?: Partial<Timing>;
   /** An account seeded beforehand (see `seedAccounts`); seeded now when absent. */
   seeded?: SeededAccount;
+  /**
+   * Several accounts (issue 13): the distribution in account `edge`, the web ACLs, VPC, groups and ALB in account
+   * `workload`, the secrets in the hub; the rotation reaches the first two through their spoke roles.
+   */
+  twoAccounts?: boolean;
+}
+
+/** The accounts of a `twoAccounts` world (moto: AssumeRole into a role of an account acts in that account). */
+export const TWO_ACCOUNTS = {
+  edge: { accountId: '710000000001', regions: ['eu-west-1'] },
+  workload: { accountId: '710000000002', regions: ['eu-west-1'] },
+};
+
+/** The hub's clients, with CloudFront acting in `edge` and WAF, EC2 and ELB in `workload`. */
+function splitClients(hub: AwsClients, accounts: AccountClients): AwsClients {
+  const edge = accounts.for({ account: 'edge' });
+  const workload = accounts.for({ account: 'workload' });
+  return Object.assign(Object.create(hub) as AwsClients, {
+    cloudFront: () => edge.cloudFront(),
+    wafv2: (scope: 'REGIONAL' | 'CLOUDFRONT') => workload.wafv2(scope),
+    ec2: () => workload.ec2(),
+    elbv2: () => workload.elbv2(),
+  });
 }
 
 /**
@@ -170,6 +194,8 @@ export class World {
   private cdnConfigured?: string;
   /** The forged stream of the scenario under way. */
   forged?: RequestStream;
+  /** A `twoAccounts` world: the product's clients of the edge and workload accounts. */
+  productAccounts?: AccountClients;
 
   private constructor(
     readonly seeded: SeededAccount,
@@ -268,30 +294,37 @@ export class World {
 
   static async start(options: WorldOptions = {}): Promise<World> {
     const timing = { ...DEFAULT_TIMING, ...options.timing };
-    const worldClients = emulatorClients(3);
+    const accountsConfig = { region: emulatorClientConfig().region, stackName: 'OriginGuard', organizationId: 'o-e2etwoaccts', accounts: TWO_ACCOUNTS };
+    const hubWorldClients = emulatorClients(3);
+    const worldClients = options.twoAccounts ? splitClients(hubWorldClients, new AccountClients({ config: accountsConfig, hub: hubWorldClients, fn: 'rotate' })) : hubWorldClients;
     // The product's own retry settings (AwsClients' default attempts), as the Lambdas and the CLI use them.
     const rotationClients = emulatorClients();
+    const productAccounts = options.twoAccounts ? new AccountClients({ config: accountsConfig, hub: rotationClients, fn: 'rotate' }) : undefined;
     const release = await slots.acquire();
     const cleanup: Array<() => Promise<void> | void> = [release];
     try {
       const seeded = options.seeded ?? (await seedAccount(worldClients, { kongAdminUrl: KONG_PLACEHOLDER, fast: true }));
       const kong = await startFakeKong({ adminToken: seeded.kongAdminToken });
       cleanup.push(() => kong.close());
+      const placed = (account: 'edge' | 'workload') => (options.twoAccounts ? { account } : {});
       const config = parseConfig(
         {
           ...seeded.config,
+          ...(options.twoAccounts ? accountsConfig : {}),
           secrets: seeded.config.secrets.map((secret) => ({
             ...secret,
             overlapMinutes: 0,
             senders: secret.senders.map((sender) =>
-              sender.type === 'kong-vault' ? { ...sender, ttlSeconds: timing.vaultTtlSeconds, rotationCheckSeconds: timing.vaultRotationCheckSeconds } : sender,
+              sender.type === 'kong-vault'
+                ? { ...sender, ttlSeconds: timing.vaultTtlSeconds, rotationCheckSeconds: timing.vaultRotationCheckSeconds }
+                : { ...sender, ...placed('edge') },
             ),
             validators: secret.validators.map((validator) => {
               switch (validator.type) {
                 case 'wafv2':
-                  return { ...validator, propagationSeconds: timing.wafPropagationSeconds };
+                  return { ...validator, propagationSeconds: timing.wafPropagationSeconds, ...placed('workload') };
                 case 'kong-route':
-                  return { ...validator, adminUrl: kong.url, propagationSeconds: timing.kongPropagationSeconds };
+                  return { ...validator, adminUrl: kong.url, propagationSeconds: timing.kongPropagationSeconds, ...placed('workload') };
                 case 'secretsmanager-readers':
                   return { ...validator, cacheTtlSeconds: timing.readerCacheTtlSeconds };
               }
@@ -374,7 +407,8 @@ export class World {
       });
       cleanup.push(() => fleet.close());
       await fleet.start();
-      reportFleetStatus(rotationClients.cloudFront(), fleet, 'gateway-alb', cdn.headerName);
+      // The product's CloudFront client: in a two-account world, the one acting in the edge account.
+      reportFleetStatus((productAccounts?.for({ account: 'edge' }) ?? rotationClients).cloudFront(), fleet, 'gateway-alb', cdn.headerName);
 
       const distribution = (await worldClients.cloudFront().send(new GetDistributionConfigCommand({ Id: seeded.distributionId }))).DistributionConfig!;
       const acl = await worldClients.wafv2('REGIONAL').send(new GetWebACLCommand({ Scope: 'REGIONAL', Name: seeded.gatewayAcl.name, Id: seeded.gatewayAcl.id }));
@@ -384,6 +418,7 @@ export class World {
       });
       world.closers = cleanup;
       upstreamRefreshed.notify = (name) => void world.sweeper.after(name);
+      world.productAccounts = productAccounts;
       return world;
     } catch (error) {
       for (const close of cleanup.reverse()) await close();
@@ -393,7 +428,7 @@ export class World {
 
   /** Everything the rotation core needs for `hop`, built from the config as the Lambdas and the CLI do. */
   deps(hop: Hop, extra: Partial<RotationDeps> = {}): RotationDeps {
-    return rotationDeps(this.secrets[hop], { clients: this.rotationClients, logger: this.log, alerts: this.alerts, fetch: this.sweepingFetch }, extra);
+    return rotationDeps(this.secrets[hop], { clients: this.rotationClients, accounts: this.productAccounts, logger: this.log, alerts: this.alerts, fetch: this.sweepingFetch }, extra);
   }
 
   async value(hop: Hop, stage = 'AWSCURRENT'): Promise<string | undefined> {
