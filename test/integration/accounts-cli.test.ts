@@ -62,8 +62,16 @@ describe('origin-guard audit across accounts', () => {
     await runAuditCommand(['--config', configPath], c.ctx, { clients: env.hub });
     const text = c.out.join('\n');
     const titles = [...text.matchAll(/^== (.*) ==$/gm)].map((m) => m[1]);
-    expect(titles[0]).toBe('account workload · eu-west-1');
-    expect(titles).toEqual(expect.arrayContaining(['account shared · eu-west-1', 'account workload · us-west-2']));
+    expect(titles).toEqual(expect.arrayContaining(['account workload · eu-west-1', 'account shared · eu-west-1', 'account workload · us-west-2']));
+    // Which blocks fail, from the same audit's --json: every failing block comes before every passing one.
+    const json = capture();
+    await runAuditCommand(['--json', '--config', configPath], json.ctx, { clients: env.hub });
+    const findings: Array<{ status: string; account?: string; region?: string }> = JSON.parse(json.out.join('\n')).findings;
+    const failing = new Set(findings.filter((f) => f.status === 'FAIL').map((f) => `account ${f.account} · ${f.region}`));
+    expect(failing.has('account workload · eu-west-1')).toBe(true);
+    const firstPassing = titles.findIndex((t) => !failing.has(t));
+    const lastFailing = titles.map((t) => failing.has(t)).lastIndexOf(true);
+    expect(lastFailing).toBeLessThan(firstPassing === -1 ? titles.length : firstPassing);
   });
 
   it('narrows to one account with --account, and names the accounts for an unknown one', async () => {

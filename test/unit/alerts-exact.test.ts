@@ -197,14 +197,14 @@ describe('alert state machine at its edges', () => {
     const unreadable = decideAlert(state({ lastAlertedAt: 'not a date' }), finding('FAIL'), NOW, 24);
     expect(unreadable.kind).toBe('REMINDER');
     const noStart = decideAlert(state({ failingSince: undefined }), finding('FAIL'), hoursLater(25), 24);
-    expect(noStart.next).toEqual({ ...state({ failingSince: NOW.toISOString() }), lastAlertedAt: hoursLater(25).toISOString(), version: 4 });
+    expect(noStart.next).toEqual({ ...state({ failingSince: NOW.toISOString() }), lastAlertedAt: hoursLater(25).toISOString(), observedAt: hoursLater(25).toISOString(), version: 4 });
   });
 
   it('writes the next version, the finding\'s facts, and no failure start once resolved', () => {
     const resolved = decideAlert(state(), finding('PASS', { severity: 'CRITICAL' }), NOW, 24);
     expect(resolved).toEqual({
       kind: 'RESOLVED',
-      next: { findingId: 'waf.associated:alb-1', status: 'PASS', checkId: 'waf.associated', resource: 'alb-1', severity: 'CRITICAL', lastAlertedAt: NOW.toISOString(), version: 4 },
+      next: { findingId: 'waf.associated:alb-1', status: 'PASS', checkId: 'waf.associated', resource: 'alb-1', severity: 'CRITICAL', lastAlertedAt: NOW.toISOString(), observedAt: NOW.toISOString(), version: 4 },
     });
     const fresh = decideAlert(undefined, finding('FAIL'), NOW, 24);
     expect(fresh.next).toMatchObject({ version: 1, failingSince: NOW.toISOString(), lastAlertedAt: NOW.toISOString(), status: 'FAIL' });
@@ -280,7 +280,7 @@ describe('applying alerts', () => {
 
     const unknown = memoryState();
     await applyAlerts([finding('FAIL')], { publisher, state: unknown, reminderHours: 24 }, NOW, silentLog);
-    expect(unknown.items.get('waf.associated:alb-1')).toEqual({ ...state({ version: 2 }), status: 'PASS', failingSince: undefined });
+    expect(unknown.items.get('waf.associated:alb-1')).toEqual({ ...state({ version: 2 }), status: 'PASS', failingSince: undefined, observedAt: NOW.toISOString() });
   });
 
   it('reports a state store that fails, and one that fails to put the state back', async () => {

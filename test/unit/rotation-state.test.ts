@@ -57,9 +57,12 @@ describe('rotationView', () => {
     }
   });
 
-  it('emergency only when the tag says "true"', () => {
-    expect(rotationView(secret([['v1', [STAGE.CURRENT]]], { [TAG.EMERGENCY]: 'true' })).emergency).toBe(true);
-    expect(rotationView(secret([['v1', [STAGE.CURRENT]]], { [TAG.EMERGENCY]: 'false' })).emergency).toBe(false);
+  it('emergency only when the tag names the pending or current version (the old "true" no longer counts)', () => {
+    expect(rotationView(secret([['v1', [STAGE.CURRENT]]], { [TAG.EMERGENCY]: 'v1' })).emergency).toBe(true);
+    expect(rotationView(secret([['v1', [STAGE.CURRENT]], ['v2', [STAGE.PENDING]]], { [TAG.EMERGENCY]: 'v2' })).emergency).toBe(true);
+    expect(rotationView(secret([['v1', [STAGE.CURRENT]]], { [TAG.EMERGENCY]: 'v0' })).emergency).toBe(false);
+    expect(rotationView(secret([['v1', [STAGE.CURRENT]]], { [TAG.EMERGENCY]: 'true' })).emergency).toBe(false);
+    expect(rotationView(secret([['v1', [STAGE.CURRENT]]])).emergency).toBe(false);
   });
 
   it('a secret with no current version yet', () => {
