@@ -65,11 +65,23 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
 }
 
 /**
- * Starts `moto_server` on a free port of 127.0.0.1 and waits until it answers.
+ * Starts `moto_server` on a free port of 127.0.0.1 and waits until it answers: through the per-family launcher
+ * when it is present, else (or when that Python cannot run it: no moto there) plain `moto_server`.
  * Fails with an install hint when the binary is missing.
  */
 export async function startLocalEmulator(options: { command?: string; timeoutMs?: number } = {}): Promise<LocalEmulator> {
-  const { command, args } = emulatorCommand({ command: options.command });
+  const chosen = emulatorCommand({ command: options.command });
+  if (chosen.args.length === 0) return startEmulatorProcess(chosen.command, [], options.timeoutMs);
+  try {
+    return await startEmulatorProcess(chosen.command, chosen.args, options.timeoutMs);
+  } catch (error) {
+    if (!(error instanceof EmulatorUnavailableError)) throw error;
+    process.stderr.write(`the per-family moto launcher did not start (${error.message.split('\n')[0]}); using plain moto_server, whose rules quota counts IPv4 and IPv6 together\n`);
+    return startEmulatorProcess('moto_server', [], options.timeoutMs);
+  }
+}
+
+async function startEmulatorProcess(command: string, args: string[], timeoutMs: number | undefined): Promise<LocalEmulator> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const child = spawn(command, [...args, '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -89,7 +101,7 @@ export async function startLocalEmulator(options: { command?: string; timeoutMs?
     });
   });
   try {
-    await Promise.race([waitUntilReady(endpoint, child, options.timeoutMs ?? 20_000), spawnFailed]);
+    await Promise.race([waitUntilReady(endpoint, child, timeoutMs ?? 20_000), spawnFailed]);
   } catch (error) {
     child.kill('SIGKILL');
     if (error instanceof EmulatorUnavailableError && stderr) error.message += `\nmoto_server said:\n${stderr}`;
