@@ -47,7 +47,8 @@ export function resolvePlacement(
   if (placement.account === undefined) return { region };
   const account = config.accounts?.[placement.account];
   if (!account) throw new Error(`unknown account "${placement.account}": it is not listed under "accounts"`);
-  if (config.hubAccountId && account.accountId === config.hubAccountId) return { account: placement.account, accountId: account.accountId, region };
+  // The hub account in its own region is the functions' own; in another region, its spoke stack's role.
+  if (config.hubAccountId && account.accountId === config.hubAccountId && region === config.region) return { account: placement.account, accountId: account.accountId, region };
   return {
     account: placement.account,
     accountId: account.accountId,

@@ -188,6 +188,16 @@ describe('spoke stacks', () => {
     expect(violations(new SpokeStack(app, 'Generic', { config }))).toEqual([]);
   });
 
+  it('adds a spoke stack for the hub account in its other regions, none in its own', () => {
+    const config = multiAccountConfig((json) => {
+      json.accounts.hub = { accountId: HUB, regions: ['eu-west-1', 'us-west-2'] };
+    });
+    const { spokes } = synthAll(config);
+    const names = spokes!.map((s) => s.stackName);
+    expect(names).toContain('OriginGuard-Spoke-hub-us-west-2');
+    expect(names).not.toContain('OriginGuard-Spoke-hub-eu-west-1');
+  });
+
   it('refuses a spoke without hubAccountId or outside its account, naming each problem', () => {
     const config = multiAccountConfig((json) => delete json.hubAccountId);
     let error: unknown;
