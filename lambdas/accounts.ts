@@ -190,3 +190,14 @@ export function configForAccount(config: Config, name: string): Config {
       : {}),
   };
 }
+
+/**
+ * Whether an item lives in the hub's own account and region, where the hub's function roles act directly (their
+ * grants cover these items only; items elsewhere are granted by the spoke roles, lib/spoke-permissions.ts).
+ */
+export function inHubAccount(config: Pick<Config, 'accounts' | 'region' | 'hubAccountId'>, item: object): boolean {
+  const { account, region } = item as { account?: string; region?: string };
+  if (account === undefined) return region === undefined || region === config.region;
+  const a = config.accounts?.[account];
+  return !!a && !!config.hubAccountId && a.accountId === config.hubAccountId && (region ?? homeRegionOf(config, account)) === config.region;
+}
