@@ -47,7 +47,8 @@ export function resolvePlacement(
   if (placement.account === undefined) return { region };
   const account = config.accounts?.[placement.account];
   if (!account) throw new Error(`unknown account "${placement.account}": it is not listed under "accounts"`);
-  if (config.hubAccountId && account.accountId === config.hubAccountId) return { account: placement.account, accountId: account.accountId, region };
+  // The hub account in its own region is the functions' own; in another region, its spoke stack's role.
+  if (config.hubAccountId && account.accountId === config.hubAccountId && region === config.region) return { account: placement.account, accountId: account.accountId, region };
   return {
     account: placement.account,
     accountId: account.accountId,
@@ -188,4 +189,15 @@ export function configForAccount(config: Config, name: string): Config {
         }
       : {}),
   };
+}
+
+/**
+ * Whether an item lives in the hub's own account and region, where the hub's function roles act directly (their
+ * grants cover these items only; items elsewhere are granted by the spoke roles, lib/spoke-permissions.ts).
+ */
+export function inHubAccount(config: Pick<Config, 'accounts' | 'region' | 'hubAccountId'>, item: object): boolean {
+  const { account, region } = item as { account?: string; region?: string };
+  if (account === undefined) return region === undefined || region === config.region;
+  const a = config.accounts?.[account];
+  return !!a && !!config.hubAccountId && a.accountId === config.hubAccountId && (region ?? homeRegionOf(config, account)) === config.region;
 }

@@ -513,6 +513,13 @@ function checkAccounts(config: z.output<typeof ConfigSchema>, ctx: RefineContext
     }
     if (global && item.region !== undefined) {
       ctx.addIssue({ code: 'custom', path: [...path, 'region'], message: `${global} is global: remove region` });
+    } else if (item.account === undefined && item.region !== undefined && item.region !== config.region) {
+      // The hub's function roles are granted the home region's resources; other regions go through spoke roles.
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'region'],
+        message: `${item.region} is not the stack's region (${config.region}): set "account" too (list the hub account under "accounts" with its own id to use it in other regions)`,
+      });
     }
   };
   config.secrets.forEach((secret, i) => {

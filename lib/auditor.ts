@@ -12,6 +12,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { inHubAccount } from '../lambdas/accounts.ts';
 import type { Config } from '../lambdas/config.ts';
 import { AUDIT_TRIGGER_EVENTS } from '../lambdas/core/audit-scope.ts';
 import { ALERT_STATE_ACTIONS } from './alerts.ts';
@@ -206,8 +207,9 @@ export class Auditor extends Construct {
     const audit = config.audit;
 
     const distributionIds = unique([
-      ...(audit?.distributions ?? []).map((d) => d.id),
-      ...config.secrets.flatMap((s) => s.senders.flatMap((x) => (x.type === 'cloudfront' ? [x.distributionId] : []))),
+      // Items of other accounts and regions are read through the audit's spoke roles (lib/spoke-permissions.ts).
+      ...(audit?.distributions ?? []).filter((d) => inHubAccount(config, d)).map((d) => d.id),
+      ...config.secrets.flatMap((s) => s.senders.flatMap((x) => (x.type === 'cloudfront' && inHubAccount(config, x) ? [x.distributionId] : []))),
     ]);
     if (distributionIds.length > 0) {
       fn.addToRolePolicy(
@@ -219,10 +221,10 @@ export class Auditor extends Construct {
     }
 
     const acls = new Map<string, { scope: WafScope; name: string; id: string }>();
-    for (const acl of audit?.webAcls ?? []) acls.set(`${acl.scope}/${acl.name}/${acl.id}`, acl);
+    for (const acl of (audit?.webAcls ?? []).filter((w) => inHubAccount(config, w))) acls.set(`${acl.scope}/${acl.name}/${acl.id}`, acl);
     for (const s of config.secrets) {
       for (const v of s.validators) {
-        if (v.type === 'wafv2') acls.set(`${v.scope}/${v.webAclName}/${v.webAclId}`, { scope: v.scope, name: v.webAclName, id: v.webAclId });
+        if (v.type === 'wafv2' && inHubAccount(config, v)) acls.set(`${v.scope}/${v.webAclName}/${v.webAclId}`, { scope: v.scope, name: v.webAclName, id: v.webAclId });
       }
     }
     // A distribution's expected web ACL (by name) is compared with the ARN in its config: no extra read.
@@ -232,7 +234,7 @@ export class Auditor extends Construct {
         new iam.PolicyStatement({ actions: ['wafv2:GetWebACL', 'wafv2:GetLoggingConfiguration'], resources: aclArns }),
       );
     }
-    const protectedResources = unique((audit?.webAcls ?? []).flatMap((acl) => acl.resourceArns));
+    const protectedResources = unique((audit?.webAcls ?? []).filter((w) => inHubAccount(config, w)).flatMap((acl) => acl.resourceArns));
     if (protectedResources.length > 0) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({ actions: ['wafv2:GetWebACLForResource'], resources: [...protectedResources, ...aclArns] }),
@@ -253,7 +255,7 @@ export class Auditor extends Construct {
 
     // Prefix-list targets: the reconcile dry run reads the lists' entries. Every audit describes the lists that
     // rules reference (a reference counts as the list's MaxEntries against the group's quota).
-    const prefixLists = unique((config.ipRanges?.targets ?? []).flatMap((t) => t.prefixListIds ?? [])).map((id) => prefixListArn(this, id));
+    const prefixLists = unique((config.ipRanges?.targets ?? []).filter((t) => inHubAccount(config, t)).flatMap((t) => t.prefixListIds ?? [])).map((id) => prefixListArn(this, id));
     if (prefixLists.length > 0) {
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:GetManagedPrefixListEntries'], resources: prefixLists }));
     }

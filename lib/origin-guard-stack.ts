@@ -158,7 +158,7 @@ export function addOriginGuardStacks(
 function addSpokeStacks(scope: Construct, config: Config): { spokes?: SpokeStack[]; spokeStackSet?: SpokeStackSetStack } {
   if (Object.keys(config.accounts ?? {}).length === 0) return {};
   const spokes = accountRegions(config)
-    .filter((ar) => ar.accountId !== config.hubAccountId)
+    .filter((ar) => !(ar.accountId === config.hubAccountId && ar.region === config.region))
     .map((ar) => new SpokeStack(scope, `${config.stackName}-Spoke-${ar.account}-${ar.region}`, { config, account: ar.account, env: { account: ar.accountId, region: ar.region } }));
   const spokeStackSet = config.spokeStackSet
     ? new SpokeStackSetStack(scope, `${config.stackName}-SpokeStackSet`, { config, env: { account: config.hubAccountId, region: config.region } })

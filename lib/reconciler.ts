@@ -8,6 +8,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { inHubAccount } from '../lambdas/accounts.ts';
 import type { Config } from '../lambdas/config.ts';
 import { ALERT_STATE_ACTIONS } from './alerts.ts';
 import { prefixListArn, securityGroupArn, unique } from './arns.ts';
@@ -87,22 +88,26 @@ export class Reconciler extends Construct {
     });
     const fn = this.function;
 
-    const groupArns = unique(rangeTargets.flatMap((t) => t.securityGroupIds)).map((id) => securityGroupArn(this, id));
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        // ModifySecurityGroupRules: adoption rewrites the description of an identical hand-made rule.
-        actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:ModifySecurityGroupRules'],
-        resources: groupArns,
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
-        resources: groupArns,
-        conditions: { 'ForAllValues:StringLike': { 'aws:TagKeys': [RECONCILER_TAG_KEY_PATTERN] } },
-      }),
-    );
-    const prefixLists = unique(rangeTargets.flatMap((t) => t.prefixListIds ?? [])).map((id) => prefixListArn(this, id));
+    // Targets of other accounts and regions are changed through their spoke roles (lib/spoke-permissions.ts).
+    const hubTargets = rangeTargets.filter((t) => inHubAccount(props.config, t));
+    const groupArns = unique(hubTargets.flatMap((t) => t.securityGroupIds)).map((id) => securityGroupArn(this, id));
+    if (groupArns.length > 0) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          // ModifySecurityGroupRules: adoption rewrites the description of an identical hand-made rule.
+          actions: ['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:ModifySecurityGroupRules'],
+          resources: groupArns,
+        }),
+      );
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+          resources: groupArns,
+          conditions: { 'ForAllValues:StringLike': { 'aws:TagKeys': [RECONCILER_TAG_KEY_PATTERN] } },
+        }),
+      );
+    }
+    const prefixLists = unique(hubTargets.flatMap((t) => t.prefixListIds ?? [])).map((id) => prefixListArn(this, id));
     if (prefixLists.length > 0) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({

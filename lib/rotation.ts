@@ -14,6 +14,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { inHubAccount } from '../lambdas/accounts.ts';
 import type { Config, SecretConfig } from '../lambdas/config.ts';
 import { distributionArn, unique, webAclArn, wafReferencedResourceArns, type WafScope } from './arns.ts';
 import { throwIfProblems } from './errors.ts';
@@ -266,12 +267,13 @@ export class SecretRotation extends Construct {
     const tokenSecrets: string[] = [];
     for (const s of config.secrets) {
       for (const sender of s.senders) {
-        if (sender.type === 'cloudfront') distributions.push(distributionArn(this, sender.distributionId));
+        // Senders and validators of other accounts and regions act through their spoke roles.
+        if (sender.type === 'cloudfront' && inHubAccount(config, sender)) distributions.push(distributionArn(this, sender.distributionId));
         if (sender.type === 'kong-vault' && sender.tokenSecretName) tokenSecrets.push(sender.tokenSecretName);
         if (sender.type === 'kong-vault' && sender.vaultTokenSecretName) tokenSecrets.push(sender.vaultTokenSecretName);
       }
       for (const validator of s.validators) {
-        if (validator.type === 'wafv2') {
+        if (validator.type === 'wafv2' && inHubAccount(config, validator)) {
           const list = webAcls.get(validator.scope) ?? [];
           list.push(webAclArn(this, { scope: validator.scope, name: validator.webAclName, id: validator.webAclId }));
           webAcls.set(validator.scope, list);

@@ -90,7 +90,7 @@ export function spokeStatements(config: Config, fn: HubFunction, scope: SpokeSco
       groups.push(...t.securityGroupIds.map((id) => arn('ec2', p.region, p.accountId, `security-group/${id}`)));
       lists.push(...(t.prefixListIds ?? []).map((id) => arn('ec2', p.region, p.accountId, `prefix-list/${id}`)));
     }
-    add(['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:CreateTags', 'ec2:DeleteTags'], groups);
+    add(['ec2:AuthorizeSecurityGroupIngress', 'ec2:RevokeSecurityGroupIngress', 'ec2:ModifySecurityGroupRules', 'ec2:CreateTags', 'ec2:DeleteTags'], groups);
     add(['ec2:ModifyManagedPrefixList', 'ec2:GetManagedPrefixListEntries'], lists);
     if (groups.length > 0) add(['ec2:DescribeSecurityGroups', 'ec2:DescribeSecurityGroupRules', 'ec2:DescribeManagedPrefixLists'], ['*'], EC2_DESCRIBE_REASON);
   }

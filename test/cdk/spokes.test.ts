@@ -157,6 +157,16 @@ describe('spoke stacks', () => {
     expect(assumable('ReconcilerReconcileFunction').every((arn) => arn.includes(':role/OriginGuard-reconcile-'))).toBe(true);
   });
 
+  it('grants the hub functions only the items of the hub account and region: the rest goes through spoke roles', () => {
+    const { stack } = sharedApp();
+    const hub = Template.fromStack(stack);
+    const all = grants(policyStatements(hub, ''));
+    // The CloudFront sender and the audited distribution live in edge, the WAF validator and the target in workload.
+    expect(all.filter((g) => g.action.startsWith('cloudfront:'))).toEqual([]);
+    expect(all.filter((g) => g.action === 'ec2:AuthorizeSecurityGroupIngress')).toEqual([]);
+    expect(all.filter((g) => g.action === 'wafv2:UpdateWebACL' && g.resource.includes('regional/webacl/'))).toEqual([]);
+  });
+
   it('keeps cdk-nag clean on the hub and every spoke', () => {
     const { app } = sharedApp();
     expect(violations(app)).toEqual([]);
@@ -186,6 +196,16 @@ describe('spoke stacks', () => {
     // The StackSet's template passes cdk-nag too.
     const app = new App();
     expect(violations(new SpokeStack(app, 'Generic', { config }))).toEqual([]);
+  });
+
+  it('adds a spoke stack for the hub account in its other regions, none in its own', () => {
+    const config = multiAccountConfig((json) => {
+      json.accounts.hub = { accountId: HUB, regions: ['eu-west-1', 'us-west-2'] };
+    });
+    const { spokes } = synthAll(config);
+    const names = spokes!.map((s) => s.stackName);
+    expect(names).toContain('OriginGuard-Spoke-hub-us-west-2');
+    expect(names).not.toContain('OriginGuard-Spoke-hub-eu-west-1');
   });
 
   it('refuses a spoke without hubAccountId or outside its account, naming each problem', () => {

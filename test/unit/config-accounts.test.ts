@@ -104,6 +104,16 @@ describe('accounts in the config', () => {
     ]);
   });
 
+  it('refuses another region without an account: the hub functions reach other regions through spoke roles', () => {
+    const value = clone();
+    value.ipRanges.targets[1].region = 'us-west-2';
+    expect(problemsOf(value)).toEqual([
+      'ipRanges.targets[1].region: us-west-2 is not the stack\'s region (eu-west-1): set "account" too (list the hub account under "accounts" with its own id to use it in other regions)',
+    ]);
+    value.ipRanges.targets[1].region = 'eu-west-1';
+    expect(problemsOf(value)).toEqual([]);
+  });
+
   it('checks account ids, role ARNs of the same account, and a trust condition', () => {
     const value = clone();
     value.accounts.edge.accountId = '1234';
@@ -161,6 +171,12 @@ describe('placements', () => {
     const c = parseConfig({ ...clone(), accounts: { ...accounts, edge: { accountId: '111111111111', roleName: 'Mine' }, hub: { accountId: '999999999999' } } });
     expect(resolvePlacement(c, { account: 'edge' }, 'audit').roleArn).toBe('arn:aws:iam::111111111111:role/Mine');
     expect(resolvePlacement(c, { account: 'hub' }, 'audit').roleArn).toBeUndefined();
+  });
+
+  it('reaches the hub account in another region through its spoke role there', () => {
+    const c = parseConfig({ ...clone(), accounts: { ...accounts, hub: { accountId: '999999999999', regions: ['eu-west-1', 'us-west-2'] } } });
+    expect(resolvePlacement(c, { account: 'hub', region: 'eu-west-1' }, 'reconcile').roleArn).toBeUndefined();
+    expect(resolvePlacement(c, { account: 'hub', region: 'us-west-2' }, 'reconcile').roleArn).toBe('arn:aws:iam::999999999999:role/OriginGuard-reconcile-us-west-2');
   });
 
   it('lists every account-region the config names', () => {
