@@ -70,7 +70,7 @@ export async function runScenario(world: World, options: ScenarioOptions, body: 
   };
   const violations = modelViolations(world, result);
   if (violations.length) notes.push(`the world's timing slipped (${violations.join('; ')})`);
-  console.log(`[e2e] ${options.scenario}: client latency max ${c.maxLatencyMs} ms, in flight max ${c.maxInFlight}, tick gap max ${c.maxTickGapMs} ms; forged latency max ${f.maxLatencyMs} ms`);
+  console.log(`[e2e] ${options.scenario}: client latency max ${c.maxLatencyMs} ms, in flight max ${c.maxInFlight}, tick gap max ${c.maxTickGapMs} ms; forged latency max ${f.maxLatencyMs} ms${c.rejected ? `; rejected by ${JSON.stringify(c.rejectedBy)}` : ''}`);
   console.log(`[e2e] ${options.scenario} coverage:\n  ${result.coverage!.join('\n  ')}`);
   recordScenario(result);
   if (failure) throw failure;

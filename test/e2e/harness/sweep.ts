@@ -111,9 +111,10 @@ export class Sweeper {
       return this.queued.done;
     }
     const queued: { triggers: string[]; done: Promise<void> } = { triggers: [trigger], done: Promise.resolve() };
+    // A queued sweep runs even when the scenario is stopping: its triggers happened while it ran (stop() waits).
     queued.done = Promise.race([...this.running]).then(() => {
       if (this.queued === queued) this.queued = undefined;
-      return this.active ? this.launch(queued.triggers.join(', ')) : undefined;
+      return this.launch(queued.triggers.join(', '));
     });
     this.queued = queued;
     return queued.done;
