@@ -208,6 +208,11 @@ export const AuditSchema = z.strictObject({
         protocol: z._default(z.enum(['tcp', 'udp']), 'tcp'),
         /** The `secrets[].name` whose validators check this origin's header; none means nothing checks it. */
         secret: z.optional(nonEmpty()),
+        /**
+         * A CloudFront VPC origin (private ALB/NLB/EC2): its groups should admit CloudFront's managed
+         * `CloudFront-VPCOrigins-Service-SG` and nothing broader on the origin ports.
+         */
+        vpcOrigin: z._default(z.boolean(), false),
       }),
     ),
   ),

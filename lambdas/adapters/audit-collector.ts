@@ -27,6 +27,7 @@ import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
   DEFAULT_AUDIT_SETTINGS,
   SWAPPED_WEB_ACL,
+  VPC_ORIGIN_SERVICE_GROUP_NAME,
   emptyObservedAccount,
   type AuditSettings,
   type ObservedAccount,
@@ -653,9 +654,11 @@ class CollectorRun {
           const sources: Record<string, string[]> = {};
           const add = (groupId: string, source: string) => (sources[groupId] ??= []).includes(source) || sources[groupId].push(source);
           for (const id of config.securityGroupIds) add(id, 'listed');
+          let internetFacing: boolean | undefined;
           if (config.loadBalancerArns.length > 0) {
             const out = await this.options.clients.elbv2().send(new DescribeLoadBalancersCommand({ LoadBalancerArns: config.loadBalancerArns }));
             for (const lb of out.LoadBalancers ?? []) for (const id of lb.SecurityGroups ?? []) add(id, lb.LoadBalancerArn ?? 'load balancer');
+            internetFacing = (out.LoadBalancers ?? []).some((lb) => lb.Scheme === 'internet-facing');
           }
           if (config.networkInterfaceIds.length > 0) {
             const out = await this.options.clients.ec2().send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: config.networkInterfaceIds }));
@@ -664,7 +667,8 @@ class CollectorRun {
           const ids = Object.keys(sources);
           const rules = ids.length > 0 ? await this.ingressRules(ids) : new Map<string, ObservedIngressRule[]>();
           const groups: ObservedSecurityGroup[] = ids.map((groupId) => ({ groupId, ingress: rules.get(groupId) }));
-          return { groups, sources };
+          const vpcOriginServiceGroupId = config.vpcOrigin && ids.length > 0 ? await this.vpcOriginServiceGroup(ids) : undefined;
+          return { groups, sources, internetFacing, vpcOriginServiceGroupId };
         });
         if (!read.ok) return;
         const origin: ObservedAuditOrigin = {
@@ -673,10 +677,23 @@ class CollectorRun {
           groups: read.value.groups,
           groupSources: read.value.sources,
           headerCheck: await this.headerCheckOf(config.secret),
+          ...(read.value.vpcOriginServiceGroupId ? { vpcOriginServiceGroupId: read.value.vpcOriginServiceGroupId } : {}),
+          ...(read.value.internetFacing !== undefined ? { internetFacing: read.value.internetFacing } : {}),
         };
         this.observed.origins.push(origin);
       }),
     );
+  }
+
+  /** CloudFront's VPC-origins service group in the VPC of the origin's groups, if CloudFront created it. */
+  private async vpcOriginServiceGroup(groupIds: string[]): Promise<string | undefined> {
+    const ec2 = this.options.clients.ec2();
+    const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-id', Values: groupIds }] }));
+    const vpcIds = [...new Set((groups.SecurityGroups ?? []).flatMap((g) => (g.VpcId ? [g.VpcId] : [])))];
+    if (vpcIds.length === 0) return undefined;
+    const named = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [VPC_ORIGIN_SERVICE_GROUP_NAME] }, { Name: 'vpc-id', Values: vpcIds }] }));
+    // Matched here too: moto ignores some describe filters.
+    return named.SecurityGroups?.find((g) => g.GroupName === VPC_ORIGIN_SERVICE_GROUP_NAME && vpcIds.includes(g.VpcId ?? ''))?.GroupId;
   }
 
   /** Whether the secret's validators check the header: a WAF validator counts once its rule reads back as ours. */

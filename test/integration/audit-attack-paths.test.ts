@@ -17,6 +17,7 @@ import {
   AcceptVpcPeeringConnectionCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  CreateSubnetCommand,
   CreateVpcCommand,
   CreateVpcPeeringConnectionCommand,
   DescribeManagedPrefixListsCommand,
@@ -24,6 +25,7 @@ import {
   RevokeSecurityGroupIngressCommand,
   type IpPermission,
 } from '@aws-sdk/client-ec2';
+import { CreateLoadBalancerCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DisableRuleCommand, EnableRuleCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { AssociateWebACLCommand, CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
@@ -39,6 +41,7 @@ import { AwsAuditCollector, CLOUDFRONT_PREFIX_LIST_NAME } from '../../lambdas/ad
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { updateRequestKeepingSettings, WafV2Validator, type WebAclRef } from '../../lambdas/adapters/wafv2.ts';
 import { parseConfig, type Config } from '../../lambdas/config.ts';
+import { VPC_ORIGIN_SERVICE_GROUP_NAME } from '../../lambdas/core/audit-model.ts';
 import { ALL_CHECKS, runChecks } from '../../lambdas/core/checks/index.ts';
 import { runAuditCommand } from '../../cli/audit.ts';
 import type { CliContext } from '../../cli/context.ts';
@@ -72,6 +75,8 @@ interface World {
   config: Config;
   rawConfig: Record<string, unknown>;
   albArn: string;
+  privateGroupId: string;
+  publicGroupId: string;
 }
 let world: World;
 
@@ -120,6 +125,7 @@ async function editDistribution(edit: (config: DistributionConfig) => void) {
   await cf.send(new UpdateDistributionCommand({ Id: world.distributionId, IfMatch: got.ETag, DistributionConfig: config }));
 }
 
+const OFFICE = '198.51.100.0/24';
 const permission = (port: number, cidr: string): IpPermission => ({ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: cidr }] });
 const authorize = (p: IpPermission) => ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
 const revoke = (p: IpPermission) => ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
@@ -188,6 +194,20 @@ async function buildWorld(): Promise<World> {
       IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: cloudFrontListId, Description: 'CloudFront' }] }],
     }),
   );
+  // A VPC origin: its group admits CloudFront's service group (created by CloudFront in the VPC).
+  const serviceGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: VPC_ORIGIN_SERVICE_GROUP_NAME, Description: 'CloudFront VPC origins', VpcId: vpcId }))).GroupId!;
+  const privateGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('private'), Description: 'internal load balancer', VpcId: vpcId }))).GroupId!;
+  await ec2().send(
+    new AuthorizeSecurityGroupIngressCommand({ GroupId: privateGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: serviceGroupId }] }] }),
+  );
+  // A public load balancer, reached from the office today.
+  const publicGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('public'), Description: 'public load balancer', VpcId: vpcId }))).GroupId!;
+  await ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+  const subnets = await Promise.all(
+    ['a', 'b'].map(async (az, i) => (await ec2().send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.20.${i + 1}.0/24`, AvailabilityZone: `eu-west-1${az}` }))).Subnet!.SubnetId!),
+  );
+  const lb = await clients.elbv2().send(new CreateLoadBalancerCommand({ Name: uniqueName('public').slice(0, 32), Subnets: subnets, SecurityGroups: [publicGroupId], Scheme: 'internet-facing' }));
+  const publicLbArn = lb.LoadBalancers![0].LoadBalancerArn!;
   const pcxId = (await ec2().send(new CreateVpcPeeringConnectionCommand({ VpcId: vpcId, PeerVpcId: peerVpcId }))).VpcPeeringConnection!.VpcPeeringConnectionId!;
   await ec2().send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcxId }));
 
@@ -211,7 +231,11 @@ async function buildWorld(): Promise<World> {
       },
     ],
     audit: {
-      origins: [{ name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' }],
+      origins: [
+        { name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' },
+        { name: 'private', securityGroupIds: [privateGroupId], ports: [443], vpcOrigin: true },
+        { name: 'public', loadBalancerArns: [publicLbArn], ports: [443] },
+      ],
       webAcls: [
         { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id, resourceArns: [albArn] },
         { scope: 'REGIONAL', name: emptyAcl.name, id: emptyAcl.id },
@@ -221,7 +245,7 @@ async function buildWorld(): Promise<World> {
     },
   };
   const config = parseConfig(rawConfig);
-  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn };
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn, privateGroupId, publicGroupId };
 }
 
 async function findingsOf(checkId: string) {
@@ -268,6 +292,30 @@ const cases: Case[] = [
     failingId: () => `sg.admin-ports:${world.groupId}`,
     breakIt: () => authorize(permission(8001, '0.0.0.0/0')),
     repair: () => revoke(permission(8001, '0.0.0.0/0')),
+  },
+  {
+    checkId: 'origin.vpc-origin-group',
+    drift: 'the VPC origin also admits an address range on its port',
+    failingId: () => 'origin.vpc-origin-group:origin:private',
+    breakIt: () => ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.privateGroupId, IpPermissions: [permission(443, '10.20.5.0/24')] })),
+    repair: () => ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.privateGroupId, IpPermissions: [permission(443, '10.20.5.0/24')] })),
+  },
+  {
+    checkId: 'origin.vpc-origin-candidate',
+    drift: 'the public load balancer ends up reached only by CloudFront',
+    failingId: () => 'origin.vpc-origin-candidate:origin:public',
+    breakIt: async () => {
+      await ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+      await ec2().send(
+        new AuthorizeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: world.cloudFrontListId }] }] }),
+      );
+    },
+    repair: async () => {
+      await ec2().send(
+        new RevokeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: world.cloudFrontListId }] }] }),
+      );
+      await ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+    },
   },
   {
     checkId: 'cloudfront.logging',

@@ -8,6 +8,7 @@ import { cloudFrontLogging } from './cloudfront-logging.ts';
 import { cloudFrontS3Oac } from './cloudfront-s3-oac.ts';
 import { cloudFrontViewerTls } from './cloudfront-viewer-tls.ts';
 import { originAnyDistribution } from './origin-any-distribution.ts';
+import { originVpcOriginCandidate, originVpcOriginGroup } from './origin-vpc-origin.ts';
 import { peeringDnsResolution } from './peering-dns-resolution.ts';
 import { securityGroupAdminPorts } from './sg-admin-ports.ts';
 import { securityGroupBroadIngress } from './sg-broad-ingress.ts';
@@ -64,6 +65,8 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   cloudFrontLogging,
   cloudFrontS3Oac,
   originAnyDistribution,
+  originVpcOriginGroup,
+  originVpcOriginCandidate,
   securityGroupOwnedRules,
   securityGroupOpenIngress,
   securityGroupBroadIngress,
@@ -111,6 +114,8 @@ export {
   cloudFrontS3Oac,
   cloudFrontViewerTls,
   originAnyDistribution,
+  originVpcOriginCandidate,
+  originVpcOriginGroup,
   peeringDnsResolution,
   securityGroupAdminPorts,
   securityGroupBroadIngress,
