@@ -34,6 +34,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbAlertState } from '../../lambdas/adapters/alert-state-dynamodb.ts';
+import { DynamoDbLeases } from '../../lambdas/adapters/lease-dynamodb.ts';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-alerts.ts';
 import { runAudit } from '../../lambdas/core/audit.ts';
 import { silentLog, type Clock } from '../../lambdas/core/ports.ts';
@@ -532,7 +533,8 @@ describe('bursts and out-of-order observations', () => {
       source: 'aws.ec2',
       account: '123456789012',
       time: new Date().toISOString(),
-      region: 'eu-west-1',
+      // Some arrive forwarded from us-east-1 (GlobalEventsStack): still the same audit of the home region.
+      region: i % 7 === 3 ? 'us-east-1' : 'eu-west-1',
       resources: [],
       detail: {
         eventSource: 'ec2.amazonaws.com',
@@ -566,6 +568,24 @@ describe('bursts and out-of-order observations', () => {
     const resolved = await handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'revoke', body: JSON.stringify(revokeEvent) }] });
     expect(resolved).toMatchObject({ trigger: 'ec2.amazonaws.com:RevokeSecurityGroupIngress', events: 1, failed: 0, alerts: 1 });
     expect(await subjects()).toEqual(['[CRITICAL] RESOLVED sg.broad-ingress']);
+  });
+
+  it('runs at most one audit of an account and region at a time: a queued batch goes back, a schedule tick is skipped', async () => {
+    const { handler } = await import('../../lambdas/handlers/audit.ts');
+    const other = new DynamoDbLeases(clients.dynamoDb(), tableName, 'lambda:another-audit:1');
+    const held = await other.acquire('audit:123456789012/eu-west-1', 'audit', 60_000);
+    const tick = { version: '0', id: 'tick', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', region: 'eu-west-1', time: new Date().toISOString(), resources: [], detail: {} };
+    let queued: unknown;
+    let scheduled;
+    try {
+      queued = await handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'm1', body: JSON.stringify(tick) }] }).catch((error: Error) => error);
+      scheduled = await handler(tick);
+    } finally {
+      await held.release();
+    }
+
+    expect((queued as Error).message).toMatch(/another audit of 123456789012\/eu-west-1 is running .*goes back to the queue/);
+    expect(scheduled).toMatchObject({ skipped: 'another audit of this account and region is running', findings: 0 });
   });
 
   it('keeps NEW → (quiet) → RESOLVED when an older failing observation arrives after the resolution', async () => {
