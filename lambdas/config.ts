@@ -245,6 +245,11 @@ export const AuditSchema = z.strictObject({
         attachmentId: z.string().check(z.regex(/^tgw-attach-[0-9a-f]+$/)),
         routeTableIds: z._default(z.array(z.string().check(z.regex(/^rtb-[0-9a-f]+$/))), []),
         allowedCidrs: z._default(z.array(nonEmpty()), []),
+        /**
+         * The transit gateway route tables this attachment may be associated with and propagate to; when set,
+         * any other association or propagation is a finding (a path to other VPCs).
+         */
+        transitGatewayRouteTableIds: z.optional(z.array(z.string().check(z.regex(/^tgw-rtb-[0-9a-f]+$/, 'must be a transit gateway route table id such as tgw-rtb-0123abcd')))),
       }),
     ),
   ),

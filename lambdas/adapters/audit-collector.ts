@@ -15,6 +15,9 @@ import {
   DescribeSecurityGroupRulesCommand,
   DescribeSecurityGroupsCommand,
   DescribeTransitGatewayAttachmentsCommand,
+  DescribeTransitGatewayRouteTablesCommand,
+  GetTransitGatewayRouteTableAssociationsCommand,
+  GetTransitGatewayRouteTablePropagationsCommand,
   DescribeTransitGatewaysCommand,
   DescribeVpcPeeringConnectionsCommand,
   type RouteTable,
@@ -528,6 +531,7 @@ class CollectorRun {
           return {
             attachment: { state: attachment.State ?? 'unknown', transitGatewayId: tgwId },
             transitGateway: tgw ? { id: tgwId, autoAcceptSharedAttachments: tgw.Options?.AutoAcceptSharedAttachments ?? 'disable' } : undefined,
+            tgwRouteTables: config.transitGatewayRouteTableIds ? await this.tgwRouteTablesOf(tgwId, config.attachmentId) : undefined,
           };
         });
         const tables = await this.routeTables(config.routeTableIds, config.attachmentId);
@@ -536,10 +540,29 @@ class CollectorRun {
           config,
           ...(read.value?.attachment ? { attachment: read.value.attachment } : {}),
           ...(read.value?.transitGateway ? { transitGateway: read.value.transitGateway } : {}),
+          ...(read.value?.tgwRouteTables ? { tgwRouteTables: read.value.tgwRouteTables } : {}),
           routeTables: tables.value,
         });
       }),
     );
+  }
+
+  /** Where an attachment is associated and what it propagates to, over the transit gateway's route tables. */
+  private async tgwRouteTablesOf(transitGatewayId: string, attachmentId: string): Promise<{ associatedWith: string[]; propagatesTo: string[] }> {
+    const ec2 = this.options.clients.ec2();
+    const tables = await ec2.send(new DescribeTransitGatewayRouteTablesCommand({ Filters: [{ Name: 'transit-gateway-id', Values: [transitGatewayId] }] }));
+    const ids = (tables.TransitGatewayRouteTables ?? []).filter((t) => t.TransitGatewayId === transitGatewayId).flatMap((t) => (t.TransitGatewayRouteTableId ? [t.TransitGatewayRouteTableId] : []));
+    const associatedWith: string[] = [];
+    const propagatesTo: string[] = [];
+    for (const id of ids.slice(0, MAX_PAGES)) {
+      const [associations, propagations] = await Promise.all([
+        ec2.send(new GetTransitGatewayRouteTableAssociationsCommand({ TransitGatewayRouteTableId: id })),
+        ec2.send(new GetTransitGatewayRouteTablePropagationsCommand({ TransitGatewayRouteTableId: id })),
+      ]);
+      if ((associations.Associations ?? []).some((a) => a.TransitGatewayAttachmentId === attachmentId && a.State !== 'disassociated')) associatedWith.push(id);
+      if ((propagations.TransitGatewayRouteTablePropagations ?? []).some((p) => p.TransitGatewayAttachmentId === attachmentId && p.State !== 'disabled')) propagatesTo.push(id);
+    }
+    return { associatedWith, propagatesTo };
   }
 
   // ---------- secrets ----------

@@ -178,6 +178,8 @@ export interface ObservedTransitGatewayAttachment {
   attachment?: { state: string; transitGatewayId: string };
   /** Undefined when it was not read (no attachment). */
   transitGateway?: { id: string; autoAcceptSharedAttachments: string };
+  /** The transit gateway route tables the attachment is associated with and propagates to; read when the config lists allowed ones. */
+  tgwRouteTables?: { associatedWith: string[]; propagatesTo: string[] };
   routeTables: ObservedRouteTable[];
 }
 

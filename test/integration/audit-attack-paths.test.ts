@@ -17,8 +17,15 @@ import {
   AcceptVpcPeeringConnectionCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  AssociateTransitGatewayRouteTableCommand,
   CreateSubnetCommand,
+  CreateTransitGatewayCommand,
+  CreateTransitGatewayRouteTableCommand,
+  CreateTransitGatewayVpcAttachmentCommand,
   CreateVpcCommand,
+  DescribeTransitGatewayAttachmentsCommand,
+  DisableTransitGatewayRouteTablePropagationCommand,
+  EnableTransitGatewayRouteTablePropagationCommand,
   CreateVpcPeeringConnectionCommand,
   DescribeManagedPrefixListsCommand,
   ModifyVpcPeeringConnectionOptionsCommand,
@@ -78,6 +85,8 @@ interface World {
   albArn: string;
   privateGroupId: string;
   publicGroupId: string;
+  attachmentId: string;
+  tgwTableB: string;
 }
 let world: World;
 
@@ -209,6 +218,23 @@ async function buildWorld(): Promise<World> {
   );
   const lb = await clients.elbv2().send(new CreateLoadBalancerCommand({ Name: uniqueName('public').slice(0, 32), Subnets: subnets, SecurityGroups: [publicGroupId], Scheme: 'internet-facing' }));
   const publicLbArn = lb.LoadBalancers![0].LoadBalancerArn!;
+  // A transit gateway attachment associated with and propagating to route table A only.
+  const tgwId = (
+    await ec2().send(
+      new CreateTransitGatewayCommand({ Options: { AutoAcceptSharedAttachments: 'disable', DefaultRouteTableAssociation: 'disable', DefaultRouteTablePropagation: 'disable' } }),
+    )
+  ).TransitGateway!.TransitGatewayId!;
+  const attachmentId = (await ec2().send(new CreateTransitGatewayVpcAttachmentCommand({ TransitGatewayId: tgwId, VpcId: vpcId, SubnetIds: [subnets[0]] })))
+    .TransitGatewayVpcAttachment!.TransitGatewayAttachmentId!;
+  const [tgwTableA, tgwTableB] = await Promise.all(
+    [0, 1].map(async () => (await ec2().send(new CreateTransitGatewayRouteTableCommand({ TransitGatewayId: tgwId }))).TransitGatewayRouteTable!.TransitGatewayRouteTableId!),
+  );
+  // moto associates a new attachment with the gateway's default route table even when defaults are disabled
+  // (and answers 500 to disassociating it): that table is allowed too.
+  const described = await ec2().send(new DescribeTransitGatewayAttachmentsCommand({ Filters: [{ Name: 'transit-gateway-attachment-id', Values: [attachmentId] }] }));
+  const defaultTable = described.TransitGatewayAttachments?.find((a) => a.TransitGatewayAttachmentId === attachmentId)?.Association?.TransitGatewayRouteTableId;
+  await ec2().send(new AssociateTransitGatewayRouteTableCommand({ TransitGatewayRouteTableId: tgwTableA, TransitGatewayAttachmentId: attachmentId }));
+  await ec2().send(new EnableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: tgwTableA, TransitGatewayAttachmentId: attachmentId }));
   const pcxId = (await ec2().send(new CreateVpcPeeringConnectionCommand({ VpcId: vpcId, PeerVpcId: peerVpcId }))).VpcPeeringConnection!.VpcPeeringConnectionId!;
   await ec2().send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcxId }));
 
@@ -243,10 +269,11 @@ async function buildWorld(): Promise<World> {
       ],
       distributions: [{ id: distribution.Distribution!.Id! }],
       peerings: [{ id: pcxId }],
+      transitGateways: [{ attachmentId, transitGatewayRouteTableIds: [tgwTableA, ...(defaultTable ? [defaultTable] : [])] }],
     },
   };
   const config = parseConfig(rawConfig);
-  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn, privateGroupId, publicGroupId };
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn, privateGroupId, publicGroupId, attachmentId, tgwTableB };
 }
 
 async function findingsOf(checkId: string) {
@@ -384,6 +411,13 @@ const cases: Case[] = [
       ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: true } })),
     repair: () =>
       ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: false } })),
+  },
+  {
+    checkId: 'tgw.route-tables',
+    drift: 'the attachment starts propagating to another transit gateway route table',
+    failingId: () => `tgw.route-tables:${world.attachmentId}`,
+    breakIt: () => ec2().send(new EnableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: world.tgwTableB, TransitGatewayAttachmentId: world.attachmentId })),
+    repair: () => ec2().send(new DisableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: world.tgwTableB, TransitGatewayAttachmentId: world.attachmentId })),
   },
   {
     checkId: 'watch.rules',

@@ -15,5 +15,6 @@ export const ATTACK_PATH_CHECK_IDS = [
   'waf.rule-metrics',
   'waf.rules-before-origin-verify',
   'peering.dns-resolution',
+  'tgw.route-tables',
   'watch.rules',
 ] as const;

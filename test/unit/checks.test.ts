@@ -152,8 +152,9 @@ function compliantAccount(): ObservedAccount {
     ],
   });
   observed.transitGateways.push({
-    config: { attachmentId: 'tgw-attach-0a1b2c3d', routeTableIds: ['rtb-0e1f2a3b'], allowedCidrs: ['10.10.0.0/16'] },
+    config: { attachmentId: 'tgw-attach-0a1b2c3d', routeTableIds: ['rtb-0e1f2a3b'], allowedCidrs: ['10.10.0.0/16'], transitGatewayRouteTableIds: ['tgw-rtb-0a1b2c3d'] },
     attachment: { state: 'available', transitGatewayId: 'tgw-0a1b2c3d' },
+    tgwRouteTables: { associatedWith: ['tgw-rtb-0a1b2c3d'], propagatesTo: ['tgw-rtb-0a1b2c3d'] },
     transitGateway: { id: 'tgw-0a1b2c3d', autoAcceptSharedAttachments: 'disable' },
     routeTables: [{ id: 'rtb-0e1f2a3b', routes: [{ destination: '10.10.0.0/16', transitGatewayId: 'tgw-0a1b2c3d', state: 'active' }] }],
   });
@@ -289,6 +290,12 @@ const cases: Case[] = [
     breaks: 'a broader CIDR goes through the transit gateway',
     change: (o) => (o.transitGateways[0].routeTables[0].routes![0].destination = '10.0.0.0/8'),
     failingId: 'tgw.routes:tgw-attach-0a1b2c3d/rtb-0e1f2a3b',
+  },
+  {
+    check: checks.transitGatewayRouteTables,
+    breaks: 'the attachment also propagates to another TGW route table',
+    change: (o) => o.transitGateways[0].tgwRouteTables!.propagatesTo.push('tgw-rtb-0f0f0f0f'),
+    failingId: 'tgw.route-tables:tgw-attach-0a1b2c3d',
   },
   {
     check: checks.secretRotationEnabled,

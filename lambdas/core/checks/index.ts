@@ -37,6 +37,7 @@ import { securityGroupOwnedRules } from './sg-owned-rules.ts';
 import { securityGroupQuota } from './sg-quota.ts';
 import { transitGatewayAttachment } from './tgw-attachment.ts';
 import { transitGatewayAutoAccept } from './tgw-auto-accept.ts';
+import { transitGatewayRouteTables } from './tgw-route-tables.ts';
 import { transitGatewayRoutes } from './tgw-routes.ts';
 import { wafAssociated } from './waf-associated.ts';
 import { wafExists } from './waf-exists.ts';
@@ -78,6 +79,7 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   transitGatewayAttachment,
   transitGatewayAutoAccept,
   transitGatewayRoutes,
+  transitGatewayRouteTables,
   secretRotationEnabled,
   secretRotationAge,
   secretPendingStuck,
@@ -145,6 +147,7 @@ export {
   transitGatewayAttachment,
   transitGatewayAutoAccept,
   transitGatewayRoutes,
+  transitGatewayRouteTables,
   wafAssociated,
   wafExists,
   wafLogging,
