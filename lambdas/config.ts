@@ -271,6 +271,11 @@ export const AuditSchema = z.strictObject({
         protocol: z._default(z.enum(['tcp', 'udp']), 'tcp'),
         /** The `secrets[].name` whose validators check this origin's header; none means nothing checks it. */
         secret: z.optional(nonEmpty()),
+        /**
+         * A CloudFront VPC origin (private ALB/NLB/EC2): its groups should admit CloudFront's managed
+         * `CloudFront-VPCOrigins-Service-SG` and nothing broader on the origin ports.
+         */
+        vpcOrigin: z._default(z.boolean(), false),
       }),
     ),
   ),
@@ -320,6 +325,11 @@ export const AuditSchema = z.strictObject({
         allowedCidrs: z._default(z.array(nonEmpty()), []),
         account: accountRef,
         region: placementRegion,
+        /**
+         * The transit gateway route tables this attachment may be associated with and propagate to; when set,
+         * any other association or propagation is a finding (a path to other VPCs).
+         */
+        transitGatewayRouteTableIds: z.optional(z.array(z.string().check(z.regex(/^tgw-rtb-[0-9a-f]+$/, 'must be a transit gateway route table id such as tgw-rtb-0123abcd')))),
       }),
     ),
   ),

@@ -285,9 +285,27 @@ export class Auditor extends Construct {
       stack.formatArn({ service: 'ec2', account: 'aws', resource: 'prefix-list', resourceName: '*' }),
     ];
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:GetManagedPrefixListEntries'], resources: prefixListWildcards }));
+    // tgw.route-tables: where an attachment is associated and propagates, over the gateway's route tables.
+    const tgwTables = (audit?.transitGateways ?? []).some((t) => t.transitGatewayRouteTableIds)
+      ? stack.formatArn({ service: 'ec2', resource: 'transit-gateway-route-table', resourceName: '*' })
+      : undefined;
+    if (tgwTables) {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['ec2:GetTransitGatewayRouteTableAssociations', 'ec2:GetTransitGatewayRouteTablePropagations'], resources: [tgwTables] }),
+      );
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeTransitGatewayRouteTables'], resources: ['*'] }));
+    }
 
     const policy = fn.policy;
     if (policy) {
+      if (tgwTables) {
+        acknowledgeWildcardResource(
+          policy,
+          tgwTables,
+          'Read-only associations and propagations of the transit gateway route tables of this account and region: finding an attachment associated ' +
+            'with or propagating to a route table the config does not allow means reading the ones it does not name.',
+        );
+      }
       for (const wildcard of prefixListWildcards) {
         acknowledgeWildcardResource(
           policy,

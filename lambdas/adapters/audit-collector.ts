@@ -15,6 +15,9 @@ import {
   DescribeSecurityGroupRulesCommand,
   DescribeSecurityGroupsCommand,
   DescribeTransitGatewayAttachmentsCommand,
+  DescribeTransitGatewayRouteTablesCommand,
+  GetTransitGatewayRouteTableAssociationsCommand,
+  GetTransitGatewayRouteTablePropagationsCommand,
   DescribeTransitGatewaysCommand,
   DescribeVpcPeeringConnectionsCommand,
   type RouteTable,
@@ -27,6 +30,7 @@ import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
   DEFAULT_AUDIT_SETTINGS,
   SWAPPED_WEB_ACL,
+  VPC_ORIGIN_SERVICE_GROUP_NAME,
   emptyObservedAccount,
   type AuditSettings,
   type ObservedAccount,
@@ -527,6 +531,7 @@ class CollectorRun {
           return {
             attachment: { state: attachment.State ?? 'unknown', transitGatewayId: tgwId },
             transitGateway: tgw ? { id: tgwId, autoAcceptSharedAttachments: tgw.Options?.AutoAcceptSharedAttachments ?? 'disable' } : undefined,
+            tgwRouteTables: config.transitGatewayRouteTableIds ? await this.tgwRouteTablesOf(tgwId, config.attachmentId) : undefined,
           };
         });
         const tables = await this.routeTables(config.routeTableIds, config.attachmentId);
@@ -535,10 +540,29 @@ class CollectorRun {
           config,
           ...(read.value?.attachment ? { attachment: read.value.attachment } : {}),
           ...(read.value?.transitGateway ? { transitGateway: read.value.transitGateway } : {}),
+          ...(read.value?.tgwRouteTables ? { tgwRouteTables: read.value.tgwRouteTables } : {}),
           routeTables: tables.value,
         });
       }),
     );
+  }
+
+  /** Where an attachment is associated and what it propagates to, over the transit gateway's route tables. */
+  private async tgwRouteTablesOf(transitGatewayId: string, attachmentId: string): Promise<{ associatedWith: string[]; propagatesTo: string[] }> {
+    const ec2 = this.options.clients.ec2();
+    const tables = await ec2.send(new DescribeTransitGatewayRouteTablesCommand({ Filters: [{ Name: 'transit-gateway-id', Values: [transitGatewayId] }] }));
+    const ids = (tables.TransitGatewayRouteTables ?? []).filter((t) => t.TransitGatewayId === transitGatewayId).flatMap((t) => (t.TransitGatewayRouteTableId ? [t.TransitGatewayRouteTableId] : []));
+    const associatedWith: string[] = [];
+    const propagatesTo: string[] = [];
+    for (const id of ids.slice(0, MAX_PAGES)) {
+      const [associations, propagations] = await Promise.all([
+        ec2.send(new GetTransitGatewayRouteTableAssociationsCommand({ TransitGatewayRouteTableId: id })),
+        ec2.send(new GetTransitGatewayRouteTablePropagationsCommand({ TransitGatewayRouteTableId: id })),
+      ]);
+      if ((associations.Associations ?? []).some((a) => a.TransitGatewayAttachmentId === attachmentId && a.State !== 'disassociated')) associatedWith.push(id);
+      if ((propagations.TransitGatewayRouteTablePropagations ?? []).some((p) => p.TransitGatewayAttachmentId === attachmentId && p.State !== 'disabled')) propagatesTo.push(id);
+    }
+    return { associatedWith, propagatesTo };
   }
 
   // ---------- secrets ----------
@@ -653,9 +677,11 @@ class CollectorRun {
           const sources: Record<string, string[]> = {};
           const add = (groupId: string, source: string) => (sources[groupId] ??= []).includes(source) || sources[groupId].push(source);
           for (const id of config.securityGroupIds) add(id, 'listed');
+          let internetFacing: boolean | undefined;
           if (config.loadBalancerArns.length > 0) {
             const out = await this.options.clients.elbv2().send(new DescribeLoadBalancersCommand({ LoadBalancerArns: config.loadBalancerArns }));
             for (const lb of out.LoadBalancers ?? []) for (const id of lb.SecurityGroups ?? []) add(id, lb.LoadBalancerArn ?? 'load balancer');
+            internetFacing = (out.LoadBalancers ?? []).some((lb) => lb.Scheme === 'internet-facing');
           }
           if (config.networkInterfaceIds.length > 0) {
             const out = await this.options.clients.ec2().send(new DescribeNetworkInterfacesCommand({ NetworkInterfaceIds: config.networkInterfaceIds }));
@@ -664,7 +690,8 @@ class CollectorRun {
           const ids = Object.keys(sources);
           const rules = ids.length > 0 ? await this.ingressRules(ids) : new Map<string, ObservedIngressRule[]>();
           const groups: ObservedSecurityGroup[] = ids.map((groupId) => ({ groupId, ingress: rules.get(groupId) }));
-          return { groups, sources };
+          const vpcOriginServiceGroupId = config.vpcOrigin && ids.length > 0 ? await this.vpcOriginServiceGroup(ids) : undefined;
+          return { groups, sources, internetFacing, vpcOriginServiceGroupId };
         });
         if (!read.ok) return;
         const origin: ObservedAuditOrigin = {
@@ -673,10 +700,23 @@ class CollectorRun {
           groups: read.value.groups,
           groupSources: read.value.sources,
           headerCheck: await this.headerCheckOf(config.secret),
+          ...(read.value.vpcOriginServiceGroupId ? { vpcOriginServiceGroupId: read.value.vpcOriginServiceGroupId } : {}),
+          ...(read.value.internetFacing !== undefined ? { internetFacing: read.value.internetFacing } : {}),
         };
         this.observed.origins.push(origin);
       }),
     );
+  }
+
+  /** CloudFront's VPC-origins service group in the VPC of the origin's groups, if CloudFront created it. */
+  private async vpcOriginServiceGroup(groupIds: string[]): Promise<string | undefined> {
+    const ec2 = this.options.clients.ec2();
+    const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-id', Values: groupIds }] }));
+    const vpcIds = [...new Set((groups.SecurityGroups ?? []).flatMap((g) => (g.VpcId ? [g.VpcId] : [])))];
+    if (vpcIds.length === 0) return undefined;
+    const named = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [VPC_ORIGIN_SERVICE_GROUP_NAME] }, { Name: 'vpc-id', Values: vpcIds }] }));
+    // Matched here too: moto ignores some describe filters.
+    return named.SecurityGroups?.find((g) => g.GroupName === VPC_ORIGIN_SERVICE_GROUP_NAME && vpcIds.includes(g.VpcId ?? ''))?.GroupId;
   }
 
   /** Whether the secret's validators check the header: a WAF validator counts once its rule reads back as ours. */

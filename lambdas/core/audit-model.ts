@@ -178,6 +178,8 @@ export interface ObservedTransitGatewayAttachment {
   attachment?: { state: string; transitGatewayId: string };
   /** Undefined when it was not read (no attachment). */
   transitGateway?: { id: string; autoAcceptSharedAttachments: string };
+  /** The transit gateway route tables the attachment is associated with and propagates to; read when the config lists allowed ones. */
+  tgwRouteTables?: { associatedWith: string[]; propagatesTo: string[] };
   routeTables: ObservedRouteTable[];
 }
 
@@ -236,7 +238,14 @@ export interface ObservedAuditOrigin {
    * without validators), `broken` (its WAF rule is missing or edited), `present`.
    */
   headerCheck: 'none' | 'broken' | 'present';
+  /** The VPC's `CloudFront-VPCOrigins-Service-SG`, when the origin is a VPC origin and the group exists. */
+  vpcOriginServiceGroupId?: string;
+  /** Whether a listed load balancer is internet-facing (undefined when none is listed). */
+  internetFacing?: boolean;
 }
+
+/** The security group CloudFront creates in a VPC for its VPC origins. */
+export const VPC_ORIGIN_SERVICE_GROUP_NAME = 'CloudFront-VPCOrigins-Service-SG';
 
 /** One of origin-guard's own EventBridge rules (schedules and CloudTrail triggers). */
 export interface ObservedWatchedRule {

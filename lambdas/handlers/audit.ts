@@ -277,14 +277,16 @@ async function handleBatch(runtime: LambdaRuntime, batch: z.infer<typeof SqsBatc
     const envelope = parsed.data as { account?: unknown; region?: unknown };
     queued.push({
       account: typeof envelope.account === 'string' ? envelope.account : 'unknown',
-      region: typeof envelope.region === 'string' ? envelope.region : runtime.config.region,
+      // This function audits its home region's config: CloudFront and CLOUDFRONT-scope WAF events forwarded
+      // from us-east-1 are about the same audit, not another region's.
+      region: runtime.config.region,
       scope: scopeOfEvent(parsed.data),
     });
   }
   const runs = planAuditRuns(queued);
   if (runs.length === 0) return { trigger: 'queue', findings: 0, failed: 0, failedIds: [], alerts: 0, skipped: 'no event in the batch changed anything', events: queued.length };
   const summaries: AuditSummary[] = [];
-  // This function audits its own account and region; events of others (forwarded buses) each get their run too.
+  // One run per account (and the home region); events from another account's bus get their own run.
   for (const run of runs) {
     const trigger = run.scope === undefined ? 'all' : (run.scope.cause ?? 'queue');
     runtime.logger.appendKeys({ trigger });
@@ -328,7 +330,7 @@ export const handler = async (event: unknown, context?: LambdaContext): Promise<
     return summarise(runtime, trigger, scope, result, accountOf(context));
   }
   const envelope = parsed.data as { account?: unknown; region?: unknown };
-  const key = `${typeof envelope.account === 'string' ? envelope.account : 'unknown'}/${typeof envelope.region === 'string' ? envelope.region : runtime.config.region}`;
+  const key = `${typeof envelope.account === 'string' ? envelope.account : 'unknown'}/${runtime.config.region}`;
   const result = await auditOnce(runtime, scope, key, false, context);
   return summarise(runtime, trigger, scope, result, accountOf(context));
 };

@@ -49,3 +49,18 @@ describe('watching origin-guard itself', () => {
     expect(violations).toEqual([]);
   });
 });
+
+describe('tgw.route-tables permissions', () => {
+  it('reads route-table associations and propagations only when allowed route tables are configured, and stays nag-clean', () => {
+    const plain = synth();
+    expect(grants(policyStatements(plain.template, 'AuditorAuditFunction')).filter((g) => g.action.startsWith('ec2:GetTransitGateway'))).toEqual([]);
+    const { template, app } = synth(
+      exampleConfig((json) => {
+        json.audit.transitGateways = [{ attachmentId: 'tgw-attach-0a1b2c3d4e5f60001', transitGatewayRouteTableIds: ['tgw-rtb-0a1b2c3d4e5f60001'] }];
+      }),
+    );
+    const granted = grants(policyStatements(template, 'AuditorAuditFunction'));
+    expect(granted.find((g) => g.action === 'ec2:GetTransitGatewayRouteTablePropagations')?.resource).toMatch(/:transit-gateway-route-table\/\*$/);
+    expect(new AwsSolutionsChecks().validateScope(app).violations).toEqual([]);
+  });
+});

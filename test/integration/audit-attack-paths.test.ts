@@ -17,13 +17,22 @@ import {
   AcceptVpcPeeringConnectionCommand,
   AuthorizeSecurityGroupIngressCommand,
   CreateSecurityGroupCommand,
+  AssociateTransitGatewayRouteTableCommand,
+  CreateSubnetCommand,
+  CreateTransitGatewayCommand,
+  CreateTransitGatewayRouteTableCommand,
+  CreateTransitGatewayVpcAttachmentCommand,
   CreateVpcCommand,
+  DescribeTransitGatewayAttachmentsCommand,
+  DisableTransitGatewayRouteTablePropagationCommand,
+  EnableTransitGatewayRouteTablePropagationCommand,
   CreateVpcPeeringConnectionCommand,
   DescribeManagedPrefixListsCommand,
   ModifyVpcPeeringConnectionOptionsCommand,
   RevokeSecurityGroupIngressCommand,
   type IpPermission,
 } from '@aws-sdk/client-ec2';
+import { CreateLoadBalancerCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DisableRuleCommand, EnableRuleCommand, PutRuleCommand, PutTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { AssociateWebACLCommand, CreateWebACLCommand, GetWebACLCommand, UpdateWebACLCommand, type Rule } from '@aws-sdk/client-wafv2';
@@ -32,6 +41,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbAlertState } from '../../lambdas/adapters/alert-state-dynamodb.ts';
+import { DynamoDbLeases } from '../../lambdas/adapters/lease-dynamodb.ts';
 import { SnsAlertPublisher } from '../../lambdas/adapters/sns-alerts.ts';
 import { runAudit } from '../../lambdas/core/audit.ts';
 import { silentLog, type Clock } from '../../lambdas/core/ports.ts';
@@ -39,6 +49,7 @@ import { AwsAuditCollector, CLOUDFRONT_PREFIX_LIST_NAME } from '../../lambdas/ad
 import { allAwsClients } from '../../lambdas/adapters/all-clients.ts';
 import { updateRequestKeepingSettings, WafV2Validator, type WebAclRef } from '../../lambdas/adapters/wafv2.ts';
 import { parseConfig, type Config } from '../../lambdas/config.ts';
+import { VPC_ORIGIN_SERVICE_GROUP_NAME } from '../../lambdas/core/audit-model.ts';
 import { ALL_CHECKS, runChecks } from '../../lambdas/core/checks/index.ts';
 import { runAuditCommand } from '../../cli/audit.ts';
 import type { CliContext } from '../../cli/context.ts';
@@ -72,6 +83,10 @@ interface World {
   config: Config;
   rawConfig: Record<string, unknown>;
   albArn: string;
+  privateGroupId: string;
+  publicGroupId: string;
+  attachmentId: string;
+  tgwTableB: string;
 }
 let world: World;
 
@@ -120,6 +135,7 @@ async function editDistribution(edit: (config: DistributionConfig) => void) {
   await cf.send(new UpdateDistributionCommand({ Id: world.distributionId, IfMatch: got.ETag, DistributionConfig: config }));
 }
 
+const OFFICE = '198.51.100.0/24';
 const permission = (port: number, cidr: string): IpPermission => ({ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: [{ CidrIp: cidr }] });
 const authorize = (p: IpPermission) => ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
 const revoke = (p: IpPermission) => ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.groupId, IpPermissions: [p] }));
@@ -188,6 +204,37 @@ async function buildWorld(): Promise<World> {
       IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: cloudFrontListId, Description: 'CloudFront' }] }],
     }),
   );
+  // A VPC origin: its group admits CloudFront's service group (created by CloudFront in the VPC).
+  const serviceGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: VPC_ORIGIN_SERVICE_GROUP_NAME, Description: 'CloudFront VPC origins', VpcId: vpcId }))).GroupId!;
+  const privateGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('private'), Description: 'internal load balancer', VpcId: vpcId }))).GroupId!;
+  await ec2().send(
+    new AuthorizeSecurityGroupIngressCommand({ GroupId: privateGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: serviceGroupId }] }] }),
+  );
+  // A public load balancer, reached from the office today.
+  const publicGroupId = (await ec2().send(new CreateSecurityGroupCommand({ GroupName: uniqueName('public'), Description: 'public load balancer', VpcId: vpcId }))).GroupId!;
+  await ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+  const subnets = await Promise.all(
+    ['a', 'b'].map(async (az, i) => (await ec2().send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.20.${i + 1}.0/24`, AvailabilityZone: `eu-west-1${az}` }))).Subnet!.SubnetId!),
+  );
+  const lb = await clients.elbv2().send(new CreateLoadBalancerCommand({ Name: uniqueName('public').slice(0, 32), Subnets: subnets, SecurityGroups: [publicGroupId], Scheme: 'internet-facing' }));
+  const publicLbArn = lb.LoadBalancers![0].LoadBalancerArn!;
+  // A transit gateway attachment associated with and propagating to route table A only.
+  const tgwId = (
+    await ec2().send(
+      new CreateTransitGatewayCommand({ Options: { AutoAcceptSharedAttachments: 'disable', DefaultRouteTableAssociation: 'disable', DefaultRouteTablePropagation: 'disable' } }),
+    )
+  ).TransitGateway!.TransitGatewayId!;
+  const attachmentId = (await ec2().send(new CreateTransitGatewayVpcAttachmentCommand({ TransitGatewayId: tgwId, VpcId: vpcId, SubnetIds: [subnets[0]] })))
+    .TransitGatewayVpcAttachment!.TransitGatewayAttachmentId!;
+  const [tgwTableA, tgwTableB] = await Promise.all(
+    [0, 1].map(async () => (await ec2().send(new CreateTransitGatewayRouteTableCommand({ TransitGatewayId: tgwId }))).TransitGatewayRouteTable!.TransitGatewayRouteTableId!),
+  );
+  // moto associates a new attachment with the gateway's default route table even when defaults are disabled
+  // (and answers 500 to disassociating it): that table is allowed too.
+  const described = await ec2().send(new DescribeTransitGatewayAttachmentsCommand({ Filters: [{ Name: 'transit-gateway-attachment-id', Values: [attachmentId] }] }));
+  const defaultTable = described.TransitGatewayAttachments?.find((a) => a.TransitGatewayAttachmentId === attachmentId)?.Association?.TransitGatewayRouteTableId;
+  await ec2().send(new AssociateTransitGatewayRouteTableCommand({ TransitGatewayRouteTableId: tgwTableA, TransitGatewayAttachmentId: attachmentId }));
+  await ec2().send(new EnableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: tgwTableA, TransitGatewayAttachmentId: attachmentId }));
   const pcxId = (await ec2().send(new CreateVpcPeeringConnectionCommand({ VpcId: vpcId, PeerVpcId: peerVpcId }))).VpcPeeringConnection!.VpcPeeringConnectionId!;
   await ec2().send(new AcceptVpcPeeringConnectionCommand({ VpcPeeringConnectionId: pcxId }));
 
@@ -211,17 +258,22 @@ async function buildWorld(): Promise<World> {
       },
     ],
     audit: {
-      origins: [{ name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' }],
+      origins: [
+        { name: 'gateway', securityGroupIds: [groupId], ports: [443], secret: 'cdn-to-origin' },
+        { name: 'private', securityGroupIds: [privateGroupId], ports: [443], vpcOrigin: true },
+        { name: 'public', loadBalancerArns: [publicLbArn], ports: [443] },
+      ],
       webAcls: [
         { scope: 'REGIONAL', name: webAcl.name, id: webAcl.id, resourceArns: [albArn] },
         { scope: 'REGIONAL', name: emptyAcl.name, id: emptyAcl.id },
       ],
       distributions: [{ id: distribution.Distribution!.Id! }],
       peerings: [{ id: pcxId }],
+      transitGateways: [{ attachmentId, transitGatewayRouteTableIds: [tgwTableA, ...(defaultTable ? [defaultTable] : [])] }],
     },
   };
   const config = parseConfig(rawConfig);
-  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn };
+  return { webAcl, emptyAcl, distributionId: distribution.Distribution!.Id!, groupId, cloudFrontListId, pcxId, ruleName, config, rawConfig, albArn, privateGroupId, publicGroupId, attachmentId, tgwTableB };
 }
 
 async function findingsOf(checkId: string) {
@@ -268,6 +320,30 @@ const cases: Case[] = [
     failingId: () => `sg.admin-ports:${world.groupId}`,
     breakIt: () => authorize(permission(8001, '0.0.0.0/0')),
     repair: () => revoke(permission(8001, '0.0.0.0/0')),
+  },
+  {
+    checkId: 'origin.vpc-origin-group',
+    drift: 'the VPC origin also admits an address range on its port',
+    failingId: () => 'origin.vpc-origin-group:origin:private',
+    breakIt: () => ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.privateGroupId, IpPermissions: [permission(443, '10.20.5.0/24')] })),
+    repair: () => ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.privateGroupId, IpPermissions: [permission(443, '10.20.5.0/24')] })),
+  },
+  {
+    checkId: 'origin.vpc-origin-candidate',
+    drift: 'the public load balancer ends up reached only by CloudFront',
+    failingId: () => 'origin.vpc-origin-candidate:origin:public',
+    breakIt: async () => {
+      await ec2().send(new RevokeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+      await ec2().send(
+        new AuthorizeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: world.cloudFrontListId }] }] }),
+      );
+    },
+    repair: async () => {
+      await ec2().send(
+        new RevokeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, PrefixListIds: [{ PrefixListId: world.cloudFrontListId }] }] }),
+      );
+      await ec2().send(new AuthorizeSecurityGroupIngressCommand({ GroupId: world.publicGroupId, IpPermissions: [permission(443, OFFICE)] }));
+    },
   },
   {
     checkId: 'cloudfront.logging',
@@ -335,6 +411,13 @@ const cases: Case[] = [
       ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: true } })),
     repair: () =>
       ec2().send(new ModifyVpcPeeringConnectionOptionsCommand({ VpcPeeringConnectionId: world.pcxId, AccepterPeeringConnectionOptions: { AllowDnsResolutionFromRemoteVpc: false } })),
+  },
+  {
+    checkId: 'tgw.route-tables',
+    drift: 'the attachment starts propagating to another transit gateway route table',
+    failingId: () => `tgw.route-tables:${world.attachmentId}`,
+    breakIt: () => ec2().send(new EnableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: world.tgwTableB, TransitGatewayAttachmentId: world.attachmentId })),
+    repair: () => ec2().send(new DisableTransitGatewayRouteTablePropagationCommand({ TransitGatewayRouteTableId: world.tgwTableB, TransitGatewayAttachmentId: world.attachmentId })),
   },
   {
     checkId: 'watch.rules',
@@ -484,7 +567,8 @@ describe('bursts and out-of-order observations', () => {
       source: 'aws.ec2',
       account: '123456789012',
       time: new Date().toISOString(),
-      region: 'eu-west-1',
+      // Some arrive forwarded from us-east-1 (GlobalEventsStack): still the same audit of the home region.
+      region: i % 7 === 3 ? 'us-east-1' : 'eu-west-1',
       resources: [],
       detail: {
         eventSource: 'ec2.amazonaws.com',
@@ -518,6 +602,24 @@ describe('bursts and out-of-order observations', () => {
     const resolved = await handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'revoke', body: JSON.stringify(revokeEvent) }] });
     expect(resolved).toMatchObject({ trigger: 'ec2.amazonaws.com:RevokeSecurityGroupIngress', events: 1, failed: 0, alerts: 1 });
     expect(await subjects()).toEqual(['[CRITICAL] RESOLVED sg.broad-ingress']);
+  });
+
+  it('runs at most one audit of an account and region at a time: a queued batch goes back, a schedule tick is skipped', async () => {
+    const { handler } = await import('../../lambdas/handlers/audit.ts');
+    const other = new DynamoDbLeases(clients.dynamoDb(), tableName, 'lambda:another-audit:1');
+    const held = await other.acquire('audit:123456789012/eu-west-1', 'audit', 60_000);
+    const tick = { version: '0', id: 'tick', 'detail-type': 'Scheduled Event', source: 'aws.events', account: '123456789012', region: 'eu-west-1', time: new Date().toISOString(), resources: [], detail: {} };
+    let queued: unknown;
+    let scheduled;
+    try {
+      queued = await handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'm1', body: JSON.stringify(tick) }] }).catch((error: Error) => error);
+      scheduled = await handler(tick);
+    } finally {
+      await held.release();
+    }
+
+    expect((queued as Error).message).toMatch(/another audit of 123456789012\/eu-west-1 is running .*goes back to the queue/);
+    expect(scheduled).toMatchObject({ skipped: 'another audit of this account and region is running', findings: 0 });
   });
 
   it('keeps NEW → (quiet) → RESOLVED when an older failing observation arrives after the resolution', async () => {

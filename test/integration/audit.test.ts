@@ -647,7 +647,7 @@ describe('audit against the emulator', () => {
     expect(failed).toEqual([]);
     expect(messages).toEqual([]);
     // This account has no S3 origin, no audit.origins and no watched rules: audit-attack-paths.test.ts covers those.
-    const notConfiguredHere = ['cloudfront.s3-oac', 'origin.any-distribution', 'watch.rules'];
+    const notConfiguredHere = ['cloudfront.s3-oac', 'origin.any-distribution', 'origin.vpc-origin-group', 'origin.vpc-origin-candidate', 'tgw.route-tables', 'watch.rules'];
     expect(new Set(result.findings.map((f) => f.checkId))).toEqual(new Set(ALL_CHECKS.map((c) => c.id).filter((id) => !notConfiguredHere.includes(id))));
   });
 

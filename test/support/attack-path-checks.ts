@@ -4,6 +4,8 @@
  */
 export const ATTACK_PATH_CHECK_IDS = [
   'origin.any-distribution',
+  'origin.vpc-origin-group',
+  'origin.vpc-origin-candidate',
   'sg.broad-ingress',
   'sg.admin-ports',
   'cloudfront.logging',
@@ -13,5 +15,6 @@ export const ATTACK_PATH_CHECK_IDS = [
   'waf.rule-metrics',
   'waf.rules-before-origin-verify',
   'peering.dns-resolution',
+  'tgw.route-tables',
   'watch.rules',
 ] as const;

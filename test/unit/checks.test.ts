@@ -152,8 +152,9 @@ function compliantAccount(): ObservedAccount {
     ],
   });
   observed.transitGateways.push({
-    config: { attachmentId: 'tgw-attach-0a1b2c3d', routeTableIds: ['rtb-0e1f2a3b'], allowedCidrs: ['10.10.0.0/16'] },
+    config: { attachmentId: 'tgw-attach-0a1b2c3d', routeTableIds: ['rtb-0e1f2a3b'], allowedCidrs: ['10.10.0.0/16'], transitGatewayRouteTableIds: ['tgw-rtb-0a1b2c3d'] },
     attachment: { state: 'available', transitGatewayId: 'tgw-0a1b2c3d' },
+    tgwRouteTables: { associatedWith: ['tgw-rtb-0a1b2c3d'], propagatesTo: ['tgw-rtb-0a1b2c3d'] },
     transitGateway: { id: 'tgw-0a1b2c3d', autoAcceptSharedAttachments: 'disable' },
     routeTables: [{ id: 'rtb-0e1f2a3b', routes: [{ destination: '10.10.0.0/16', transitGatewayId: 'tgw-0a1b2c3d', state: 'active' }] }],
   });
@@ -172,11 +173,20 @@ function compliantAccount(): ObservedAccount {
     throughCdn: { status: 200 },
   });
   observed.origins.push({
-    config: { name: 'gateway', securityGroupIds: ['sg-0e0e0e0e'], loadBalancerArns: [], networkInterfaceIds: [], ports: [443], protocol: 'tcp', secret: 'cdn-to-gateway' },
+    config: { name: 'gateway', securityGroupIds: ['sg-0e0e0e0e'], loadBalancerArns: [ALB_ARN], networkInterfaceIds: [], ports: [443], protocol: 'tcp', secret: 'cdn-to-gateway', vpcOrigin: false },
     resource: 'origin:gateway',
     groups: [{ groupId: 'sg-0e0e0e0e', ingress: [{ ruleId: 'sgr-cf', protocol: 'tcp', fromPort: 443, toPort: 443, prefixListId: 'pl-cf' }] }],
     groupSources: { 'sg-0e0e0e0e': ['listed'] },
     headerCheck: 'present',
+    internetFacing: false,
+  });
+  observed.origins.push({
+    config: { name: 'private', securityGroupIds: ['sg-0f0f0f0f'], loadBalancerArns: [], networkInterfaceIds: [], ports: [443], protocol: 'tcp', vpcOrigin: true },
+    resource: 'origin:private',
+    groups: [{ groupId: 'sg-0f0f0f0f', ingress: [{ ruleId: 'sgr-vo', protocol: 'tcp', fromPort: 443, toPort: 443, referencedGroupId: 'sg-0c0c0c0c' }] }],
+    groupSources: { 'sg-0f0f0f0f': ['listed'] },
+    headerCheck: 'none',
+    vpcOriginServiceGroupId: 'sg-0c0c0c0c',
   });
   observed.prefixLists = { 'pl-cf': { name: 'com.amazonaws.global.cloudfront.origin-facing', awsManaged: true, cidrs: ['130.176.0.0/18', '2600:9000:2000::/36'] } };
   observed.cloudFrontPrefixListId = 'pl-cf';
@@ -282,6 +292,12 @@ const cases: Case[] = [
     failingId: 'tgw.routes:tgw-attach-0a1b2c3d/rtb-0e1f2a3b',
   },
   {
+    check: checks.transitGatewayRouteTables,
+    breaks: 'the attachment also propagates to another TGW route table',
+    change: (o) => o.transitGateways[0].tgwRouteTables!.propagatesTo.push('tgw-rtb-0f0f0f0f'),
+    failingId: 'tgw.route-tables:tgw-attach-0a1b2c3d',
+  },
+  {
     check: checks.secretRotationEnabled,
     breaks: 'rotation is disabled',
     change: (o) => (o.secrets[0].description!.rotationEnabled = false),
@@ -376,6 +392,18 @@ const cases: Case[] = [
     breaks: 'the origin admits CloudFront and nothing checks the header',
     change: (o) => (o.origins[0].headerCheck = 'none'),
     failingId: 'origin.any-distribution:origin:gateway',
+  },
+  {
+    check: checks.originVpcOriginGroup,
+    breaks: 'the VPC origin also admits a CIDR on its port',
+    change: (o) => o.origins[1].groups[0].ingress!.push({ ruleId: 'sgr-wide', protocol: 'tcp', fromPort: 443, toPort: 443, cidrIpv4: '10.0.0.0/8' }),
+    failingId: 'origin.vpc-origin-group:origin:private',
+  },
+  {
+    check: checks.originVpcOriginCandidate,
+    breaks: 'the load balancer only CloudFront reaches is internet-facing',
+    change: (o) => (o.origins[0].internetFacing = true),
+    failingId: 'origin.vpc-origin-candidate:origin:gateway',
   },
   {
     check: checks.securityGroupBroadIngress,

@@ -8,6 +8,7 @@ import { cloudFrontLogging } from './cloudfront-logging.ts';
 import { cloudFrontS3Oac } from './cloudfront-s3-oac.ts';
 import { cloudFrontViewerTls } from './cloudfront-viewer-tls.ts';
 import { originAnyDistribution } from './origin-any-distribution.ts';
+import { originVpcOriginCandidate, originVpcOriginGroup } from './origin-vpc-origin.ts';
 import { peeringDnsResolution } from './peering-dns-resolution.ts';
 import { securityGroupAdminPorts } from './sg-admin-ports.ts';
 import { securityGroupBroadIngress } from './sg-broad-ingress.ts';
@@ -36,6 +37,7 @@ import { securityGroupOwnedRules } from './sg-owned-rules.ts';
 import { securityGroupQuota } from './sg-quota.ts';
 import { transitGatewayAttachment } from './tgw-attachment.ts';
 import { transitGatewayAutoAccept } from './tgw-auto-accept.ts';
+import { transitGatewayRouteTables } from './tgw-route-tables.ts';
 import { transitGatewayRoutes } from './tgw-routes.ts';
 import { wafAssociated } from './waf-associated.ts';
 import { wafExists } from './waf-exists.ts';
@@ -64,6 +66,8 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   cloudFrontLogging,
   cloudFrontS3Oac,
   originAnyDistribution,
+  originVpcOriginGroup,
+  originVpcOriginCandidate,
   securityGroupOwnedRules,
   securityGroupOpenIngress,
   securityGroupBroadIngress,
@@ -75,6 +79,7 @@ export const ALL_CHECKS: readonly AuditCheck[] = [
   transitGatewayAttachment,
   transitGatewayAutoAccept,
   transitGatewayRoutes,
+  transitGatewayRouteTables,
   secretRotationEnabled,
   secretRotationAge,
   secretPendingStuck,
@@ -111,6 +116,8 @@ export {
   cloudFrontS3Oac,
   cloudFrontViewerTls,
   originAnyDistribution,
+  originVpcOriginCandidate,
+  originVpcOriginGroup,
   peeringDnsResolution,
   securityGroupAdminPorts,
   securityGroupBroadIngress,
@@ -140,6 +147,7 @@ export {
   transitGatewayAttachment,
   transitGatewayAutoAccept,
   transitGatewayRoutes,
+  transitGatewayRouteTables,
   wafAssociated,
   wafExists,
   wafLogging,
