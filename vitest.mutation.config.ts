@@ -19,6 +19,8 @@ export default defineConfig({
           'test/integration/kong-vault.test.ts',
           'test/integration/cloudfront-sender.test.ts',
           'test/integration/reconcile.test.ts',
+          'test/integration/rotation.test.ts',
+          'test/integration/secrets-manager.test.ts',
         ],
     globalSetup: unitOnly ? [] : ['test/support/global-setup.ts'],
     pool: 'forks',

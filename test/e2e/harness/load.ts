@@ -49,6 +49,8 @@ export class RequestStream {
   private inFlight = new Set<Promise<unknown>>();
   private readonly stats: StreamStats = { sent: 0, accepted: 0, rejected: 0, skipped: 0, rejectedBy: {}, capped: false, durationMs: 0, maxLatencyMs: 0, maxInFlight: 0, maxTickGapMs: 0 };
   private lastTick = 0;
+  /** Requests the stream itself fired (its rate and caps); sweeps sent with sendNow count in the stats only. */
+  private own = 0;
   /** Per label: sent and accepted. */
   readonly byLabel: Record<string, { sent: number; accepted: number }> = {};
   /** Every accepted request's label and time (forgeries only keep these; kept bounded by maxRequests). */
@@ -71,14 +73,14 @@ export class RequestStream {
     if (this.lastTick) this.stats.maxTickGapMs = Math.max(this.stats.maxTickGapMs, now - this.lastTick);
     this.lastTick = now;
     const elapsed = now - this.startedAt;
-    if (elapsed >= this.limits.maxDurationMs || this.stats.sent + this.stats.skipped >= this.limits.maxRequests) {
+    if (elapsed >= this.limits.maxDurationMs || this.own + this.stats.skipped >= this.limits.maxRequests) {
       this.stats.capped = true;
       this.halt();
       return;
     }
     const due = Math.min(
-      Math.floor((this.limits.ratePerSecond * elapsed) / 1000) - this.stats.sent - this.stats.skipped,
-      this.limits.maxRequests - this.stats.sent - this.stats.skipped,
+      Math.floor((this.limits.ratePerSecond * elapsed) / 1000) - this.own - this.stats.skipped,
+      this.limits.maxRequests - this.own - this.stats.skipped,
     );
     for (let i = 0; i < due; i++) {
       if (this.inFlight.size >= this.limits.maxInFlight) {
@@ -90,6 +92,7 @@ export class RequestStream {
         this.stats.skipped += 1;
         continue;
       }
+      this.own += 1;
       this.fire(shot);
     }
   }

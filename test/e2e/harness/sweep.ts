@@ -11,7 +11,8 @@
  * - straight to every upstream, every value a Kong vault may still send (what some node's vault holds, and
  *   AWSCURRENT, which any vault may load next);
  * - forged: every retired value whose validators had their propagation delay, to every WAF node and every Kong
- *   node each judged on its own (`x-e2e-only`), and to every upstream.
+ *   node each judged on its own (`x-e2e-only`), and to every upstream (up to FORGED_PROBES_PER_VALUE_NODE times
+ *   per value and node in a scenario; the forged stream keeps presenting them at random all along).
  *
  * Legitimate sweep requests count in the scenario's client stream (a refusal is a refusal), forged ones in the
  * forged stream (an acceptance is a forged acceptance). Each is logged with the value (fingerprint), the node,
@@ -68,6 +69,10 @@ export interface CoverageOptions {
 }
 
 const MAX_ENTRIES = 50_000;
+/** Forged probes per (retired value, node) in one scenario: enough to show each node refuses it, bounded. */
+export const FORGED_PROBES_PER_VALUE_NODE = 3;
+/** Hard cap on the requests all sweeps of one scenario send; past it no sweep runs and coverage fails. */
+export const MAX_SWEEP_REQUESTS = 30_000;
 export const MAX_CONCURRENT_SWEEPS = 3;
 
 export class Sweeper {
@@ -79,6 +84,7 @@ export class Sweeper {
   private running = new Set<Promise<void>>();
   private queued?: { triggers: string[]; done: Promise<void> };
   private timers = new Set<NodeJS.Timeout>();
+  private probes = new Map<string, number>();
   legit?: RequestStream;
   forged?: RequestStream;
 
@@ -143,9 +149,17 @@ export class Sweeper {
     this.entries.push({ ...entry, at: Date.now(), status: reply.status, accepted, view: headerValue(reply.headers, VIEW_HEADER) ?? viewFallback });
   }
 
+  /** Requests sent by sweeps so far (bounded by MAX_SWEEP_REQUESTS). */
+  sent = 0;
+  capped = false;
+
   private async sweep(trigger: string): Promise<void> {
     const { legit, forged } = this;
     if (!legit || !forged) return;
+    if (this.sent >= MAX_SWEEP_REQUESTS) {
+      this.capped = true;
+      return;
+    }
     this.sweeps += 1;
     const w = this.world;
     const fp = (v: string) => w.fingerprint(v);
@@ -208,6 +222,7 @@ export class Sweeper {
         ['kong', w.kongNodes, PIN_KONG_HEADER],
       ] as const) {
         for (let i = 0; i < count; i++) {
+          if (!this.probe(`cdn ${value} ${hop}-${i}`)) continue;
           const headers = { [w.headers['cdn-to-gateway']]: value, [SOURCE_HEADER]: source, [ONLY_HOP_HEADER]: hop, [pin]: String(i) };
           shots.push(
             forged.sendNow({ url: `${w.gatewayUrl}/api/sweep/${n}/forged`, headers, label: `sweep/retired-value(${hop})` }).then((reply) =>
@@ -219,6 +234,7 @@ export class Sweeper {
     }
     for (const value of w.retiredDue('gateway-to-upstream')) {
       w.upstreamUrls.forEach((url, u) => {
+        if (!this.probe(`upstream ${value} ${u}`)) return;
         shots.push(
           forged.sendNow({ url: `${url}/api/sweep/${n}/forged`, headers: { [w.headers['gateway-to-upstream']]: value }, label: 'sweep/retired-value(upstream)' }).then((reply) =>
             this.log({ trigger, hop: 'gateway-to-upstream', kind: 'forged', value: fp(value), node: `upstream-${u}`, phase: phase['gateway-to-upstream'] }, reply, `upstream-${u}`),
@@ -226,7 +242,16 @@ export class Sweeper {
         );
       });
     }
+    this.sent += shots.length;
     await Promise.all(shots);
+  }
+
+  /** Whether one more forged probe of this (value, node) is due (at most FORGED_PROBES_PER_VALUE_NODE). */
+  private probe(key: string): boolean {
+    const n = this.probes.get(key) ?? 0;
+    if (n >= FORGED_PROBES_PER_VALUE_NODE) return false;
+    this.probes.set(key, n + 1);
+    return true;
   }
 
   /** Legitimate sweep requests per overlap phase (two or more values), value and node; forged per value and node. */
@@ -278,6 +303,7 @@ export class Sweeper {
     const { phases, forged } = this.coverage();
     const short: string[] = [];
     if (this.triggers.length > 0 && this.sweeps === 0) short.push(`${this.triggers.length} writes but no sweep ran`);
+    if (this.capped) short.push(`sweeps stopped at their cap of ${MAX_SWEEP_REQUESTS} requests`);
     for (const [phase, byValue] of Object.entries(phases)) {
       const hop = phase.split(' ')[0] as SweepHop;
       const values = phase.slice(phase.indexOf('{') + 1, -1).split(',');

@@ -350,8 +350,11 @@ export class World {
             const result = await next(args);
             if (context.commandName === 'DescribeSecretCommand') {
               const state = JSON.stringify([result.output?.VersionIdsToStages, result.output?.Tags]);
-              // After the verifier applied what it read (it reads the new version's value first, if any).
-              if (seen && state !== seen) setTimeout(() => upstreamRefreshed.notify(`upstream-${i} refreshed`), 20);
+              // After the verifier applied what it read (it may read a new version's value first): soon, and once
+              // more a little later in case that read was slow.
+              if (seen && state !== seen) {
+                for (const delay of [20, 250]) setTimeout(() => upstreamRefreshed.notify(`upstream-${i} refreshed`), delay);
+              }
               seen = state;
             }
             return result;
