@@ -1,8 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two groups, one after the other. Vitest's default is one worker per core less one, which on a 2-core machine
+ * runs every file in turn although most of them wait on the emulator: the first group (unit, integration, CDK,
+ * deployed, browser) runs two files at once. The end-to-end traffic scenarios judge timing (propagation windows,
+ * tick gaps), so they run last, one file at a time, with their own moto_server and nothing else beside them.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,
@@ -17,5 +22,26 @@ export default defineConfig({
       // Handlers called in-process would print EMF lines; test/unit/metrics.test.ts turns them back on.
       POWERTOOLS_METRICS_DISABLED: 'true',
     },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/e2e/**'],
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+        },
+      },
+    ],
   },
 });
