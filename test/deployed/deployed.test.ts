@@ -261,15 +261,17 @@ beforeAll(async () => {
   const json = JSON.parse(JSON.stringify(seeded.config));
   delete json.alerts.topicArn;
   delete json.alerts.stateTableName;
-  const config = parseConfig(json, 'the deployed test configuration');
-  outdir = mkdtempSync(join(tmpdir(), 'og-assembly-'));
-  assembly = synthesizeAssembly(config, outdir);
-
-  const names = [...config.secrets.map((s) => s.secretName), `kong/admin-token-${suffix}`, `konnect/token-${suffix}`];
+  const names = [...json.secrets.map((s: { secretName: string }) => s.secretName), `kong/admin-token-${suffix}`, `konnect/token-${suffix}`];
   for (const name of names) {
     const described = await clients.secretsManager().send(new DescribeSecretCommand({ SecretId: name }));
     secretArns.set(name, described.ARN!);
   }
+  // A redeploy after `cdk destroy` (README): the first secret was retained and is adopted by its ARN, the second
+  // is created by the stack. The key ARN stands for the retained key (the emulator's secrets use none).
+  json.secrets[0].adoptRetained = { secretArn: secretArns.get(json.secrets[0].secretName), kmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${randomUUID()}` };
+  const config = parseConfig(json, 'the deployed test configuration');
+  outdir = mkdtempSync(join(tmpdir(), 'og-assembly-'));
+  assembly = synthesizeAssembly(config, outdir);
   resolve = templateResolver(assembly.template, { region: REGION, topicArn: seeded.topicArn, tableName: seeded.stateTableName, secretArns });
 
   const queue = await sqs.send(new CreateQueueCommand({ QueueName: `og-deployed-${suffix}` }));
@@ -288,6 +290,15 @@ const secretArn = (id: string) => (id.startsWith('arn:') ? id : (secretArns.get(
 const secretOf = (name: 'cdn-to-gateway' | 'gateway-to-upstream') => secretArns.get(seeded.config.secrets.find((s) => s.name === name)!.secretName)!;
 
 describe('the deployed bundles (cloud assembly, one process per invocation, on the emulator)', () => {
+  it('adopts the retained secret by its ARN (no secret of that name in the template) and creates the other', () => {
+    const created = Object.values(assembly.template.Resources)
+      .filter((r) => r.Type === 'AWS::SecretsManager::Secret')
+      .map((r) => r.Properties?.Name);
+    expect(created).toEqual([seeded.config.secrets[1].secretName]);
+    const schedules = Object.values(assembly.template.Resources).filter((r) => r.Type === 'AWS::SecretsManager::RotationSchedule');
+    expect(schedules.map((r) => resolve(r.Properties?.SecretId)).sort()).toEqual([secretOf('cdn-to-gateway'), secretOf('gateway-to-upstream')].sort());
+  });
+
   it('synthesizes one bundle per function from the cloud assembly, each with its timeout and environment', () => {
     expect(assembly.functions.map((f) => f.serviceName).sort()).toEqual(['origin-guard-audit', 'origin-guard-reconcile', 'origin-guard-retire', 'origin-guard-rotation']);
     for (const f of assembly.functions) {
