@@ -250,15 +250,10 @@ export class Auditor extends Construct {
     ]);
     // Alert state: the audit and the reconciler deduplicate alerts (lambdas/adapters/alert-state-dynamodb.ts).
     this.alertStateTable.grant(fn.grantPrincipal, ...ALERT_STATE_ACTIONS);
-    // The lease per account-region (lambdas/handlers/audit.ts): PutItem (above) takes it, DeleteItem releases it,
-    // only on items whose key starts with `lease:audit:`.
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['dynamodb:DeleteItem'],
-        resources: [this.alertStateTable.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['lease:audit:*'] } },
-      }),
-    );
+    // DeleteItem: releases the lease per account-region (lambdas/handlers/audit.ts), and removes the state of an
+    // item removed from the config after resolving its alert; Scan lists the failing states for that
+    // (lambdas/core/alerts.ts resolveRemovedItems). Finding ids have no common prefix to scope LeadingKeys to.
+    this.alertStateTable.grant(fn.grantPrincipal, 'dynamodb:DeleteItem', 'dynamodb:Scan');
 
     // Prefix-list targets: the reconcile dry run reads the lists' entries. Every audit describes the lists that
     // rules reference (a reference counts as the list's MaxEntries against the group's quota).
