@@ -241,6 +241,8 @@ async function runRelease(
         if (!options.dryRun) await store.revokeRules(groupId, plan.remove.map((r) => r.rule));
         entry.groups.push({ groupId, removed: plan.remove.map(released), kept: plan.keep.map(released) });
       }
+      // Fully handed back: origin-guard's state tags for this target go too (a later reconcile starts afresh).
+      if (!options.dryRun && entry.groups.every((g) => g.kept.length === 0)) await store.removeStateTags(target.name, target.securityGroupIds);
     } catch (error) {
       entry.error = describeError(error);
     }

@@ -192,6 +192,14 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
     return this.revoke({ groupId, remove: [...rules] as unknown as GroupPlan['remove'] } as GroupPlan);
   }
 
+  /** Removes the target's state tags (`stateTagKeys`) from its groups: the last step of a full release. */
+  async removeStateTags(target: string, groupIds: readonly string[]): Promise<void> {
+    const keys = stateTagKeys(target);
+    await this.send('DeleteTags', () =>
+      this.ec2.send(new DeleteTagsCommand({ Resources: [...groupIds], Tags: [{ Key: keys.syncToken }, { Key: keys.held }] })),
+    );
+  }
+
   async read(target: IpRangeTargetConfig): Promise<ObservedTarget> {
     const groupIds = target.securityGroupIds;
     const first = groupIds[0];

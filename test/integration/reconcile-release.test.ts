@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateVpcCommand, DescribeSecurityGroupRulesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AuthorizeSecurityGroupIngressCommand, CreateSecurityGroupCommand, CreateTagsCommand, DescribeTagsCommand, CreateVpcCommand, DescribeSecurityGroupRulesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError, type CliContext } from '../../cli/context.ts';
 import { reconcileCommand } from '../../cli/reconcile.ts';
@@ -50,7 +50,14 @@ beforeAll(async () => {
   await ingress('13.32.0.0/15', `origin-guard:${target}:aws`);
   await ingress('52.46.0.0/18', `origin-guard:${target}:aws`);
   await ingress('13.32.0.0/14', 'hand-made by the owner', 443, 8443);
+  // The version a reconcile recorded, and the owner's own tag.
+  await ec2.send(new CreateTagsCommand({ Resources: [groupId], Tags: [{ Key: `origin-guard:${target}:syncToken`, Value: '1700000000' }, { Key: 'team', Value: 'payments' }] }));
 });
+
+async function tagKeys(): Promise<string[]> {
+  const out = await ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [groupId] }] }));
+  return (out.Tags ?? []).map((t) => t.Key!).sort();
+}
 
 afterAll(() => {
   vi.unstubAllEnvs();
@@ -93,6 +100,8 @@ describe('origin-guard reconcile --release', () => {
     expect(await reconcileCommand(['--release'], ctx)).toBe(1);
     expect(ctx.out.join('\n')).toMatch(new RegExp(`${target}: NOT fully released`));
     expect(await rules()).toEqual(['13.32.0.0/14 443-8443 hand-made by the owner', `52.46.0.0/18 443-443 origin-guard:${target}:aws`]);
+    // Not fully released: the state stays, so a reconcile can still take the group up where it left it.
+    expect(await tagKeys()).toEqual([`origin-guard:${target}:syncToken`, 'team']);
   });
 
   it('with --confirm-release removes the rest; the hand-made rule stays; a stray --confirm-release is refused', async () => {
@@ -102,5 +111,6 @@ describe('origin-guard reconcile --release', () => {
     expect(await reconcileCommand(['--release', '--confirm-release'], ctx)).toBe(0);
     expect(ctx.out.join('\n')).toMatch(new RegExp(`${target}: released`));
     expect(await rules()).toEqual(['13.32.0.0/14 443-8443 hand-made by the owner']);
+    expect(await tagKeys()).toEqual(['team']);
   });
 });
