@@ -221,7 +221,7 @@ export async function resolveRemovedItems(
         severity: removed.severity,
         status: 'PASS',
         resource: removed.resource,
-        message: `${removed.resource} is no longer in the origin-guard configuration: its open alert is closed and its state removed`,
+        message: `${removed.resource} is no longer in the origin-guard configuration (or no longer exists): the last full audit did not find it, so its open alert is closed and its state removed`,
         remediation: 'None: add the item to the configuration again to audit it.',
         details: { reason: 'removed from the configuration', ...(removed.failingSince ? { failingSince: removed.failingSince } : {}) },
       },
