@@ -10,6 +10,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { grantAdoptedKeyDecrypt } from './adopted-key.ts';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { Config } from '../lambdas/config.ts';
@@ -241,6 +242,7 @@ export class Auditor extends Construct {
 
     for (const secret of secrets) {
       secret.grantRead(fn.grantPrincipal);
+      grantAdoptedKeyDecrypt(secret, fn.grantPrincipal);
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:ListSecretVersionIds'], resources: [secret.secretArn] }));
     }
     // Konnect tokens: the network checks, and the desired ranges the security-group check recomputes.

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { grantAdoptedKeyDecrypt } from './adopted-key.ts';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -172,7 +173,10 @@ export class SecretRotation extends Construct {
   /** Lets `grantee` (Kong's vault role, an upstream) read the value of the secret named `name` in the config, or of every secret. */
   grantRead(grantee: iam.IGrantable, name?: string): void {
     for (const s of this.secrets) {
-      if (name === undefined || s.config.name === name) s.secret.grantRead(grantee);
+      if (name === undefined || s.config.name === name) {
+        s.secret.grantRead(grantee);
+        grantAdoptedKeyDecrypt(s.secret, grantee);
+      }
     }
   }
 
@@ -215,7 +219,7 @@ export class SecretRotation extends Construct {
       this.rotationFunction.addToRolePolicy(
         new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [adopted.kmsKeyArn], conditions: viaSecretsManager }),
       );
-      this.retireFunction.addToRolePolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [adopted.kmsKeyArn], conditions: viaSecretsManager }));
+      grantAdoptedKeyDecrypt(secret, this.retireFunction.grantPrincipal);
     }
     this.retireFunction.addToRolePolicy(
       new iam.PolicyStatement({

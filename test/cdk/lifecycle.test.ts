@@ -46,8 +46,13 @@ describe('cdk destroy, then cdk deploy', () => {
     }
     expect(retire.filter((g) => g.action === 'secretsmanager:GetSecretValue').map((g) => g.resource)).toContain(RETAINED_ARN);
     // The retained key, and only it among keys not in the template, for the functions that read the value.
-    const keyGrants = [...rotation, ...retire].filter((g) => g.action === 'kms:Decrypt' && !g.resource.startsWith('{'));
-    expect(new Set(keyGrants.map((g) => g.resource))).toEqual(new Set([RETAINED_KEY]));
+    const audit = grants(policyStatements(template, 'AuditorAuditFunctionRole'));
+    for (const [role, list] of [['rotation', rotation], ['retire', retire], ['audit', audit]] as const) {
+      const keyGrants = list.filter((g) => g.action === 'kms:Decrypt' && !g.resource.startsWith('{'));
+      expect(keyGrants.map((g) => g.resource), role).toEqual([RETAINED_KEY]);
+      expect(keyGrants[0].condition, role).toEqual({ StringEquals: { 'kms:ViaService': expect.stringMatching(/^secretsmanager\./) } });
+    }
+    expect(audit.filter((g) => g.action === 'secretsmanager:GetSecretValue').map((g) => g.resource)).toContain(RETAINED_ARN);
     // No grant on the secret's name with a wildcard: exactly the retained ARN.
     expect([...rotation, ...retire].filter((g) => g.resource.includes('cdn-to-gateway') && g.resource !== RETAINED_ARN)).toEqual([]);
     expect(new AwsSolutionsChecks().validateScope(app).violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`))).toEqual([]);
