@@ -17,9 +17,12 @@ import { silentLog, systemClock, type AlertPort, type Clock, type LogPort } from
 import { PREFIX_LIST_ENTRY } from '../lambdas/core/range-planner.ts';
 import { reconcile, UnknownTargetError, type ReconcileResult, type RuleView, type TargetResult } from '../lambdas/core/reconcile.ts';
 import { UsageError, type CliContext, type Command } from './context.ts';
+import { Ec2SecurityGroupStore } from '../lambdas/adapters/ec2-security-groups.ts';
+import { planRelease } from '../lambdas/core/release.ts';
+import type { ObservedRule } from '../lambdas/core/range-planner.ts';
 import { cliClients, loadCliConfig, parseFlags, resolveAlertTargets } from './runtime.ts';
 
-const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--adopt] [--json] [--config FILE]
+const HELP = `Usage: origin-guard reconcile [--target NAME] [--dry-run] [--force] [--adopt] [--release [--confirm-release]] [--json] [--config FILE]
 
 Makes the security groups of every ip-ranges target (or only --target NAME) admit exactly the current ranges of
 its sources (AWS ip-ranges.json, Cloudflare, Fastly, Azure Front Door, Konnect egress IPs, static). Only rules
@@ -30,6 +33,14 @@ whose description starts with origin-guard:<target>: are changed; other rules ar
   --adopt     take ownership of hand-made rules identical (protocol, ports, CIDR) to desired ones by rewriting
               their descriptions (as the target's "adopt": true does); without it such rules still count as
               admitting their range and are never added a second time
+  --release   hand the target's groups back (before removing the target or after cdk destroy) without cutting
+              traffic: remove only the rules origin-guard owns that another rule of the same group makes
+              redundant (same protocol, ports covered, CIDR contained); every rule it keeps is listed with why.
+              With --dry-run, only the plan. --json: {"release":{"targets":[{"name","groups":[{"groupId",
+              "removed":[{"ruleId","cidr","protocol","fromPort","toPort","reason"}],"kept":[...]}]}]}}.
+              Exit status 1 while a rule is kept.
+  --confirm-release  with --release: also remove the owned rules nothing else admits (you confirm traffic
+              reaches the origin another way, e.g. a prefix-list or group rule you added)
   --json      print {"targets":[{"name","adopt","groups":[{"groupId","add":[...],"remove":[...],"adopt":[...],
               "rulesAfter","families":{"ipv4":{"before","after","unowned","quota"},"ipv6":{...}}}],"held","error"?}]}
 
@@ -143,11 +154,15 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
       'dry-run': { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       adopt: { type: 'boolean', default: false },
+      release: { type: 'boolean', default: false },
+      'confirm-release': { type: 'boolean', default: false },
     });
     if (values.help) {
       ctx.stdout(HELP);
       return 0;
     }
+    if (values['confirm-release'] && !values.release) throw new UsageError('--confirm-release only goes with --release');
+    if (values.release && (values.adopt || values.force)) throw new UsageError('--release cannot be combined with --adopt or --force');
     const config: Config = loadCliConfig(values.config, ctx.env, values.account);
     if (!config.ipRanges) throw new UsageError('no ipRanges are configured (add an "ipRanges" section with targets to the config file)');
     if (values.target !== undefined && !config.ipRanges.targets.some((t) => t.name === values.target)) {
@@ -156,6 +171,10 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
     const clients = injected.clients ?? cliClients(config);
     const log = injected.log ?? silentLog;
     const dryRun = values['dry-run'];
+    if (values.release) {
+      const targets = config.ipRanges.targets.filter((t) => values.target === undefined || t.name === values.target);
+      return runRelease(targets, clients, ctx, { dryRun, confirmed: values['confirm-release'], json: values.json === true, log });
+    }
     const { alerts, alerting, leases } = await cliAlerting(config, clients, ctx, dryRun);
     let result: ReconcileResult;
     try {
@@ -180,6 +199,68 @@ export function makeReconcileCommand(injected: ReconcileCommandDeps = {}): Comma
     for (const error of result.alertErrors ?? []) ctx.stderr(`alert not sent: ${error}`);
     return result.targets.some((t) => t.error !== undefined) || (result.alertErrors?.length ?? 0) > 0 ? 1 : 0;
   };
+}
+
+export interface ReleaseReport {
+  targets: Array<{
+    name: string;
+    groups: Array<{ groupId: string; removed: ReleasedRule[]; kept: ReleasedRule[] }>;
+    error?: string;
+  }>;
+}
+type ReleasedRule = { ruleId?: string; cidr?: string; protocol: string; fromPort: number; toPort: number; reason: string };
+
+const released = ({ rule, reason }: { rule: ObservedRule; reason: string }): ReleasedRule => ({
+  ...(rule.ruleId ? { ruleId: rule.ruleId } : {}),
+  ...(rule.cidr ? { cidr: rule.cidr } : {}),
+  protocol: rule.protocol,
+  fromPort: rule.fromPort,
+  toPort: rule.toPort,
+  reason,
+});
+
+/** `reconcile --release`: per target and group, removes the owned rules that are redundant (or confirmed). */
+async function runRelease(
+  targets: Config['ipRanges'] extends infer R ? (R extends { targets: infer T } ? T : never) : never,
+  clients: AwsClients,
+  ctx: CliContext,
+  options: { dryRun: boolean; confirmed: boolean; json: boolean; log: LogPort },
+): Promise<number> {
+  const report: ReleaseReport = { targets: [] };
+  for (const target of targets as Array<{ name: string; securityGroupIds: string[]; account?: string; region?: string }>) {
+    const entry: ReleaseReport['targets'][number] = { name: target.name, groups: [] };
+    report.targets.push(entry);
+    try {
+      if (target.account !== undefined || target.region !== undefined) {
+        throw new Error(`target "${target.name}" is in another account or region: run --release with that account's credentials and a config without "account"/"region" for it`);
+      }
+      const store = new Ec2SecurityGroupStore(clients.ec2(), { log: options.log });
+      const rules = await store.ingressRulesOf(target.securityGroupIds);
+      for (const groupId of target.securityGroupIds) {
+        const plan = planRelease(target.name, rules.filter((r) => r.groupId === groupId), options.confirmed);
+        if (!options.dryRun) await store.revokeRules(groupId, plan.remove.map((r) => r.rule));
+        entry.groups.push({ groupId, removed: plan.remove.map(released), kept: plan.keep.map(released) });
+      }
+      // Fully handed back: origin-guard's state tags for this target go too (a later reconcile starts afresh).
+      if (!options.dryRun && entry.groups.every((g) => g.kept.length === 0)) await store.removeStateTags(target.name, target.securityGroupIds);
+    } catch (error) {
+      entry.error = describeError(error);
+    }
+  }
+  if (options.json) {
+    ctx.stdout(JSON.stringify({ release: report }, null, 2));
+  } else {
+    const verb = options.dryRun ? 'would remove' : 'removed';
+    for (const t of report.targets) {
+      ctx.stdout(`${t.name}: ${t.error ? `FAILED: ${t.error}` : t.groups.every((g) => g.kept.length === 0) ? 'released' : 'NOT fully released'}`);
+      for (const g of t.groups) {
+        ctx.stdout(`  ${g.groupId}: ${verb} ${g.removed.length}, kept ${g.kept.length}`);
+        for (const r of g.removed) ctx.stdout(`    - ${r.cidr} ${r.protocol}/${r.fromPort}-${r.toPort}: ${r.reason}`);
+        for (const r of g.kept) ctx.stdout(`    = ${r.cidr} ${r.protocol}/${r.fromPort}-${r.toPort}: kept, ${r.reason}`);
+      }
+    }
+  }
+  return report.targets.some((t) => t.error !== undefined || t.groups.some((g) => g.kept.length > 0)) ? 1 : 0;
 }
 
 export const reconcileCommand: Command = makeReconcileCommand();

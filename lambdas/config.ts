@@ -158,6 +158,17 @@ export const SecretConfigSchema = z.strictObject({
   ),
   /** The status the origin answers a wrong header value with (Kong: 404 no route, WAF block: 403); default: any 4xx. */
   probeRefusedStatus: z.optional(z.number().check(z.int(), z.gte(400), z.lte(599))),
+  /**
+   * Redeploy after `cdk destroy`: the secret (and its KMS key) were retained, and a new secret of the same name
+   * cannot be created. The stack then adopts the retained secret by its ARN instead of creating one (README:
+   * "What cdk destroy leaves behind"). `kmsKeyArn` is the retained key that encrypts it.
+   */
+  adoptRetained: z.optional(
+    z.strictObject({
+      secretArn: z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/, 'must be the full ARN of the retained secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX)')),
+      kmsKeyArn: z.string().check(z.regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'must be the ARN of the retained KMS key (arn:aws:kms:REGION:ACCOUNT:key/KEY-ID)')),
+    }),
+  ),
 });
 
 // ---------- ip ranges ----------
@@ -448,6 +459,13 @@ export const ConfigSchema = z
       for (const dup of new Set(duplicates(config.secrets.map((s) => s.name)))) {
         ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secret name "${dup}" is used more than once` });
       }
+      config.secrets.forEach((secret, i) => {
+        const adopted = secret.adoptRetained?.secretArn;
+        // The ARN ends in `:secret:<secretName>-XXXXXX`: the retained secret of exactly this name.
+        if (adopted && adopted.slice(adopted.indexOf(':secret:') + ':secret:'.length, -7) !== secret.secretName) {
+          ctx.addIssue({ code: 'custom', path: ['secrets', i, 'adoptRetained', 'secretArn'], message: `names another secret than secretName "${secret.secretName}"` });
+        }
+      });
       for (const dup of new Set(duplicates(config.secrets.map((s) => s.secretName)))) {
         ctx.addIssue({ code: 'custom', path: ['secrets'], message: `secretName "${dup}" is used more than once` });
       }

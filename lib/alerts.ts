@@ -103,6 +103,9 @@ export class Alerts extends Construct {
         partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
         billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
         pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+        // Items expire by their `ttl` (epoch seconds): leases (lambdas/adapters/lease-dynamodb.ts) and resolved
+        // alert states (lambdas/adapters/alert-state-dynamodb.ts), so rows of removed items do not stay forever.
+        timeToLiveAttribute: 'ttl',
         encryption: dynamodb.TableEncryption.AWS_MANAGED,
         removalPolicy,
       });

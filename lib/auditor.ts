@@ -10,6 +10,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { grantAdoptedKeyDecrypt } from './adopted-key.ts';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { inHubAccount } from '../lambdas/accounts.ts';
@@ -243,6 +244,7 @@ export class Auditor extends Construct {
 
     for (const secret of secrets) {
       secret.grantRead(fn.grantPrincipal);
+      grantAdoptedKeyDecrypt(secret, fn.grantPrincipal);
       fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:ListSecretVersionIds'], resources: [secret.secretArn] }));
     }
     // Konnect tokens: the network checks, and the desired ranges the security-group check recomputes.
@@ -252,6 +254,10 @@ export class Auditor extends Construct {
     ]);
     // Alert state: the audit and the reconciler deduplicate alerts (lambdas/adapters/alert-state-dynamodb.ts).
     this.alertStateTable.grant(fn.grantPrincipal, ...ALERT_STATE_ACTIONS);
+    // DeleteItem: releases the lease per account-region (lambdas/handlers/audit.ts), and removes the state of an
+    // item removed from the config after resolving its alert; Scan lists the failing states for that
+    // (lambdas/core/alerts.ts resolveRemovedItems). Finding ids have no common prefix to scope LeadingKeys to.
+    this.alertStateTable.grant(fn.grantPrincipal, 'dynamodb:DeleteItem', 'dynamodb:Scan');
 
     // Prefix-list targets: the reconcile dry run reads the lists' entries. Every audit describes the lists that
     // rules reference (a reference counts as the list's MaxEntries against the group's quota).

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { grantAdoptedKeyDecrypt } from './adopted-key.ts';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -59,8 +60,9 @@ export interface SecretRotationProps {
 /** One rotated origin-verify secret and its key. */
 export interface RotatedSecret {
   readonly config: SecretConfig;
-  readonly key: kms.Key;
-  readonly secret: secretsmanager.Secret;
+  /** The secret's KMS key: created, or (adoptRetained) the retained one. */
+  readonly key: kms.IKey;
+  readonly secret: secretsmanager.ISecret;
   readonly schedule: secretsmanager.RotationSchedule;
 }
 
@@ -172,25 +174,35 @@ export class SecretRotation extends Construct {
   /** Lets `grantee` (Kong's vault role, an upstream) read the value of the secret named `name` in the config, or of every secret. */
   grantRead(grantee: iam.IGrantable, name?: string): void {
     for (const s of this.secrets) {
-      if (name === undefined || s.config.name === name) s.secret.grantRead(grantee);
+      if (name === undefined || s.config.name === name) {
+        s.secret.grantRead(grantee);
+        grantAdoptedKeyDecrypt(s.secret, grantee);
+      }
     }
   }
 
   private addSecret(secretConfig: SecretConfig, props: SecretRotationProps, removalPolicy: RemovalPolicy): RotatedSecret {
     const scope = new Construct(this, secretConfig.name);
-    const key = new kms.Key(scope, 'Key', {
-      description: `origin-guard secret ${secretConfig.secretName}`,
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-    const secret = new secretsmanager.Secret(scope, 'Secret', {
-      secretName: secretConfig.secretName,
-      description: `origin-guard: ${secretConfig.headerName} value (${secretConfig.name}); rotated every ${secretConfig.rotationDays} days`,
-      encryptionKey: key,
-      removalPolicy,
-      // The value is sent as an HTTP header: letters and digits only.
-      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
-    });
+    const adopted = secretConfig.adoptRetained;
+    // After `cdk destroy` the secret and its key stay (RETAIN) and keep the fixed name: a redeploy adopts them
+    // by ARN (config `adoptRetained`) instead of creating a secret whose name collides.
+    const key: kms.IKey = adopted
+      ? kms.Key.fromKeyArn(scope, 'Key', adopted.kmsKeyArn)
+      : new kms.Key(scope, 'Key', {
+          description: `origin-guard secret ${secretConfig.secretName}`,
+          enableKeyRotation: true,
+          removalPolicy,
+        });
+    const secret: secretsmanager.ISecret = adopted
+      ? secretsmanager.Secret.fromSecretAttributes(scope, 'Secret', { secretCompleteArn: adopted.secretArn, encryptionKey: key })
+      : new secretsmanager.Secret(scope, 'Secret', {
+          secretName: secretConfig.secretName,
+          description: `origin-guard: ${secretConfig.headerName} value (${secretConfig.name}); rotated every ${secretConfig.rotationDays} days`,
+          encryptionKey: key,
+          removalPolicy,
+          // The value is sent as an HTTP header: letters and digits only.
+          generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+        });
     // Grants DescribeSecret, GetSecretValue, PutSecretValue, UpdateSecretVersionStage and the key to the rotation function.
     const schedule = secret.addRotationSchedule('RotationSchedule', {
       rotationLambda: this.rotationFunction.function,
@@ -201,6 +213,15 @@ export class SecretRotation extends Construct {
     const stateActions = ['secretsmanager:TagResource', 'secretsmanager:UntagResource', 'secretsmanager:ListSecretVersionIds'];
     this.rotationFunction.addToRolePolicy(new iam.PolicyStatement({ actions: stateActions, resources: [secret.secretArn] }));
     secret.grantRead(this.retireFunction.grantPrincipal);
+    if (adopted) {
+      // An imported key's policy cannot be changed here (CDK drops the grants it would add to it): grant the key
+      // in the roles instead, only through Secrets Manager. The retained key's policy trusts the account (CDK default).
+      const viaSecretsManager = { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` } };
+      this.rotationFunction.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [adopted.kmsKeyArn], conditions: viaSecretsManager }),
+      );
+      grantAdoptedKeyDecrypt(secret, this.retireFunction.grantPrincipal);
+    }
     this.retireFunction.addToRolePolicy(
       new iam.PolicyStatement({
         actions: [...stateActions, 'secretsmanager:UpdateSecretVersionStage'],

@@ -7,14 +7,16 @@ import {
   BatchGetItemCommand,
   ConditionalCheckFailedException,
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   PutItemCommand,
   ResourceNotFoundException,
+  ScanCommand,
   waitUntilTableExists,
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
-import type { AlertState, AlertStatePort } from '../core/alerts.ts';
+import type { AlertState, RemovableAlertStatePort } from '../core/alerts.ts';
 import { TargetError } from '../core/errors.ts';
 import type { Severity } from '../core/ports.ts';
 
@@ -22,6 +24,8 @@ import type { Severity } from '../core/ports.ts';
 export const ALERT_STATE_KEY = 'id';
 /** BatchGetItem takes at most 100 keys. */
 const BATCH_SIZE = 100;
+/** A Scan for failing states reads at most this many pages (1 MB each). */
+const MAX_SCAN_PAGES = 50;
 /** Unprocessed keys are retried this often before giving up. */
 const MAX_BATCH_RETRIES = 5;
 
@@ -56,7 +60,7 @@ function fromItem(item: Record<string, AttributeValue>): AlertState | undefined 
   };
 }
 
-export class DynamoDbAlertState implements AlertStatePort {
+export class DynamoDbAlertState implements RemovableAlertStatePort {
   private readonly target: string;
   constructor(
     private readonly client: DynamoDBClient,
@@ -108,6 +112,51 @@ export class DynamoDbAlertState implements AlertStatePort {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
       throw this.translate('writing an alert state (PutItem)', error);
+    }
+  }
+
+  /** Every FAIL state (a Scan filtered on `status`; lease items have none), at most MAX_SCAN_PAGES pages. */
+  async failing(): Promise<AlertState[]> {
+    const states: AlertState[] = [];
+    let start: Record<string, AttributeValue> | undefined;
+    for (let page = 0; page < MAX_SCAN_PAGES; page += 1) {
+      const response = await this.call('listing failing alert states (Scan)', () =>
+        this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ConsistentRead: true,
+            FilterExpression: '#status = :fail',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':fail': { S: 'FAIL' } },
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        ),
+      );
+      for (const item of response.Items ?? []) {
+        const state = fromItem(item);
+        if (state) states.push(state);
+      }
+      start = response.LastEvaluatedKey;
+      if (!start) return states;
+    }
+    throw new TargetError(this.target, `listing failing alert states: more than ${MAX_SCAN_PAGES} pages; nothing removed.`);
+  }
+
+  async remove(state: AlertState): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { [ALERT_STATE_KEY]: { S: state.findingId } },
+          ConditionExpression: '#version = :version',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':version': { N: String(state.version) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException') return false;
+      throw this.translate('removing an alert state (DeleteItem)', error);
     }
   }
 

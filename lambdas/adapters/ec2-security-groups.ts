@@ -181,6 +181,25 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
     return (await this.describeRules(groupIds)).filter((r) => !r.IsEgress && wanted.has(r.GroupId ?? '')).map(toObserved);
   }
 
+  /** The ingress rules of `groupIds` as read from EC2 (release: `origin-guard reconcile --release`). */
+  async ingressRulesOf(groupIds: readonly string[]): Promise<ObservedRule[]> {
+    return this.ingressRules(groupIds);
+  }
+
+  /** Revokes exactly these rules of one group, by their ids (release). */
+  async revokeRules(groupId: string, rules: readonly ObservedRule[]): Promise<number> {
+    if (rules.length === 0) return 0;
+    return this.revoke({ groupId, remove: [...rules] as unknown as GroupPlan['remove'] } as GroupPlan);
+  }
+
+  /** Removes the target's state tags (`stateTagKeys`) from its groups: the last step of a full release. */
+  async removeStateTags(target: string, groupIds: readonly string[]): Promise<void> {
+    const keys = stateTagKeys(target);
+    await this.send('DeleteTags', () =>
+      this.ec2.send(new DeleteTagsCommand({ Resources: [...groupIds], Tags: [{ Key: keys.syncToken }, { Key: keys.held }] })),
+    );
+  }
+
   async read(target: IpRangeTargetConfig): Promise<ObservedTarget> {
     const groupIds = target.securityGroupIds;
     const first = groupIds[0];

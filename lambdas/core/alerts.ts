@@ -148,6 +148,96 @@ export async function applyAlerts(
   return { alerts, errors };
 }
 
+// ---------- items removed from the configuration ----------
+
+/** An alert state store that can also list what is failing and remove a state (the DynamoDB table can). */
+export interface RemovableAlertStatePort extends AlertStatePort {
+  /** Every stored state whose status is FAIL (an open alert). */
+  failing(): Promise<AlertState[]>;
+  /** Removes `state` if it is still that version; false when another run changed it in between. */
+  remove(state: AlertState): Promise<boolean>;
+}
+
+export function isRemovableAlertState(state: AlertStatePort): state is RemovableAlertStatePort {
+  const candidate = state as Partial<RemovableAlertStatePort>;
+  return typeof candidate.failing === 'function' && typeof candidate.remove === 'function';
+}
+
+/** Config keys whose string values name a configured item (`distributionId`, `securityGroupIds`, `secretName`, `name`...). */
+const IDENTIFIER_KEY = /(^|[a-z])(id|ids|name|names|arn|arns)$/i;
+
+/** The identifiers the configuration names: the strings under identifier-like keys, anywhere in it. */
+export function configuredIdentifiers(config: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown, key: string | undefined, depth: number) => {
+    if (depth > 12) return;
+    if (typeof value === 'string') {
+      if (key && IDENTIFIER_KEY.test(key) && value.length >= 3) found.add(value);
+    } else if (Array.isArray(value)) {
+      for (const v of value) walk(v, key, depth + 1);
+    } else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) walk(v, k, depth + 1);
+    }
+  };
+  walk(config, undefined, 0);
+  return [...found];
+}
+
+/**
+ * The open alerts of items no longer in the configuration: failing states that a full audit did not find again
+ * AND whose finding mentions nothing the configuration names. Conservative: a state that mentions any configured
+ * identifier (its item may only have failed to be observed) stays.
+ */
+export function removedItemStates(failing: readonly AlertState[], currentFindingIds: ReadonlySet<string>, configured: readonly string[]): AlertState[] {
+  return failing.filter((s) => !currentFindingIds.has(s.findingId) && !configured.some((id) => s.resource.includes(id) || s.findingId.includes(id)));
+}
+
+/**
+ * After a full audit: resolves the open alert of each item removed from the configuration (a RESOLVED alert)
+ * and removes its state row. The row is removed before publishing (a conditional delete, so two runs send one
+ * alert); a failed publish writes it back for the next run.
+ */
+export async function resolveRemovedItems(
+  state: RemovableAlertStatePort,
+  publisher: AlertPort,
+  currentFindingIds: ReadonlySet<string>,
+  configured: readonly string[],
+  log: LogPort,
+): Promise<{ alerts: AlertEvent[]; errors: string[] }> {
+  const alerts: AlertEvent[] = [];
+  const errors: string[] = [];
+  for (const removed of removedItemStates(await state.failing(), currentFindingIds, configured)) {
+    try {
+      if (!(await state.remove(removed))) continue;
+    } catch (error) {
+      errors.push(`${removed.findingId}: removing the alert state failed: ${describeError(error)}`);
+      continue;
+    }
+    const event: AlertEvent = {
+      kind: 'RESOLVED',
+      finding: {
+        id: removed.findingId,
+        checkId: removed.checkId,
+        severity: removed.severity,
+        status: 'PASS',
+        resource: removed.resource,
+        message: `${removed.resource} is no longer in the origin-guard configuration (or no longer exists): the last full audit did not find it, so its open alert is closed and its state removed`,
+        remediation: 'None: add the item to the configuration again to audit it.',
+        details: { reason: 'removed from the configuration', ...(removed.failingSince ? { failingSince: removed.failingSince } : {}) },
+      },
+    };
+    try {
+      await publisher.publish(event);
+      alerts.push(event);
+      log.info('alert of a removed item resolved', { findingId: removed.findingId });
+    } catch (error) {
+      errors.push(`${removed.findingId}: publishing the RESOLVED alert failed: ${describeError(error)}`);
+      await state.put(removed, undefined).catch((restoreError: unknown) => errors.push(`${removed.findingId}: putting the alert state back failed: ${describeError(restoreError)}`));
+    }
+  }
+  return { alerts, errors };
+}
+
 async function restoreState(state: AlertStatePort, previous: AlertState | undefined, written: AlertState): Promise<void> {
   // Writing the old record back (with a newer version) makes the next run decide the same alert again.
   const restored = previous

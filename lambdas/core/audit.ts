@@ -3,7 +3,8 @@
  * check, then alert through the state machine: once when a finding first fails, once when it is resolved,
  * and a reminder while it stays failed.
  */
-import { applyAlerts, type AlertingDeps } from './alerts.ts';
+import { applyAlerts, isRemovableAlertState, resolveRemovedItems, type AlertingDeps } from './alerts.ts';
+import { describeError } from './errors.ts';
 import type { AuditCheck, ObservedAccount } from './audit-model.ts';
 import type { AuditScope } from './audit-scope.ts';
 import { ALL_CHECKS, runChecks } from './checks/index.ts';
@@ -24,6 +25,11 @@ export interface AuditDeps {
   checks?: readonly AuditCheck[];
   /** Without it the audit only reports (the CLI without --alert). */
   alerting?: AlertingDeps;
+  /**
+   * The identifiers the configuration names (`configuredIdentifiers`): with them, a full audit also resolves the
+   * open alerts of items removed from the configuration and removes their state (when the state store can).
+   */
+  resolveRemoved?: { configured: readonly string[] };
 }
 
 export interface AuditResult {
@@ -64,5 +70,12 @@ export async function runAudit(deps: AuditDeps, scope?: AuditScope): Promise<Aud
   deps.log.info('audit checked', { findings: findings.length, failed: failed.length, failedIds: failed.map((f) => f.id), scope: scope?.cause });
   if (!deps.alerting) return { findings, alerts: [], alertErrors: [], observed };
   const { alerts, errors } = await applyAlerts(findings, deps.alerting, now, deps.log, observedAt);
+  if (scope === undefined && deps.resolveRemoved && isRemovableAlertState(deps.alerting.state)) {
+    const removed = await resolveRemovedItems(deps.alerting.state, deps.alerting.publisher, new Set(findings.map((f) => f.id)), deps.resolveRemoved.configured, deps.log).catch(
+      (error: unknown) => ({ alerts: [] as AlertEvent[], errors: [`resolving alerts of removed items failed: ${describeError(error)}`] }),
+    );
+    alerts.push(...removed.alerts);
+    errors.push(...removed.errors);
+  }
   return { findings, alerts, alertErrors: errors, observed };
 }

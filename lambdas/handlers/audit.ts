@@ -28,6 +28,7 @@ import { describeError, LeaseHeldError } from '../core/errors.ts';
 import { leaseOwner } from '../core/lease.ts';
 import { FULL_AUDIT_EVENT_NAMES, identifiersOfApiCall, planAuditRuns, type AuditScope, type QueuedAuditEvent } from '../core/audit-scope.ts';
 import { runAudit, type AuditDeps } from '../core/audit.ts';
+import { configuredIdentifiers } from '../core/alerts.ts';
 import { systemClock } from '../core/ports.ts';
 import { METRIC_SERVICE } from '../core/metric-names.ts';
 import { createMetrics, recordAuditMetrics } from '../metrics.ts';
@@ -124,6 +125,9 @@ export function auditDeps(runtime: LambdaRuntime, env: NodeJS.ProcessEnv = proce
     observer: new AwsAuditCollector(runtime.config, { clients: runtime.clients, log: runtime.logger, watchedRules }),
     clock: systemClock,
     log: runtime.logger,
+    // A full audit closes the alerts of items removed from the config (one account only: with spokes, each
+    // account-region's run sees only its own findings).
+    ...(isMultiAccount(runtime.config) ? {} : { resolveRemoved: { configured: configuredIdentifiers(runtime.config) } }),
     ...(runtime.alerts && tableName
       ? {
           alerting: {

@@ -334,10 +334,12 @@ describe('OriginGuardStack with the example configuration', () => {
     for (const prefix of [AUDIT, RECONCILE]) {
       const table = grants(policyStatements(template, prefix)).filter((g) => g.action.startsWith('dynamodb:'));
       // The reconciler also takes its per-target lease in the table (get, conditional put/update/delete).
-      const lease = prefix === RECONCILE ? ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'] : [];
+      // The audit releases its lease per account-region (DeleteItem) and removes the states of removed items (Scan, DeleteItem).
+      const lease = prefix === RECONCILE ? ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'] : ['dynamodb:DeleteItem', 'dynamodb:Scan'];
       expect(table.map((g) => g.action).sort()).toEqual(['dynamodb:BatchGetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem', ...lease].sort());
       expect(new Set(table.map((g) => g.resource))).toEqual(new Set(['{AlertsStateTableBA462A51.Arn}']));
     }
+
   });
 
   it('lets only the rotation, retire and audit functions read the origin-verify secrets', () => {

@@ -811,8 +811,13 @@ describe('audit Lambda handler', () => {
     // Only the group's checks ran: owned rules, open ingress, broad ingress, admin ports, quota, and whether the
     // group and its target could be read.
     expect(drift.findings).toBe(7);
-    expect(repaired).toMatchObject({ trigger: 'all', failed: 0, alerts: 1 });
-    expect(sent.map((m) => m.subject?.split(':')[0])).toEqual(['[CRITICAL] DRIFT sg.open-ingress', '[CRITICAL] RESOLVED sg.open-ingress']);
+    const mine = sent.filter((m) => m.subject?.includes('sg.open-ingress'));
+    // The full run also closes the open alerts earlier tests of this file left in the shared table for resources
+    // it no longer finds and the config does not name (lambdas/core/alerts.ts resolveRemovedItems).
+    const others = sent.filter((m) => !m.subject?.includes('sg.open-ingress'));
+    for (const m of others) expect(m.subject).toMatch(/RESOLVED .*no longer/);
+    expect(repaired).toMatchObject({ trigger: 'all', failed: 0, alerts: 1 + others.length });
+    expect(mine.map((m) => m.subject?.split(':')[0])).toEqual(['[CRITICAL] DRIFT sg.open-ingress', '[CRITICAL] RESOLVED sg.open-ingress']);
   });
 
   it('skips a CloudTrail call that failed, and refuses an event of another kind', async () => {

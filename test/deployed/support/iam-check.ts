@@ -21,7 +21,18 @@ export interface Decision extends IamRequest {
 type PolicyDocument = { Version?: string; Statement: any[] };
 
 /** IAM's service prefix for each SigV4 signing name this project's clients use. */
-const IAM_PREFIX: Record<string, string> = { secretsmanager: 'secretsmanager', dynamodb: 'dynamodb', wafv2: 'wafv2', ec2: 'ec2', sns: 'sns', cloudfront: 'cloudfront' };
+const IAM_PREFIX: Record<string, string> = {
+  secretsmanager: 'secretsmanager',
+  dynamodb: 'dynamodb',
+  wafv2: 'wafv2',
+  ec2: 'ec2',
+  sns: 'sns',
+  cloudfront: 'cloudfront',
+  events: 'events',
+  monitoring: 'cloudwatch',
+  sqs: 'sqs',
+  securityhub: 'securityhub',
+};
 
 /** Numbered query-protocol fields (`Tag.1.Key`, `Tag.2.Key`) as a list. */
 function numbered(params: Record<string, any>, pattern: RegExp): string[] {
@@ -45,7 +56,17 @@ export function iamRequestsOf(call: RecordedCall, secretArn: (id: string) => str
       return one(p.SecretId ? secretArn(p.SecretId) : '*');
     case 'dynamodb': {
       const tables: string[] = p.TableName ? [p.TableName] : Object.keys(p.RequestItems ?? {});
-      return tables.map((t) => ({ action, resource: `arn:aws:dynamodb:${call.region}:${ACCOUNT}:table/${t}`, context: {} }));
+      // dynamodb:LeadingKeys: the partition keys (`id`) the request touches, so a policy scoped to
+      // `lease:secret:*` is evaluated on the item's key, not passed because the key is absent.
+      const keysOf = (t: string): string[] => {
+        const items = p.TableName ? [p.Key ?? p.Item] : (p.RequestItems?.[t]?.Keys ?? []);
+        return items.map((k: any) => k?.id?.S).filter((k: unknown): k is string => typeof k === 'string');
+      };
+      return tables.map((t): IamRequest => {
+        const keys = keysOf(t);
+        const context: IamRequest['context'] = keys.length ? { 'dynamodb:LeadingKeys': keys } : {};
+        return { action, resource: `arn:aws:dynamodb:${call.region}:${ACCOUNT}:table/${t}`, context };
+      });
     }
     case 'sns':
       return one(p.TopicArn ?? '*');
@@ -69,6 +90,24 @@ export function iamRequestsOf(call: RecordedCall, secretArn: (id: string) => str
         return resources.map((r) => ({ action, resource: sg(r), context }));
       }
       return one('*');
+    }
+    case 'events': {
+      // DescribeRule names the rule `Name`, ListTargetsByRule `Rule`; origin-guard's rules are on the default bus.
+      const rule = p.Name ?? p.Rule;
+      if (!rule) return one('*');
+      const bus = p.EventBusName && p.EventBusName !== 'default' ? `${p.EventBusName}/` : '';
+      return one(`arn:aws:events:${call.region}:${ACCOUNT}:rule/${bus}${rule}`);
+    }
+    case 'monitoring': {
+      // DescribeAlarms by name (JSON `AlarmNames`, or query `AlarmNames.member.N`): one request per alarm ARN.
+      const names: string[] = Array.isArray(p.AlarmNames) ? p.AlarmNames : numbered(p, /^AlarmNames\.member\.\d+$/);
+      if (names.length === 0) return one('*');
+      return names.map((n) => ({ action, resource: `arn:aws:cloudwatch:${call.region}:${ACCOUNT}:alarm:${n}`, context: {} }));
+    }
+    case 'sqs': {
+      const url: string | undefined = p.QueueUrl;
+      const name = url?.split('/').pop();
+      return one(name ? `arn:aws:sqs:${call.region}:${ACCOUNT}:${name}` : '*');
     }
     default:
       return one('*');
