@@ -143,10 +143,14 @@ describe.concurrent('rotation writers under traffic', () => {
       );
       const result = await runScenario(world, { group: GROUP, scenario: 'verifier refreshes failing before a rotation' }, async ({ note }) => {
         const before = (await world.value(UPSTREAM))!;
-        const fault = injectFault(world.clients.secretsManager() as never, {
-          command: 'DescribeSecretCommand',
-          error: () => serviceError('AccessDeniedException', 'the upstream role lost secretsmanager:DescribeSecret', 400),
-        });
+        // Each upstream reads through its own client (test/e2e/harness/world.ts): fail every one of them.
+        const faults = world.upstreams.map((u) =>
+          injectFault(u.client as never, {
+            command: 'DescribeSecretCommand',
+            error: () => serviceError('AccessDeniedException', 'the upstream role lost secretsmanager:DescribeSecret', 400),
+          }),
+        );
+        const fault = { remove: () => faults.forEach((f) => f.remove()) };
         const stale = await world.until(() => world.upstreams.every((u) => u.verifier.health().ageSeconds > maxStaleSeconds && u.verifier.health().failing), 15_000);
         expect(stale, 'every verifier reports a refresh age past maxStaleSeconds').toBe(true);
         const age = Math.max(...world.upstreams.map((u) => u.verifier.health().ageSeconds));

@@ -16,12 +16,15 @@ export interface UpstreamOptions {
 export class Upstream {
   private server?: LoopbackServer;
   readonly verifier: OriginVerifier;
+  /** The Secrets Manager client this upstream's verifier reads through (its own: a fault here blinds only it). */
+  readonly client: SecretsManagerClient;
   refreshErrors = 0;
 
   constructor(
     readonly id: number,
     options: UpstreamOptions,
   ) {
+    this.client = options.client;
     this.verifier = createOriginVerifier({
       secretId: options.secretId,
       headerName: options.headerName,
