@@ -207,7 +207,11 @@ async function observedRules(ec2: EC2Client, groupIds: string[], prefix?: string
   const out = await ec2.send(new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: groupIds }], MaxResults: 1000 }));
   const rules = (out.SecurityGroupRules ?? []).filter((r) => !r.IsEgress && (prefix === undefined || r.Description?.startsWith(prefix)));
   const perGroup = new Map<string, number>();
-  for (const r of rules) perGroup.set(r.GroupId!, (perGroup.get(r.GroupId!) ?? 0) + 1);
+  // Per family, as AWS counts the rules quota (IPv4 and IPv6 rules each up to the quota in one group).
+  for (const r of rules) {
+    const key = `${r.GroupId!} ${r.CidrIpv6 ? 'IPv6' : 'IPv4'}`;
+    perGroup.set(key, (perGroup.get(key) ?? 0) + 1);
+  }
   return { all: rules.map((r) => (r.CidrIpv4 ?? r.CidrIpv6)!), perGroup };
 }
 
@@ -311,7 +315,7 @@ export async function runReconcileReplays(ctx: ReplayContext): Promise<ReplayRes
       if (t.applied) applied = t.held ? new Set([...applied, ...desired]) : desired;
       const oursState = await observedRules(setup, oursGroups, ownerPrefix);
       if (!sameSet(oursState.all, applied, canonical)) stateProblems.push(`${spec.name} v${index}: ours left ${oursState.all.length} owned rules, expected ${applied.size}`);
-      for (const [g, n] of oursState.perGroup) if (n > QUOTA) stateProblems.push(`${spec.name} v${index}: ours put ${n} rules in ${g}`);
+      for (const [g, n] of oursState.perGroup) if (n > QUOTA) stateProblems.push(`${spec.name} v${index}: ours put ${n} ${g.split(' ')[1]} rules in ${g.split(' ')[0]}`);
 
       // Naive.
       const naive = await recorder.measure(() => naiveApply(naiveEc2, naiveGroups, feedPath, spec.service));
