@@ -6,7 +6,7 @@
  * What cannot be observed: a reader that reports no metric at all (not using the shipped verifier, or no
  * CloudWatch agent) leaves the alarm without data, which is not treated as stale.
  */
-import { DescribeAlarmsCommand, type CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { TargetError } from '../core/errors.ts';
 
 /** The stack's default alarm name for the readers of one configured secret. */
@@ -19,6 +19,9 @@ export function staleReadersCheck(client: () => CloudWatchClient, alarmName: str
     let state: string | undefined;
     let since: Date | undefined;
     try {
+      // Loaded on use: only a rotation start reads the alarm, and retire (whose imports reach this file) never
+      // does, so it should not load the CloudWatch client on its cold start.
+      const { DescribeAlarmsCommand } = await import('@aws-sdk/client-cloudwatch');
       const { MetricAlarms } = await client().send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
       state = MetricAlarms?.[0]?.StateValue;
       since = MetricAlarms?.[0]?.StateUpdatedTimestamp;
