@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TAG, type SenderPort } from '../../lambdas/core/ports.ts';
+import { TAG, type SenderPort, type ValidatorPort } from '../../lambdas/core/ports.ts';
 import { rotateInProcess, runRotationStep } from '../../lambdas/core/rotation.ts';
 import { sleep } from './harness/periodic.ts';
-import { expectFinalState, retireNow } from './harness/rotations.ts';
+import { expectFinalState, retireNow, rotateAndRetire } from './harness/rotations.ts';
 import { runScenario } from './harness/scenario.ts';
 import { SCENARIO_TIMEOUT_MS as TIMEOUT, scenarioSuite } from './harness/suite.ts';
 import { CDN, UPSTREAM } from './harness/world.ts';
@@ -18,7 +18,7 @@ import type { SecurityGroupStorePort } from '../../lambdas/core/reconcile.ts';
 import type { RulePlan } from '../../lambdas/core/range-planner.ts';
 
 const GROUP = 'broken ordering (must fail)';
-const withWorld = scenarioSuite(5);
+const withWorld = scenarioSuite(6);
 
 /** A sender that says it has propagated as soon as it is asked (retire ignores CloudFront's `Deployed`). */
 function alwaysPropagated(sender: SenderPort): SenderPort {
@@ -30,8 +30,21 @@ function alwaysPropagated(sender: SenderPort): SenderPort {
   };
 }
 
-function expectRejectedAt(result: ScenarioResult, hops: string[]): void {
+/** A validator that claims to be in force everywhere at once: testSecret's wait for propagation becomes 0. */
+function noPropagationWait(validator: ValidatorPort): ValidatorPort {
+  return {
+    id: validator.id,
+    propagationSeconds: 0,
+    followsSecret: validator.followsSecret,
+    accept: (values) => validator.accept(values),
+    accepted: () => validator.accepted(),
+    ...(validator.preflight ? { preflight: () => validator.preflight!() } : {}),
+  };
+}
+
+function expectRejectedAt(result: ScenarioResult, hops: string[], options: { everyHop?: boolean } = {}): void {
   expect(result.rejected, 'the broken ordering went unnoticed: no legitimate request was refused').toBeGreaterThan(0);
+  if (options.everyHop) for (const hop of hops) expect(result.rejectedByHop[hop] ?? 0, `refusals at ${hop}: ${JSON.stringify(result.rejectedBy)}`).toBeGreaterThan(0);
   expect(Object.keys(result.rejectedByHop).every((hop) => hops.includes(hop)), `rejections only at ${hops.join(', ')}: ${JSON.stringify(result.rejectedBy)}`).toBe(true);
   expect(result.forgedAccepted).toBe(0);
 }
@@ -50,6 +63,20 @@ function removalsFirst(store: SecurityGroupStorePort): SecurityGroupStorePort {
 }
 
 describe.concurrent('the harness catches a broken ordering', () => {
+  it('testSecret does not wait for validator propagation: the slowest WAF and Kong nodes refuse the new value', async () => {
+    // The default world of "normal rotation of both hops"; the product's own rotation and retire, with the one
+    // wait removed (as `slowest = 0` in testSecret would): its validators say they propagate at once.
+    await withWorld({}, async (world) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'testSecret does not wait for propagation', expectation: 'broken-variant' }, async ({ note }) => {
+        const deps = world.deps(CDN);
+        await rotateAndRetire(world, CDN, {}, { ...deps, validators: deps.validators.map(noPropagationWait) });
+        note('validators reported 0 s propagation, so finishSecret switched CloudFront right after setSecret');
+      });
+      expectRejectedAt(result, ['waf', 'kong'], { everyHop: true });
+      await expectFinalState(world);
+    });
+  }, TIMEOUT);
+
   it('senders switched before validators accept the new value: edges are refused by WAF and Kong', async () => {
     await withWorld({}, async (world) => {
       const settings = world.secrets[CDN];

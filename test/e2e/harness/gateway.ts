@@ -2,14 +2,15 @@
  * The gateway: an ALB with its security groups and a regional WAF in front of Kong nodes.
  *
  * - Security groups (only when a scenario sets `sourceCheck`): the edge's source address must be allowed.
- * - WAF: several nodes, each with its own view of the web ACL (GetWebACL on moto, read with
- *   `acceptedValuesOfRule`), refreshed on the node's own schedule: every 40-80 % of the configured WAF
- *   propagation delay, random phase; no request sees a view older than 90 % of that delay (see
- *   PeriodicView; the run records the oldest view served). A request is blocked unless its
- *   `X-Origin-Verify` exactly matches an accepted value.
- * - Kong: several nodes, each with its own copy of the route (read from the fake Kong's store, as a node
- *   polls its database every `db_update_frequency`, modelled like the WAF nodes against Kong's configured
- *   propagation). A request matches the route only when the header is one of the route's values (names and
+ * - WAF: several nodes, each serving the web ACL's history (GetWebACL on moto every 100 ms, read with
+ *   `acceptedValuesOfRule`) at its own fixed lag (see LaggedView): node i of n adopts each change
+ *   (n - i) / n of the configured WAF propagation delay after it, so node 0 holds the old view for the whole
+ *   delay the product promises to wait, and no longer. A request is blocked unless its `X-Origin-Verify`
+ *   exactly matches an accepted value. (Random refresh phases, as before issue 15, left the unsafe window to
+ *   chance: a product that skipped its wait was caught 4 times in 15.)
+ * - Kong: several nodes, each serving the route's history (the fake Kong's store, polled every 25 ms, as a
+ *   node polls its database every `db_update_frequency`) at the same lags against Kong's configured
+ *   propagation. A request matches the route only when the header is one of the route's values (names and
  *   values case-insensitive, as Kong's router); otherwise Kong answers 404.
  * - Vault: each Kong node resolves `{vault://aws/...}` to the gateway-to-upstream secret's AWSCURRENT and
  *   caches it for the vault `ttl`; a timer every `rotationCheck` re-reads values whose TTL ran out, as Kong's
@@ -39,7 +40,7 @@ import {
   VIEW_HEADER,
   type LoopbackServer,
 } from './http.ts';
-import { PeriodicView, uniform } from './periodic.ts';
+import { LaggedView, PeriodicView, uniform, ViewHistory } from './periodic.ts';
 
 export interface GatewayOptions {
   waf: { client: WAFV2Client; scope: 'REGIONAL'; name: string; id: string; ruleName: string; nodes: number; propagationMs: number };
@@ -53,18 +54,39 @@ export interface GatewayOptions {
 
 type WafView = { kind: 'values'; values: string[] } | { kind: 'no-rule' } | { kind: 'unreadable-rule' };
 
-interface KongNode {
-  route: PeriodicView<KongRoute | undefined>;
-  vault: PeriodicView<string>;
+/** What a request and the checks need from a node's view, whichever model serves it. */
+export interface NodeView<T> {
+  fresh(): Promise<T>;
+  readonly value: T;
+  readonly version: number;
+  readonly changedAt: number;
+  readonly maxServedAgeMs: number;
+  stop(): void;
 }
 
-/** Node refresh intervals: a random fraction of the propagation delay, so the view is never older than it. */
-const nodeInterval = (propagationMs: number) => () => uniform(0.4, 0.8) * propagationMs;
+interface KongNode {
+  route: NodeView<KongRoute | undefined>;
+  vault: NodeView<string>;
+}
+
+/**
+ * Node i of n lags (n - 1 - i) / (n - 1) of the propagation delay: node 0 the whole delay (the slowest a node
+ * may be: a product that switches senders early is refused there), the last node none (the quickest: a product
+ * that narrows validators early is refused there), the others evenly between. A single node lags the whole delay.
+ */
+export const nodeLag = (i: number, n: number, propagationMs: number) => (n <= 1 ? propagationMs : (propagationMs * (n - 1 - i)) / (n - 1));
+/** How often the WAF, Kong and vault histories are polled, and how recent a poll a request needs (below the delay). */
+const WAF_POLL_MS = 100;
+const KONG_POLL_MS = 25;
+const VAULT_POLL_MS = 200;
+/** A request needs a poll started within half the delay: after any write the product has waited the delay for. */
+const freshWithin = (propagationMs: number) => propagationMs / 2;
 
 export class Gateway {
   private server?: LoopbackServer;
   private readonly agent: Agent = keepAliveAgent();
-  readonly wafNodes: Array<PeriodicView<WafView>> = [];
+  readonly wafNodes: Array<NodeView<WafView>> = [];
+  private histories: Array<ViewHistory<unknown>> = [];
   readonly kongNodes: KongNode[] = [];
   /** Set by range scenarios: whether the gateway's security groups let this source address in. */
   sourceCheck?: (address: string) => boolean;
@@ -76,40 +98,51 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { waf, kong, vault } = this.options;
+    const wafHistory = new ViewHistory<WafView>({ name: 'waf', load: () => this.readWebAcl(), pollMs: WAF_POLL_MS });
+    const routeHistory = new ViewHistory<KongRoute | undefined>({ name: 'kong-route', load: async () => structuredClone(kong.fake.route(kong.route)), pollMs: KONG_POLL_MS });
+    const vaultHistory = new ViewHistory<string>({ name: 'vault', load: () => this.readVault(), pollMs: VAULT_POLL_MS });
+    this.histories = [wafHistory, routeHistory, vaultHistory] as Array<ViewHistory<unknown>>;
+    await Promise.all(this.histories.map((h) => h.start()));
     for (let i = 0; i < waf.nodes; i++) {
       this.wafNodes.push(
-        new PeriodicView({
+        new LaggedView(wafHistory, {
           name: `waf-node-${i}`,
-          load: () => this.readWebAcl(),
-          intervalMs: nodeInterval(waf.propagationMs),
-          phaseMs: uniform(0, 0.8 * waf.propagationMs),
-          maxAgeMs: 0.9 * waf.propagationMs,
+          lagMs: nodeLag(i, waf.nodes, waf.propagationMs),
+          freshWithinMs: freshWithin(waf.propagationMs),
           onChange: (name) => this.onViewChange?.(name),
         }),
       );
     }
     for (let i = 0; i < kong.nodes; i++) {
       this.kongNodes.push({
-        route: new PeriodicView({
+        route: new LaggedView(routeHistory, {
           name: `kong-node-${i}/route`,
-          load: async () => structuredClone(kong.fake.route(kong.route)),
-          intervalMs: nodeInterval(kong.propagationMs),
-          phaseMs: uniform(0, 0.8 * kong.propagationMs),
-          maxAgeMs: 0.9 * kong.propagationMs,
+          lagMs: nodeLag(i, kong.nodes, kong.propagationMs),
+          freshWithinMs: freshWithin(kong.propagationMs),
           onChange: (name) => this.onViewChange?.(name),
         }),
-        vault: new PeriodicView({
-          name: `kong-node-${i}/vault`,
-          load: () => this.readVault(),
-          intervalMs: () => vault.rotationCheckMs,
-          phaseMs: uniform(0, vault.rotationCheckMs),
-          due: (loadedAt, now) => now - loadedAt >= vault.ttlMs,
-          maxAgeMs: vault.ttlMs + vault.rotationCheckMs,
-          onChange: (name) => this.onViewChange?.(name),
-        }),
+        // Node 0's vault keeps the old value as long as Kong may (loaded just before the change: ttl, then up to
+        // one rotation check); the others re-read on Kong's timer from their own random moment.
+        vault:
+          i === 0
+            ? new LaggedView(vaultHistory, {
+                name: `kong-node-${i}/vault`,
+                lagMs: vault.ttlMs + vault.rotationCheckMs,
+                freshWithinMs: freshWithin(vault.ttlMs + vault.rotationCheckMs),
+                onChange: (name) => this.onViewChange?.(name),
+              })
+            : new PeriodicView({
+                name: `kong-node-${i}/vault`,
+                load: () => this.readVault(),
+                intervalMs: () => vault.rotationCheckMs,
+                phaseMs: uniform(0, vault.rotationCheckMs),
+                due: (loadedAt, now) => now - loadedAt >= vault.ttlMs,
+                maxAgeMs: vault.ttlMs + vault.rotationCheckMs,
+                onChange: (name) => this.onViewChange?.(name),
+              }),
       });
     }
-    await Promise.all([...this.wafNodes.map((n) => n.start()), ...this.kongNodes.flatMap((n) => [n.route.start(), n.vault.start()])]);
+    await Promise.all(this.kongNodes.map((n) => (n.vault instanceof PeriodicView ? n.vault.start() : undefined)));
     this.server = await startLoopbackServer('gateway', (req, res) => this.handle(req, res));
   }
 
@@ -207,6 +240,7 @@ export class Gateway {
   }
 
   async close(): Promise<void> {
+    for (const history of this.histories) history.stop();
     for (const node of this.wafNodes) node.stop();
     for (const node of this.kongNodes) {
       node.route.stop();

@@ -67,7 +67,7 @@ export function renderMarkdown(results: ScenarioResult[], meta: { generatedAt: s
     'Real HTTP servers on 127.0.0.1: CloudFront edges (switching to a new origin header at their own random moments) →',
     'gateway (WAF nodes and Kong nodes with TTL-cached views, Kong vault) → upstreams running the shipped verifier, against',
     'moto_server, while the real rotation core and adapters rotate the secrets. Legitimate clients go through the edges',
-    '(200 requests/s); forged requests (no header, a wrong value, a retired value) go straight to the gateway and the upstreams.',
+    '(60 requests/s, plus a sweep of every value over every node after each write); forged requests (no header, a wrong value, a retired value) go straight to the gateway and the upstreams.',
     'See test/e2e/README.md for how each part models propagation.',
     '',
     '| Scenario | Sent | Accepted | Rejected (by hop) | Forged accepted / sent | Duration | Result |',

@@ -7,7 +7,8 @@
  * - through each edge, one request per gateway node (WAF node i, Kong node i, upstream i: pinned), carrying
  *   whatever that edge sends now;
  * - straight to the gateway, every value a CloudFront edge may still send (what some edge sends now, what an
- *   edge has planned, what the distribution config holds) to every WAF node and Kong node;
+ *   edge has planned, what the distribution config holds) to every WAF node (the whole path behind it) and to
+ *   every Kong node judged on its own (`x-e2e-only: kong`), so a WAF refusal never hides Kong's answer;
  * - straight to every upstream, every value a Kong vault may still send (what some node's vault holds, and
  *   AWSCURRENT, which any vault may load next);
  * - forged: every retired value whose validators had their propagation delay, to every WAF node and every Kong
@@ -194,13 +195,20 @@ export class Sweeper {
           [PIN_KONG_HEADER]: String(i % w.kongNodes),
           [PIN_UPSTREAM_HEADER]: String(i % w.upstreamUrls.length),
         };
-        shots.push(
-          legit.sendNow({ url: `${w.gatewayUrl}/api/sweep/${n}/gateway/${i}`, headers, label: 'sweep/gateway' }).then((reply) => {
-            const base = { trigger, hop: 'cdn-to-gateway' as const, kind: 'legit' as const, value: fp(value), phase: phase['cdn-to-gateway'] };
-            if (i < w.wafNodes) this.log({ ...base, node: `waf-${i}` }, reply, '');
-            if (i < w.kongNodes) this.log({ ...base, node: `kong-${i}` }, reply, '');
-          }),
-        );
+        const base = { trigger, hop: 'cdn-to-gateway' as const, kind: 'legit' as const, value: fp(value), phase: phase['cdn-to-gateway'] };
+        // The whole path (security groups, WAF node i, Kong node i, upstream), counted for the WAF node ...
+        if (i < w.wafNodes) {
+          shots.push(
+            legit.sendNow({ url: `${w.gatewayUrl}/api/sweep/${n}/gateway/${i}`, headers, label: 'sweep/gateway' }).then((reply) => this.log({ ...base, node: `waf-${i}` }, reply, '')),
+          );
+        }
+        // ... and Kong node i judging on its own, so a WAF refusal never hides what Kong would do.
+        if (i < w.kongNodes) {
+          const kongHeaders = { [w.headers['cdn-to-gateway']]: value, [ONLY_HOP_HEADER]: 'kong', [PIN_KONG_HEADER]: String(i) };
+          shots.push(
+            legit.sendNow({ url: `${w.gatewayUrl}/api/sweep/${n}/kong/${i}`, headers: kongHeaders, label: 'sweep/kong' }).then((reply) => this.log({ ...base, node: `kong-${i}` }, reply, '')),
+          );
+        }
       }
     }
     // Every value a vault may still send, to every upstream.

@@ -45,9 +45,14 @@ export interface Timing {
   readerCacheTtlSeconds: number;
 }
 
+/**
+ * WAF and Kong get 2 s: the product's own work between a validator write and the CloudFront switch (read-backs,
+ * Secrets Manager stages, leases) takes 0.5-1 s on moto, so with 1 s a product that skipped its wait was refused
+ * only when the machine happened to be quick; with 2 s the slowest node's window outlasts that work on every run.
+ */
 export const DEFAULT_TIMING: Timing = {
-  wafPropagationSeconds: 1,
-  kongPropagationSeconds: 1,
+  wafPropagationSeconds: 2,
+  kongPropagationSeconds: 2,
   vaultTtlSeconds: 1,
   vaultRotationCheckSeconds: 1,
   readerCacheTtlSeconds: 1,
@@ -469,7 +474,10 @@ export class World {
   clientStream(limits: Partial<StreamLimits> = {}): RequestStream {
     const urls = this.fleet.urls;
     let n = 0;
-    const stream = new RequestStream({ ratePerSecond: 200, maxRequests: 12_000, maxDurationMs: 60_000, maxInFlight: 1_000, ...limits }, () => ({
+    // 60 requests/s of background traffic: the sweeps (sweep.ts) cover every window deterministically, so the
+    // random stream is there to look like traffic, not to find windows; at 200/s six worlds on 2 cores queued
+    // requests for seconds and the sweeps arrived after the windows they were sent for.
+    const stream = new RequestStream({ ratePerSecond: 60, maxRequests: 12_000, maxDurationMs: 120_000, maxInFlight: 1_000, ...limits }, () => ({
       url: `${urls[n++ % urls.length]}/api/items/${n}`,
       headers: {},
     }));
@@ -488,7 +496,7 @@ export class World {
     const kinds = ['no-header', 'wrong-value', 'retired-value'] as const;
     let n = 0;
     const stream = new RequestStream(
-      { ratePerSecond: 40, maxRequests: 3_000, maxDurationMs: 60_000, maxInFlight: 500, ...limits },
+      { ratePerSecond: 20, maxRequests: 3_000, maxDurationMs: 120_000, maxInFlight: 500, ...limits },
       () => {
         n += 1;
         const toGateway = n % 2 === 0;
