@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TAG, type SenderPort, type ValidatorPort } from '../../lambdas/core/ports.ts';
-import { rotateInProcess, runRotationStep } from '../../lambdas/core/rotation.ts';
+import { rotateInProcess, runRotationStep, waitAndRetire } from '../../lambdas/core/rotation.ts';
 import { sleep } from './harness/periodic.ts';
-import { expectFinalState, retireNow, rotateAndRetire } from './harness/rotations.ts';
+import { expectFinalState, RETIRE_POLL_MS, RETIRE_TIMEOUT_MS, retireNow, rotateAndRetire } from './harness/rotations.ts';
 import { runScenario } from './harness/scenario.ts';
 import { SCENARIO_TIMEOUT_MS as TIMEOUT, scenarioSuite } from './harness/suite.ts';
 import { CDN, UPSTREAM } from './harness/world.ts';
@@ -18,7 +18,7 @@ import type { SecurityGroupStorePort } from '../../lambdas/core/reconcile.ts';
 import type { RulePlan } from '../../lambdas/core/range-planner.ts';
 
 const GROUP = 'broken ordering (must fail)';
-const withWorld = scenarioSuite(6);
+const withWorld = scenarioSuite(7);
 
 /** A sender that says it has propagated as soon as it is asked (retire ignores CloudFront's `Deployed`). */
 function alwaysPropagated(sender: SenderPort): SenderPort {
@@ -95,6 +95,26 @@ describe.concurrent('the harness catches a broken ordering', () => {
         note('CloudFront switched and deployed right after createSecret; setSecret came after');
       });
       expectRejectedAt(result, ['waf', 'kong']);
+      await expectFinalState(world);
+    });
+  }, TIMEOUT);
+
+  it('retire before overlapMinutes: callers still on their cached old value are refused by WAF and Kong', async () => {
+    // The world of "callers caching the secret themselves"; the product's retire, told the overlap is 0.
+    await withWorld({ cachedCallers: { cacheSeconds: 3, overlapSeconds: 4 } }, async (world) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'retire before overlapMinutes', expectation: 'broken-variant' }, async ({ note }) => {
+        const before = (await world.value(CDN))!;
+        const deps = world.deps(CDN);
+        await rotateInProcess(world.secrets[CDN], deps);
+        // BROKEN: the overlap window is ignored; retire waits only for CloudFront's Deployed.
+        const retired = await waitAndRetire({ ...world.secrets[CDN], overlapMinutes: 0 }, deps, { timeoutMs: RETIRE_TIMEOUT_MS, pollMs: RETIRE_POLL_MS });
+        expect(retired).toMatchObject({ status: 'retired' });
+        world.markRetired(CDN, before);
+        const stale = world.callers.filter((c) => c.value === before).length;
+        await world.until(() => world.callers.every((c) => c.value !== before), 10_000);
+        note(`retired as soon as CloudFront was Deployed; ${stale} of ${world.callers.length} callers still sent the old value then`);
+      });
+      expectRejectedAt(result, ['waf', 'kong'], { everyHop: true });
       await expectFinalState(world);
     });
   }, TIMEOUT);

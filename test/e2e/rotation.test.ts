@@ -12,7 +12,7 @@ import { SCENARIO_TIMEOUT_MS as TIMEOUT, scenarioSuite } from './harness/suite.t
 import { CDN, fp, UPSTREAM, type Hop } from './harness/world.ts';
 
 const GROUP = 'rotation';
-const withWorld = scenarioSuite(5);
+const withWorld = scenarioSuite(6);
 
 describe.concurrent('rotations under traffic', () => {
   it('normal rotation of both hops: no legitimate request refused, retired values refused', async () => {
@@ -27,6 +27,20 @@ describe.concurrent('rotations under traffic', () => {
       expectNoRejections(world, result);
       expect(result.forgedByLabel['gateway/retired-value']?.sent ?? 0).toBeGreaterThan(0);
       expect(result.forgedByLabel['upstream/retired-value']?.sent ?? 0).toBeGreaterThan(0);
+      await expectFinalState(world);
+    });
+  }, TIMEOUT);
+
+  it('callers caching the secret themselves: retire waits the overlap window, their old value accepted until they reload', async () => {
+    await withWorld({ cachedCallers: { cacheSeconds: 3, overlapSeconds: 4 } }, async (world) => {
+      const result = await runScenario(world, { group: GROUP, scenario: 'callers caching the secret (cache 3 s, overlap 4 s)' }, async ({ note }) => {
+        const started = Date.now();
+        const { before } = await rotateAndRetire(world, CDN);
+        const caller = world.callers[0];
+        expect(fp(caller.value), 'the caller reloaded before retire').not.toBe(fp(before));
+        note(`retired ${Date.now() - started} ms after rotate started; the caller switched ${Math.round(caller.changedAt - started)} ms after`);
+      });
+      expectNoRejections(world, result);
       await expectFinalState(world);
     });
   }, TIMEOUT);

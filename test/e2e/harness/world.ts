@@ -32,7 +32,7 @@ import { EdgeFleet, originHeaderValue, reportFleetStatus } from './edges.ts';
 import { Gateway } from './gateway.ts';
 import { SOURCE_HEADER } from './http.ts';
 import { RequestStream, type StreamLimits } from './load.ts';
-import { Semaphore, sleep } from './periodic.ts';
+import { LaggedView, Semaphore, sleep, ViewHistory } from './periodic.ts';
 import { Sweeper, type SweepHop } from './sweep.ts';
 import { Upstream } from './upstreams.ts';
 
@@ -75,6 +75,14 @@ export interface WorldOptions {
    * `workload`, the secrets in the hub; the rotation reaches the first two through their spoke roles.
    */
   twoAccounts?: boolean;
+  /**
+   * Clients outside CloudFront that call the gateway with the cdn-to-gateway value they read from Secrets Manager
+   * and cache (an internal job using the AWS Parameters and Secrets Lambda Extension, whose cache lives 300 s by
+   * default): no sender port can tell when they switched, so only the secret's overlap window (`overlapMinutes`)
+   * covers them. One caller loaded just before each change and keeps the old value for the whole cache time. The
+   * overlap is given in seconds here (the world is scaled down; the config itself takes whole minutes).
+   */
+  cachedCallers?: { cacheSeconds: number; overlapSeconds: number };
 }
 
 /** The accounts of a `twoAccounts` world (moto: AssumeRole into a role of an account acts in that account). */
@@ -199,6 +207,8 @@ export class World {
   private cdnConfigured?: string;
   /** The forged stream of the scenario under way. */
   forged?: RequestStream;
+  /** `cachedCallers`: what each caller that reads the secret itself sends now. */
+  readonly callers: Array<LaggedView<string>> = [];
   /** A `twoAccounts` world: the product's clients of the edge and workload accounts. */
   productAccounts?: AccountClients;
 
@@ -246,6 +256,9 @@ export class World {
     if (hop === CDN) {
       const values = this.fleet.edges.flatMap((edge) => edge.mayStillSend());
       if (this.cdnConfigured) values.push(this.cdnConfigured);
+      for (const caller of this.callers) values.push(caller.value);
+      // A caller whose cache runs out now loads AWSCURRENT.
+      if (this.callers.length > 0) values.push((await this.value(CDN))!);
       return [...new Set(values)];
     }
     const values = this.gateway.kongNodes.map((n) => n.vault.value);
@@ -338,6 +351,10 @@ export class World {
         },
         'the e2e world',
       );
+      if (options.cachedCallers) {
+        const cdnIndex = config.secrets.findIndex((s) => s.name === CDN);
+        config.secrets[cdnIndex] = { ...config.secrets[cdnIndex], overlapMinutes: options.cachedCallers.overlapSeconds / 60 };
+      }
       const cdn = config.secrets.find((s) => s.name === CDN)!;
       const upstreamSecret = config.secrets.find((s) => s.name === UPSTREAM)!;
       kong.addRoute({ name: 'api', paths: ['/api'], headers: { [cdn.headerName]: [seeded.initialValues.cdnToGateway] }, tags: ['team-platform'] });
@@ -425,6 +442,17 @@ export class World {
         rules: acl.WebACL!.Rules ?? [],
       });
       world.closers = cleanup;
+      if (options.cachedCallers) {
+        const cacheMs = options.cachedCallers.cacheSeconds * 1000;
+        const history = new ViewHistory<string>({ name: 'cached-caller', load: async () => (await world.value(CDN))!, pollMs: 200 });
+        await history.start();
+        const caller = new LaggedView(history, { name: 'cached-caller', lagMs: cacheMs, freshWithinMs: cacheMs / 2, onChange: (name) => void world.sweeper.after(`${name} switched`) });
+        world.callers.push(caller);
+        cleanup.push(() => {
+          history.stop();
+          caller.stop();
+        });
+      }
       upstreamRefreshed.notify = (name) => void world.sweeper.after(name);
       world.productAccounts = productAccounts;
       return world;
