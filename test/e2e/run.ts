@@ -12,6 +12,7 @@ import { renderMarkdown, REPORT_DIR_ENV, type ScenarioResult } from './harness/r
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REPORT_FILE = join(ROOT, 'docs', 'e2e-report.md');
+const KEPT_FROM = '\n## Sensitivity check';
 const GROUP_ORDER = ['rotation', 'faults', 'crash', 'ranges', 'broken ordering (must fail)'];
 
 async function main(): Promise<number> {
@@ -42,6 +43,9 @@ async function main(): Promise<number> {
     const rank = (r: ScenarioResult) => (GROUP_ORDER.indexOf(r.group) + 1 || GROUP_ORDER.length + 1) * 1000;
     results.sort((a, b) => rank(a) - rank(b) || a.scenario.localeCompare(b.scenario));
     mkdirSync(dirname(REPORT_FILE), { recursive: true });
+    // Hand-run sections (the sensitivity check: a temporary change to the product, never committed) are kept.
+    const previous = existsSync(REPORT_FILE) ? readFileSync(REPORT_FILE, 'utf8') : '';
+    const kept = previous.includes(KEPT_FROM) ? previous.slice(previous.indexOf(KEPT_FROM)) : '';
     writeFileSync(
       REPORT_FILE,
       renderMarkdown(results, {
@@ -50,7 +54,7 @@ async function main(): Promise<number> {
         command: ['npm run test:e2e -- --report', ...vitestArgs].join(' '),
         wallMs: Date.now() - started,
         vitestExit: code,
-      }),
+      }) + (kept ? `\n${kept}` : ''),
     );
     console.log(`\ne2e report: ${results.length} scenarios written to ${relative(process.cwd(), REPORT_FILE)}`);
   } finally {
