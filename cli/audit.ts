@@ -164,12 +164,19 @@ export function toSarif(findings: readonly Finding[], options: { configPath: str
           locations: [
             {
               physicalLocation: { artifactLocation: { uri: options.configPath }, region: { startLine: 1 } },
-              logicalLocations: [{ name: f.resource, fullyQualifiedName: f.resource, kind: 'resource' }],
+              // With several accounts the same resource id can exist in two places: the name says where.
+              logicalLocations: [{ name: f.resource, fullyQualifiedName: [f.account, f.region, f.resource].filter(Boolean).join('/'), kind: 'resource' }],
             },
           ],
           // Code scanning follows a result across runs by this, so a finding keeps its alert until resolved.
           partialFingerprints: { 'originGuardFindingId/v1': f.id },
-          properties: { severity: f.severity, resource: f.resource, ...(f.status === 'INCONCLUSIVE' ? { status: f.status } : {}) },
+          properties: {
+            severity: f.severity,
+            resource: f.resource,
+            ...(f.account ? { account: f.account } : {}),
+            ...(f.region ? { region: f.region } : {}),
+            ...(f.status === 'INCONCLUSIVE' ? { status: f.status } : {}),
+          },
         })),
       },
     ],

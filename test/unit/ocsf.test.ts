@@ -102,3 +102,26 @@ describe('SARIF with an INCONCLUSIVE finding', () => {
     expect(results[1].message.text).toMatch(/^INCONCLUSIVE: /);
   });
 });
+
+describe('SARIF with findings from several accounts', () => {
+  it('names the account and region of each result, so the same resource id in two accounts stays two results', async () => {
+    const { toSarif } = await import('../../cli/audit.ts');
+    const base = { checkId: 'sg.open-world', severity: 'HIGH' as const, status: 'FAIL' as const, resource: 'sg-0123', message: 'open to the world.', remediation: 'Remove it.' };
+    const sarif = toSarif(
+      [
+        { ...base, id: 'sg.open-world:prod:eu-west-1:sg-0123', account: 'prod', region: 'eu-west-1' },
+        { ...base, id: 'sg.open-world:staging:us-east-1:sg-0123', account: 'staging', region: 'us-east-1' },
+        { ...base, id: 'sg.open-world:sg-0123' },
+      ],
+      { configPath: 'origin-guard.config.json' },
+    );
+    const results = sarif.runs[0].results;
+    expect(results.map((r) => r.locations[0].logicalLocations[0].fullyQualifiedName)).toEqual(['prod/eu-west-1/sg-0123', 'staging/us-east-1/sg-0123', 'sg-0123']);
+    expect(results.map((r) => [r.properties.account, r.properties.region])).toEqual([
+      ['prod', 'eu-west-1'],
+      ['staging', 'us-east-1'],
+      [undefined, undefined],
+    ]);
+    expect(new Set(results.map((r) => r.partialFingerprints['originGuardFindingId/v1'])).size).toBe(3);
+  });
+});
