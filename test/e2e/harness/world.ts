@@ -104,10 +104,11 @@ function splitClients(hub: AwsClients, accounts: AccountClients): AwsClients {
 }
 
 /**
- * Worlds alive at once in one test process: each costs about a third of a core (its servers at 200 requests/s
- * plus its share of moto_server); `describe.concurrent` scenarios queue for a slot. `E2E_CONCURRENCY` overrides.
+ * Worlds alive at once in one test process: each costs about a fifth of a core (its servers at 60 requests/s, its
+ * sweeps and pollers, its share of moto_server); `describe.concurrent` scenarios queue for a slot.
+ * `E2E_CONCURRENCY` overrides.
  */
-const slots = new Semaphore(Math.max(1, Number(process.env.E2E_CONCURRENCY ?? 2) || 2));
+const slots = new Semaphore(Math.max(1, Number(process.env.E2E_CONCURRENCY ?? 3) || 3));
 
 /** Fingerprint for assertions: a failing comparison prints this, never the value. */
 export const fp = (value: string | undefined): string => (value === undefined ? '(none)' : fingerprint(value));
