@@ -393,3 +393,141 @@ describe('capacity: exact notes', () => {
     expect([costFamily({ cidr: '10.0.0.0/8' }), costFamily({ cidr: '2001:db8::/32' }), costFamily({ cidr: 'pl-0a' }), costFamily({})]).toEqual(['ipv4', 'ipv6', 'both', 'both']);
   });
 });
+
+describe('planRuleChanges: what counts and in which order', () => {
+  const r = (cidr: string | undefined, groupId = 'sg-01', description = 'origin-guard:edge:aws', fromPort = 443): ObservedRule => ({
+    groupId,
+    ruleId: `sgr-${groupId}-${cidr}-${fromPort}`,
+    protocol: 'tcp',
+    fromPort,
+    toPort: fromPort,
+    ...(cidr === undefined ? {} : { cidr }),
+    description,
+  });
+  const want = (cidr: string, fromPort = 443, toPort = fromPort) => ({ cidr, protocol: 'tcp', fromPort, toPort, description: 'origin-guard:edge:aws' });
+  const input = (over: Partial<PlanInput>): PlanInput => ({ target: 'edge', groupIds: ['sg-01'], maxRulesPerGroup: 60, maxRemovalFraction: 1, desired: [], observed: [], ...over });
+
+  it('adds in CIDR, then port order, whatever the feed order', () => {
+    const p = planRuleChanges(input({ desired: [want('10.0.2.0/24', 80), want('10.0.1.0/24', 443), want('10.0.1.0/24', 80, 81), want('10.0.1.0/24', 80), want('10.0.0.0/24', 443)] }));
+    expect(p.groups[0].add.map((x) => `${x.cidr}:${x.fromPort}-${x.toPort}`)).toEqual(['10.0.0.0/24:443-443', '10.0.1.0/24:80-80', '10.0.1.0/24:80-81', '10.0.1.0/24:443-443', '10.0.2.0/24:80-80']);
+  });
+
+  it('counts distinct desired rules, ignores repeated groups and rules of other groups', () => {
+    const p = planRuleChanges(input({ groupIds: ['sg-01', 'sg-01'], desired: [want('10.0.0.0/24'), want('10.0.0.0/24'), want('10.0.1.0/24')], observed: [r('10.0.9.0/24', 'sg-99')] }));
+    expect(p.desiredCount).toBe(2);
+    expect(p.groups.map((g) => g.groupId)).toEqual(['sg-01']);
+    expect(p.ownedCount).toBe(0);
+    expect(p.removalFraction).toBe(0);
+    expect(p.capacity).toBe(60);
+  });
+
+  it('an owned rule copied in two groups counts once and its second copy goes', () => {
+    const p = planRuleChanges(input({ groupIds: ['sg-01', 'sg-02'], desired: [want('10.0.0.0/24')], observed: [r('10.0.0.0/24', 'sg-01'), r('10.0.0.0/24', 'sg-02')] }));
+    expect(p).toMatchObject({ ownedCount: 1, staleCount: 0, status: 'changes' });
+    expect(summary(p)).toEqual([
+      { group: 'sg-01', add: [], remove: [], removeFirst: false, before: 1, after: 1 },
+      { group: 'sg-02', add: [], remove: ['10.0.0.0/24'], removeFirst: false, before: 1, after: 0 },
+    ]);
+  });
+
+  it('an owned rule that references a group (no CIDR) is not desired: removed, counted in both families', () => {
+    const p = planRuleChanges(input({ desired: [want('10.0.0.0/24')], observed: [r(undefined)] }));
+    expect(p.groups[0].remove).toEqual([{ cidr: '', protocol: 'tcp', fromPort: 443, toPort: 443, description: 'origin-guard:edge:aws', ruleId: 'sgr-sg-01-undefined-443' }]);
+    expect(p.groups[0].families).toEqual({ ipv4: { before: 1, after: 1, unowned: 0, quota: 60 }, ipv6: { before: 1, after: 0, unowned: 0, quota: 60 } });
+    // An unowned one only uses quota, in both families.
+    const u = planRuleChanges(input({ maxRulesPerGroup: 2, desired: [want('10.0.0.0/24'), want('10.0.1.0/24')], observed: [r(undefined, 'sg-01', 'by hand')] }));
+    expect(u).toMatchObject({ status: 'insufficient-capacity', capacity: 1 });
+  });
+
+  it('a hand-made copy of a rule already in place is neither matched nor adopted', () => {
+    const p = planRuleChanges(input({ adopt: true, desired: [want('10.0.0.0/24')], observed: [r('10.0.0.0/24'), r('10.0.0.0/24', 'sg-01', 'by hand')] }));
+    expect(p.status).toBe('in-sync');
+    expect(p.groups[0]).toMatchObject({ matchedUnowned: 0, adopt: [] });
+  });
+
+  it('a plan with removals only, or adoptions only, is a change', () => {
+    expect(planRuleChanges(input({ desired: [want('10.0.0.0/24')], observed: [r('10.0.0.0/24'), r('10.0.1.0/24')] })).status).toBe('changes');
+    expect(planRuleChanges(input({ adopt: true, desired: [want('10.0.0.0/24')], observed: [r('10.0.0.0/24', 'sg-01', 'by hand')] })).status).toBe('changes');
+    expect(planRuleChanges(input({ desired: [want('10.0.0.0/24')], observed: [r('10.0.0.0/24', 'sg-01', 'by hand')] })).status).toBe('in-sync');
+  });
+
+  it('capacity counts the families the set uses; an empty set counts IPv4', () => {
+    expect(planRuleChanges(input({ groupIds: ['sg-01', 'sg-02'], desired: [want('10.0.0.0/24')] })).capacity).toBe(120);
+    expect(planRuleChanges(input({ groupIds: ['sg-01', 'sg-02'], desired: [want('2001:db8::/32')] })).capacity).toBe(120);
+    expect(planRuleChanges(input({ groupIds: ['sg-01', 'sg-02'], desired: [want('10.0.0.0/24'), want('2001:db8::/32')] })).capacity).toBe(240);
+    expect(planRuleChanges(input({ groupIds: ['sg-01'], desired: [want('pl-0a')] })).capacity).toBe(120);
+    expect(planRuleChanges(input({ groupIds: ['sg-01'], desired: [], observed: [r('2001:db8::/32', 'sg-01', 'by hand')] })).capacity).toBe(60);
+  });
+
+  it('a source that loses both its rules is held only below a fraction of 1', () => {
+    const observed = [...Array.from({ length: 20 }, (_, i) => r(`10.0.${i}.0/24`)), r('192.0.2.1/32', 'sg-01', 'origin-guard:edge:konnect'), r('192.0.2.2/32', 'sg-01', 'origin-guard:edge:konnect')];
+    const desired = Array.from({ length: 20 }, (_, i) => want(`10.0.${i}.0/24`));
+    expect(planRuleChanges(input({ observed, desired, maxRemovalFraction: 1 })).held).toBe(false);
+    expect(planRuleChanges(input({ observed, desired, maxRemovalFraction: 0.99 })).guardReason).toBe('source konnect: all 2 of its rules');
+  });
+});
+
+describe('planTarget in prefix-list mode: lists and references', () => {
+  const sources = (cidrs: string[]) => [{ source: 'static', label: 'static', cidrs }];
+
+  it('fills only lists of the families the target admits, each CIDR once, and references them with the target\'s description', () => {
+    const target = prefixTarget(['sg-01'], { prefixListIds: ['pl-0b', 'pl-0a'], ipVersions: ['ipv4'], maxRulesPerGroup: 60 });
+    const lists = [
+      { id: 'pl-0a', family: 'ipv4' as const, maxEntries: 4 },
+      { id: 'pl-0b', family: 'ipv6' as const, maxEntries: 4 },
+    ];
+    const p = planTarget(target, [...sources(['10.0.0.0/24', '2001:db8::/32']), { source: 'aws', label: 'aws', cidrs: ['10.0.0.0/24', '10.0.1.0/24'] }], [], { prefixLists: lists });
+    expect(p.groups.map((g) => g.groupId)).toEqual(['pl-0b', 'pl-0a', 'sg-01']);
+    expect(p.groups[1].add).toEqual([
+      { cidr: '10.0.0.0/24', protocol: 'prefix-list-entry', fromPort: 0, toPort: 0, description: 'origin-guard:edge:static' },
+      { cidr: '10.0.1.0/24', protocol: 'prefix-list-entry', fromPort: 0, toPort: 0, description: 'origin-guard:edge:aws' },
+    ]);
+    expect(p.groups[0].add).toEqual([]);
+    expect(p.groups[2].add).toEqual([{ cidr: 'pl-0a', protocol: 'tcp', fromPort: 443, toPort: 443, description: 'origin-guard:edge:prefix-list', weight: 4 }]);
+    expect(p.capacity).toBe(8);
+  });
+
+  it('a reference that lost its description (moto drops them) is still the target\'s: in sync, weighed as its list', () => {
+    const target = prefixTarget(['sg-01'], { sources: [{ type: 'static', cidrs: ['10.0.0.0/24'] }] });
+    const observed: ObservedRule[] = [
+      { groupId: 'pl-0a', protocol: 'prefix-list-entry', fromPort: 0, toPort: 0, cidr: '10.0.0.0/24', description: 'origin-guard:edge:static' },
+      { groupId: 'sg-01', ruleId: 'sgr-ref', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: 'pl-0a' },
+      { groupId: 'sg-01', ruleId: 'sgr-other', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: 'pl-0f' },
+    ];
+    const p = planTarget(target, sources(['10.0.0.0/24']), observed, { prefixLists: [LIST] });
+    expect(p.status).toBe('in-sync');
+    expect(p.groups[1]).toMatchObject({ groupId: 'sg-01', rulesBefore: 5, unowned: 1 });
+  });
+
+  it('names lists that were not found and plans with the others', () => {
+    const target = prefixTarget(['sg-01'], { prefixListIds: ['pl-0a', 'pl-0b', 'pl-0c'], maxRulesPerGroup: 60 });
+    const p = planTarget(target, sources(CIDRS), [], { prefixLists: [LIST, { id: 'pl-0d', family: 'ipv4', maxEntries: 4 }] });
+    expect(p.notes).toEqual(['prefix lists pl-0b, pl-0c were not found; only the others are used']);
+    expect(p.groups.map((g) => g.groupId)).toEqual(['pl-0a', 'sg-01']);
+  });
+
+  it('references that fit no group: every group unchanged, the list changes withheld too', () => {
+    const target = prefixTarget(['sg-01', 'sg-02'], { maxRulesPerGroup: 3 });
+    const p = planTarget(target, sources(CIDRS), [], { prefixLists: [LIST] });
+    expect(p).toMatchObject({ status: 'insufficient-capacity', groupsNeeded: 0 });
+    expect(summary(p)).toEqual([
+      { group: 'pl-0a', add: [], remove: [], removeFirst: false, before: 0, after: 0 },
+      { group: 'sg-01', add: [], remove: [], removeFirst: false, before: 0, after: 0 },
+      { group: 'sg-02', add: [], remove: [], removeFirst: false, before: 0, after: 0 },
+    ]);
+    expect(p.notes).toEqual([
+      "the references to the target's prefix lists count as their MaxEntries against sg-01's quota: 4 = 4, with 0 used by other rules, of 3. Lower the lists' MaxEntries, or raise the \"Inbound rules per security group\" quota and maxRulesPerGroup; nothing was changed.",
+    ]);
+  });
+
+  it('rules mode: adopts by the target\'s setting unless told otherwise, and adds the managed-list advice to the notes', () => {
+    const t = IpRangeTargetSchema.parse({ name: 'edge', securityGroupIds: ['sg-01'], ports: [443], adopt: true, sources: [{ type: 'aws', services: ['CLOUDFRONT_ORIGIN_FACING'] }] });
+    const hand: ObservedRule[] = [{ groupId: 'sg-01', ruleId: 'sgr-1', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: '10.0.0.0/24', description: 'by hand' }];
+    const src = [{ source: 'aws', label: 'aws', cidrs: ['10.0.0.0/24'] }];
+    const p = planTarget(t, src, hand);
+    expect(p.groups[0].adopt.map((x) => x.ruleId)).toEqual(['sgr-1']);
+    expect(planTarget(t, src, hand, { adopt: false }).groups[0].adopt).toEqual([]);
+    expect(p.notes).toEqual([managedPrefixListAdvice(t)]);
+    expect(planTarget({ ...t, sources: [{ type: 'static', cidrs: ['10.0.0.0/24'] }] }, src, hand).notes).toEqual([]);
+  });
+});
