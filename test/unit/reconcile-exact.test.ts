@@ -211,6 +211,56 @@ describe('what is run', () => {
   });
 });
 
+describe('every kind of source', () => {
+  it('loads each source of a target and labels each rule with the source that first named its range', async () => {
+    const s = setup();
+    s.feeds.bodies.set(AWS_URL, awsBody(V1, ['192.0.2.0/24']));
+    s.feeds.bodies.set('https://www.cloudflare.com/ips-v4', '173.245.48.0/20\n\n192.0.2.0/24\n');
+    s.feeds.bodies.set('https://www.cloudflare.com/ips-v6', '2400:cb00::/32\n');
+    s.feeds.bodies.set('https://api.fastly.com/public-ip-list', JSON.stringify({ addresses: ['151.101.0.0/16'], ipv6_addresses: ['2a04:4e40::/32'] }));
+    s.feeds.bodies.set(
+      'https://example.com/ServiceTags_Public.json',
+      JSON.stringify({ values: [{ name: 'AzureFrontDoor.Frontend', properties: { addressPrefixes: ['13.107.0.0/16'] } }, { name: 'AzureFrontDoor.Backend', properties: { addressPrefixes: ['147.243.0.0/16'] } }] }),
+    );
+    s.feeds.konnect = [
+      { controlPlaneId: 'cp-1', dataplaneGroups: [{ cloudGatewayNetworkId: 'net-1', state: 'ready', egressIpAddresses: ['203.0.113.7'] }, { cloudGatewayNetworkId: 'net-2', state: 'ready', egressIpAddresses: ['203.0.113.8'] }] },
+    ];
+    const cfg = config([
+      edge({
+        sources: [
+          { type: 'aws', services: ['CLOUDFRONT'] },
+          { type: 'cloudflare' },
+          { type: 'fastly' },
+          { type: 'azure-frontdoor', url: 'https://example.com/ServiceTags_Public.json' },
+          { type: 'konnect', region: 'eu', networkId: 'net-1', tokenSecretName: 'konnect-token' },
+          { type: 'static', cidrs: ['198.18.0.1'] },
+        ],
+      }),
+    ]);
+
+    const t = (await s.run(cfg)).targets[0];
+
+    expect(t.error).toBeUndefined();
+    expect(t.groups[0].add.map((r) => `${r.cidr} ${r.source}`)).toEqual([
+      '147.243.0.0/16 azure-frontdoor',
+      '151.101.0.0/16 fastly',
+      '173.245.48.0/20 cloudflare',
+      '192.0.2.0/24 aws',
+      '198.18.0.1/32 static',
+      '203.0.113.7/32 konnect',
+    ]);
+    expect(t.findings.filter((f) => f.status === 'PASS' && f.checkId === 'reconcile.source-failed').map((f) => f.resource)).toEqual([
+      AWS,
+      'cloudflare',
+      'fastly(https://api.fastly.com/public-ip-list)',
+      'azure-frontdoor(AzureFrontDoor.Backend)',
+      'konnect(eu/net-1)',
+      'static',
+    ]);
+    expect([...s.feeds.fetches].sort()).toEqual(['https://api.fastly.com/public-ip-list', 'https://example.com/ServiceTags_Public.json', AWS_URL, 'https://www.cloudflare.com/ips-v4', 'https://www.cloudflare.com/ips-v6']);
+  });
+});
+
 describe('failures: exact messages, findings, and nothing changed', () => {
   it('a source that fails: its finding FAILs, the others PASS, and no group is touched', async () => {
     const s = setup();
