@@ -174,6 +174,7 @@ describe('what is run', () => {
     const cfg = config([edge(), edge({ name: 'api' })]);
     const error = await s.run(cfg, { target: 'nope' }).catch((e) => e);
     expect(error).toBeInstanceOf(UnknownTargetError);
+    expect(error.name).toBe('UnknownTargetError');
     expect(error.message).toBe('no ip-ranges target is named "nope"; configured: edge, api');
     expect(s.feeds.fetches).toEqual([]);
   });
@@ -345,7 +346,7 @@ describe('failures: exact messages, findings, and nothing changed', () => {
       throw new Error('UnauthorizedOperation');
     };
     const t = (await s.run(config([edge()]))).targets[0];
-    expect(t.status).toBe('failed');
+    expect(t).toMatchObject({ status: 'failed', held: false, groups: [], applied: false, notes: [] });
     expect(t.findings).toMatchObject([
       {
         checkId: 'reconcile.apply-failed',
@@ -379,9 +380,10 @@ describe('failures: exact messages, findings, and nothing changed', () => {
   it('prefix-list references that do not fit any group: more groups would not help, and the note says why', async () => {
     const s = setup();
     s.groups.read = async () => ({ rules: [], state: {}, prefixLists: [{ id: 'pl-0a', family: 'ipv4', maxEntries: 70 }] });
-    const cfg = config([edge({ mode: 'prefix-list', prefixListIds: ['pl-0a'], sources: [{ type: 'static', cidrs: ['198.18.0.0/24'] }] })]);
+    const cfg = config([edge({ mode: 'prefix-list', prefixListIds: ['pl-0a', 'pl-0f'], sources: [{ type: 'static', cidrs: ['198.18.0.0/24'] }] })]);
     const t = (await s.run(cfg)).targets[0];
     expect(t.status).toBe('insufficient-capacity');
+    expect(t.notes[0]).toBe('prefix lists pl-0f were not found; only the others are used');
     expect(t.groupsNeeded).toBe(0);
     const quota = t.findings.find((f) => f.checkId === 'reconcile.quota')!;
     expect(quota.message).toBe(
@@ -602,7 +604,7 @@ describe('alerts of a run', () => {
     const s = setup();
     const published: AlertEvent[] = [];
     s.deps.alerting = { publisher: { publish: async (e) => void published.push(e) }, state: { get: async () => Promise.reject(new Error('AccessDenied')), put: async () => true }, reminderHours: 0 };
-    const result = await s.run(config([edge()]));
+    const result = await s.run(config([edge({ sources: [{ type: 'aws', services: ['CLOUDFRONT'] }, { type: 'static', cidrs: ['198.18.0.0/24'] }] })]));
     const message = 'reading the alert state failed: Error: AccessDenied; failures were published without it';
     expect(result.alertErrors).toEqual([message]);
     expect(published.map((e) => [e.kind, e.finding.status])).toEqual([['FAILURE', 'FAIL']]);
@@ -655,5 +657,85 @@ describe('confirming a held shrink', () => {
   it('finding ids are stable per check, target and source', () => {
     expect(reconcileFindingId('reconcile.quota', 'edge')).toBe('reconcile.quota:ip-ranges-target:edge');
     expect(reconcileFindingId('reconcile.source-failed', 'edge', 'static')).toBe('reconcile.source-failed:ip-ranges-target:edge:static');
+  });
+});
+
+describe('versions, notices and wording edge cases', () => {
+  const AWS2 = 'https://mirror.example.com/ip-ranges.json';
+
+  it('plans for the newest version among several AWS sources, whatever their order', async () => {
+    for (const order of [
+      [V2, V1],
+      [V1, V2],
+    ]) {
+      const s = setup();
+      s.feeds.bodies.set(AWS_URL, awsBody(order[0], ['192.0.2.0/24']));
+      s.feeds.bodies.set(AWS2, awsBody(order[1], ['198.51.100.0/24']));
+      const t = (await s.run(config([edge({ sources: [{ type: 'aws', services: ['CLOUDFRONT'] }, { type: 'aws', services: ['CLOUDFRONT'], url: AWS2 }, { type: 'static', cidrs: ['198.18.0.0/24'] }] })]))).targets[0];
+      expect(t.syncToken).toBe(V2);
+      expect(s.groups.state.syncToken).toBe(V2);
+    }
+  });
+
+  it('a notification runs a target with an AWS source among others', async () => {
+    const s = setup();
+    const body = awsBody(V1, ['192.0.2.0/24']);
+    s.feeds.bodies.set(AWS_URL, body);
+    const notice: IpSpaceChangedNotice = { createTime: 'x', syncToken: V1, md5: md5Hex(body), url: AWS_URL };
+    const t = (await s.run(config([edge({ sources: [{ type: 'static', cidrs: ['198.18.0.0/24'] }, { type: 'aws', services: ['CLOUDFRONT'] }] })]), { notice })).targets;
+    expect(t.map((x) => [x.name, x.status])).toEqual([['edge', 'changes']]);
+  });
+
+  it('a failing source is the only failure reported, even when the AWS file is also older than the applied version', async () => {
+    const s = setup();
+    s.groups.state = { syncToken: V2 };
+    s.feeds.bodies.set(AWS_URL, awsBody(V1, ['192.0.2.0/24']));
+    const t = (await s.run(config([edge({ sources: [{ type: 'aws', services: ['CLOUDFRONT'] }, { type: 'fastly' }] })]))).targets[0];
+    expect(t.error).toBe('target "edge": fastly(https://api.fastly.com/public-ip-list): GET https://api.fastly.com/public-ip-list answered 404; nothing was changed');
+  });
+
+  it('the quota finding counts groups in words; an unversioned hold says so', async () => {
+    const s = setup();
+    s.feeds.bodies.set('https://api.fastly.com/public-ip-list', JSON.stringify({ addresses: ['151.101.0.0/24', '151.101.1.0/24', '151.101.2.0/24'], ipv6_addresses: ['2a04:4e40::/32'] }));
+    const cfg = config([edge({ securityGroupIds: ['sg-0a', 'sg-0b'], sources: [{ type: 'fastly' }] })]);
+    const first = (await s.run(cfg)).targets[0];
+    expect(first.findings.find((f) => f.checkId === 'reconcile.quota')?.message).toBe('target "edge": the 3 rules fit in its 2 groups');
+    expect(first.findings.find((f) => f.checkId === 'reconcile.removal-held')?.message).toBe('target "edge": no removal is held (version (unversioned))');
+    s.feeds.bodies.set('https://api.fastly.com/public-ip-list', JSON.stringify({ addresses: ['151.101.0.0/24'], ipv6_addresses: ['2a04:4e40::/32'] }));
+    const held = (await s.run(cfg)).targets[0];
+    expect(held.findings.find((f) => f.checkId === 'reconcile.removal-held')?.message).toBe(
+      'target "edge": version (unversioned) would remove 2 of 3 owned rules (66.7%), more than maxRemovalFraction 0.3; removals held, additions applied',
+    );
+  });
+
+  it('a prefix-list switch that can proceed this run reports no hold; its waiting finding names the remedy', async () => {
+    const s = setup();
+    const cidrs = ['198.18.0.0/24', '198.18.1.0/24'];
+    s.groups.rules.push(...cidrs.map((cidr, i) => ({ groupId: 'sg-0a', ruleId: `sgr-${i}`, protocol: 'tcp', fromPort: 443, toPort: 443, cidr, description: 'origin-guard:edge:static' })));
+    const read = s.groups.read.bind(s.groups);
+    s.groups.read = async (target) => ({ ...(await read(target)), prefixLists: [{ id: 'pl-0a', family: 'ipv4', maxEntries: 2 }] });
+    const cfg = config([edge({ mode: 'prefix-list', prefixListIds: ['pl-0a', 'pl-0f'], maxRulesPerGroup: 3, sources: [{ type: 'static', cidrs }] })]);
+    const first = (await s.run(cfg)).targets[0];
+    // The list is filled this run (a change), while the group waits: no hold yet.
+    expect(first.status).toBe('changes');
+    expect(first.findings.find((f) => f.checkId === 'reconcile.removal-held')).toMatchObject({ status: 'PASS' });
+    const second = (await s.run(cfg)).targets[0];
+    const finding = second.findings.find((f) => f.checkId === 'reconcile.removal-held')!;
+    expect(finding.message).not.toContain('were not found');
+    expect(finding.message).toMatch(/^target "edge": the change to prefix-list mode waits until what replaces the rules admits the same ranges: sg-0a cannot reference/);
+    expect(finding.remediation).toBe(
+      'Add a spare security group to securityGroupIds of target "edge", or raise the rules-per-group quota and maxRulesPerGroup, as the note says; nothing that admits traffic is removed meanwhile.',
+    );
+  });
+
+  it('holds its target for the Lambda\'s timeout and a margin, as "reconcile"', async () => {
+    const s = setup();
+    const taken: Array<[string, string, number]> = [];
+    s.deps.leases = {
+      acquire: async (key, purpose, ms) => (taken.push([key, purpose, ms]), { key, owner: 'x', purpose, extend: async () => {}, check: async () => {}, release: async () => {} }),
+      holder: async () => undefined,
+    };
+    await s.run(config([edge()]));
+    expect(taken).toEqual([[leaseKey.reconcileTarget('edge'), 'reconcile', 360_000]]);
   });
 });
