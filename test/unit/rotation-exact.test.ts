@@ -9,6 +9,7 @@ import { fingerprint } from '../../lambdas/core/fingerprint.ts';
 import { clockWithBudget, STAGE, TAG, type LogPort, type ProbePort } from '../../lambdas/core/ports.ts';
 import {
   adopt,
+  classifyProbe,
   retire,
   rotateInProcess,
   runRotationStep,
@@ -732,5 +733,233 @@ describe('rotateInProcess', () => {
     expect(result.retire).toEqual({ status: 'waiting', reason: 'cloudfront:E1 to propagate the current value (InProgress)' });
     expect(w.sleeps.slice(-3)).toEqual([1_000, 1_000, 1_000]);
     expect(w.validators[0].configured).toEqual([OLD, NEW]);
+  });
+});
+
+describe('more exact behaviour (mutation survivors)', () => {
+  it('a step refused because another writer holds the secret reports it as a failure, without an alert', async () => {
+    const w = world({ leases: true });
+    await new MemoryLeases(w.table, 'lambda:rotation').acquire('secret:cdn-to-gateway', 'rotation setSecret (token t0)', 60_000);
+    const error = await w.run('createSecret').catch((e) => e);
+    expect(error.name).toBe('LeaseHeldError');
+    expect(w.events).toEqual([{ secret: 'cdn-to-gateway', step: 'createSecret', phase: 'fail', message: error.message }]);
+    expect(w.alerts.events).toEqual([]);
+    expect(w.store.calls).not.toContain('putPending');
+  });
+
+  it('a lease lost during a step is neither rolled back nor alerted as a refusal', async () => {
+    const w = world({ leases: true, wafSeconds: 300 });
+    await upTo(w, 'setSecret');
+    w.clock.sleep = async (ms: number) => {
+      w.clock.advance(ms);
+      const item = w.table.items.get('secret:cdn-to-gateway');
+      if (item) item.owner = 'cli:other';
+    };
+    const error = await w.run('testSecret').catch((e) => e);
+    expect(error.name).toBe('LeaseLostError');
+    expect(w.alerts.events).toEqual([]);
+    expect(w.store.tags[TAG.LAST_ERROR]).toBeUndefined();
+    expect(w.validators.map((v) => v.configured)).toEqual([
+      [OLD, NEW],
+      [OLD, NEW],
+    ]);
+  });
+
+  it('with a lease, a sender sending another value still refuses the rotation', async () => {
+    const w = world({ leases: true });
+    w.senders[0].configured = 'hand-configured-value-DDDDDDDDDDDDDDDDDDDDDDDDDDD';
+    await expect(w.run('createSecret')).rejects.toThrow('refusing to rotate, validators would refuse what senders send: cloudfront:E1 sends');
+  });
+
+  it('each step is reported with its title', async () => {
+    const w = world();
+    await upTo(w, 'finishSecret');
+    expect(w.events.filter((e) => e.phase === 'start').map((e) => [e.step, e.message])).toEqual([
+      ['createSecret', 'create a new value (AWSPENDING)'],
+      ['setSecret', 'validators accept current + pending'],
+      ['testSecret', 'validators propagated and verified'],
+      ['finishSecret', 'senders switch; AWSCURRENT moves'],
+    ]);
+  });
+
+  it('steps re-run after the rotation finished change nothing', async () => {
+    const w = world();
+    await upTo(w, 'finishSecret');
+    const calls = w.store.calls.length;
+    const accepts = w.validators.map((v) => v.acceptCalls.length);
+    for (const step of ['createSecret', 'setSecret', 'testSecret'] as const) await w.run(step);
+    expect(w.store.calls.slice(calls).filter((c) => c !== 'describe' && c !== 'value')).toEqual([]);
+    expect(w.validators.map((v) => v.acceptCalls.length)).toEqual(accepts);
+    expect(w.sleeps).toEqual([5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000, 5_000]);
+  });
+
+  it('createSecret run twice writes once; a rolled-back attempt retried with its token reuses its value', async () => {
+    const w = world();
+    await w.run('createSecret');
+    const calls = w.store.calls.length;
+    await w.run('createSecret');
+    expect(w.store.calls.slice(calls).filter((c) => c !== 'describe' && c !== 'value')).toEqual([]);
+
+    w.validators[1].faults.fail(new Failure('accept'));
+    await expect(w.run('setSecret')).rejects.toBeInstanceOf(RotationFailedError);
+    expect(w.store.stageValue(STAGE.PENDING)).toBeUndefined();
+    w.deps.generateValue = () => 'another-value-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';
+    await w.run('createSecret');
+    expect(w.store.stageValue(STAGE.PENDING)).toBe(NEW);
+  });
+
+  it('a finished step re-run keeps the validators-set tag of a newer rotation under way', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await upTo(w, 'finishSecret', 't1');
+    w.senders.forEach((s) => s.finishDeploying());
+    w.deps.generateValue = () => 'next-value-CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC';
+    await upTo(w, 'setSecret', 't2');
+    const setAt = w.store.tags[TAG.VALIDATORS_SET_AT];
+    await w.run('finishSecret', 't1');
+    expect(w.store.tags[TAG.VALIDATORS_SET_AT]).toBe(setAt);
+  });
+
+  it('messages list every accepted value and every sender, separated as written', async () => {
+    const other = 'stray-value-ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ';
+    const w = world();
+    await upTo(w, 'setSecret');
+    w.validators[0].configured = [NEW, other];
+    await expect(w.run('testSecret')).rejects.toThrow(`read back does not accept the current value (${fp(OLD)}); it accepts [${fp(NEW)}, ${fp(other)}]`);
+
+    const v = world();
+    await upTo(v, 'testSecret');
+    await v.validators[1].accept([OLD, other]);
+    await expect(v.run('finishSecret')).rejects.toThrow(`no longer accepts both the current and the pending value (it accepts [${fp(OLD)}, ${fp(other)}])`);
+
+    const a = world();
+    a.deps.senders.push(new MemorySender('cloudfront:E3', OLD));
+    a.senders[0].configured = other;
+    await expect(adopt(a.settings, a.deps)).rejects.toThrow(`senders disagree (cloudfront:E1 send ${fp(other)}; cloudfront:E2, cloudfront:E3 send ${fp(OLD)})`);
+    a.senders[0].configured = OLD;
+    a.deps.senders.forEach((s) => Object.assign(s, { configured: other }));
+    await a.validators[0].accept([OLD, NEW]);
+    await expect(adopt(a.settings, a.deps)).rejects.toThrow(`${WAF} does not accept ${fp(other)}, the value senders send (it accepts [${fp(OLD)}, ${fp(NEW)}])`);
+  });
+
+  it('adopt ignores validators that follow the secret itself', async () => {
+    const w = world();
+    const inUse = 'value-set-by-hand-EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE';
+    w.senders.forEach((s) => (s.configured = inUse));
+    for (const v of w.validators) await v.accept([inUse]);
+    const reader = Object.assign(new MemoryValidator('secretsmanager-readers', 0, w.clock, [OLD]), { followsSecret: true });
+    w.deps.validators.push(reader);
+    expect((await adopt(w.settings, w.deps, 'adopted')).status).toBe('adopted');
+  });
+
+  it('probes: an accepted pending value and a refused wrong one report nothing; 400 is a refusal, 500 proves nothing', async () => {
+    const answers = [{ status: 200 }, { status: 403 }];
+    const w = world({ probe: { request: async () => answers.shift()! }, probeUrl: 'https://origin.example.com/' });
+    await upTo(w, 'testSecret');
+    expect(w.events.filter((e) => e.phase === 'skip')).toEqual([]);
+    expect([399, 400, 499, 500].map((status) => classifyProbe({ status }, undefined))).toEqual(['accepted', 'refused', 'refused', 'inconclusive']);
+  });
+
+  it('a rollback names each step it could not undo, separated by "; ", and keeps the cause', async () => {
+    const w = world();
+    await w.run('createSecret');
+    w.validators[1].faults.fail(new Failure('accept'));
+    w.store.faults.fail(new Failure('moveStage', 1));
+    w.store.faults.fail(new Failure('removeTags', 1));
+    const error = await w.run('setSecret').catch((e) => e);
+    expect(error.message).toBe(
+      `Rotation of cdn-to-gateway failed in setSecret: InjectedFailure: ${KONG}: injected failure of accept (call 1). ` +
+        'Rollback was incomplete (clear AWSPENDING: InjectedFailure: secretsmanager:origin-guard/cdn-to-gateway: injected failure of moveStage (call 1); ' +
+        'clear the validators-set tag: InjectedFailure: secretsmanager:origin-guard/cdn-to-gateway: injected failure of removeTags (call 1)); check these targets by hand with "origin-guard status".',
+    );
+    expect(error.cause.message).toBe(`${KONG}: injected failure of accept (call 1)`);
+  });
+
+  it('a finishSecret rollback that cannot restore a sender names it', async () => {
+    const w = world();
+    await upTo(w, 'testSecret');
+    w.senders[1].faults.fail(new Failure('send', 1));
+    w.senders[0].faults.fail(new Failure('send', 2));
+    const error = await w.run('finishSecret').catch((e) => e);
+    expect(error.message).toMatch(/Rollback was incomplete \(restore cloudfront:E1: InjectedFailure: cloudfront:E1: injected failure of send \(call 2\)\); check these targets/);
+  });
+
+  it('an alert that cannot be published is logged; the failure is still thrown', async () => {
+    const w = world();
+    w.deps.alerts = { publish: async () => Promise.reject(new Error('SNS down')) };
+    await w.run('createSecret');
+    w.validators[0].faults.fail(new Failure('accept'));
+    await expect(w.run('setSecret')).rejects.toBeInstanceOf(RotationFailedError);
+    expect(w.logs.filter(([level, m]) => level === 'error' && m === 'could not publish the rotation failure alert').map(([, , f]) => f)).toEqual([
+      { secret: 'cdn-to-gateway', error: 'Error: SNS down' },
+    ]);
+    const quiet = world();
+    delete quiet.deps.alerts;
+    await quiet.run('createSecret');
+    quiet.validators[0].faults.fail(new Failure('accept'));
+    await expect(quiet.run('setSecret')).rejects.toBeInstanceOf(RotationFailedError);
+    expect(quiet.logs.filter(([level]) => level === 'error').map(([, m]) => m)).toEqual(['rotation step failed; rolling back']);
+  });
+
+  it('a rollback clears the emergency flag of its own rotation (or the old "true"), never another one', async () => {
+    for (const [flag, kept] of [
+      ['t1', false],
+      ['true', false],
+      ['t0', true],
+    ] as const) {
+      const w = world();
+      await w.run('createSecret');
+      w.store.tags[TAG.EMERGENCY] = flag;
+      w.validators[0].faults.fail(new Failure('accept'));
+      await expect(w.run('setSecret')).rejects.toBeInstanceOf(RotationFailedError);
+      expect(w.store.tags[TAG.EMERGENCY]).toBe(kept ? flag : undefined);
+    }
+  });
+
+  it('an ordinary rotation sets no emergency flag, and retire removes only the overlap tags', async () => {
+    const w = world({ overlapMinutes: 0 });
+    const flags: Array<string | undefined> = [];
+    const setTags = w.store.setTags.bind(w.store);
+    w.store.setTags = async (tags) => (flags.push(tags[TAG.EMERGENCY]), setTags(tags));
+    await rotateInProcess(w.settings, w.deps, { token: 't1' });
+    expect(flags.every((f) => f === undefined)).toBe(true);
+    w.senders.forEach((s) => s.finishDeploying());
+    const removed: string[][] = [];
+    const removeTags = w.store.removeTags.bind(w.store);
+    w.store.removeTags = async (keys) => (removed.push(keys), removeTags(keys));
+    await retire(w.settings, w.deps);
+    expect(removed).toEqual([[TAG.OVERLAP_OPENED_AT, TAG.OVERLAP_VERSION]]);
+  });
+
+  it('waitAndRetire: sleeps to the end of the window when that is sooner than a poll; other errors are thrown', async () => {
+    const w = world({ overlapMinutes: 1 });
+    await upTo(w, 'finishSecret');
+    w.senders.forEach((s) => s.finishDeploying());
+    w.clock.advance(50_000);
+    w.sleeps.length = 0;
+    expect((await waitAndRetire(w.settings, w.deps, { timeoutMs: 600_000, pollMs: 30_000 })).status).toBe('retired');
+    expect(w.sleeps).toEqual([10_000]);
+
+    const e = world();
+    e.store.faults.fail(new Failure('describe', 1, 100));
+    await expect(waitAndRetire(e.settings, e.deps, { timeoutMs: 60_000 })).rejects.toThrow('injected failure of describe');
+  });
+
+  it('waitAndRetire polls a bounded number of times even when the clock does not move', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await upTo(w, 'finishSecret');
+    w.clock.sleep = async () => {};
+    const before = w.events.length;
+    const result = await waitAndRetire(w.settings, w.deps, { timeoutMs: 10, pollMs: 2 });
+    expect(result.status).toBe('waiting');
+    // ceil(10 / 2) + 2 = 7 polls after the first check.
+    expect(w.events.slice(before).filter((e) => e.phase === 'wait')).toHaveLength(7);
+  });
+
+  it('an emergency rotation gives up after 30 minutes by default, leaving the overlap open', async () => {
+    const w = world({ overlapMinutes: 60 });
+    const result = await rotateInProcess(w.settings, w.deps, { emergency: true, token: 'tE', pollMs: 60_000 });
+    expect(result.retire?.status).toBe('waiting');
+    // 60 s of validator propagation, then 30 polls of a minute.
+    expect(w.sleeps.reduce((a, b) => a + b, 0)).toBe(60_000 + 30 * 60_000);
   });
 });
