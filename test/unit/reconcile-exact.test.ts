@@ -677,6 +677,14 @@ describe('versions, notices and wording edge cases', () => {
     }
   });
 
+  it('a stale copy is blamed on the AWS source that brought the version, not on the first source', async () => {
+    const s = setup();
+    s.groups.state = { syncToken: V2 };
+    s.feeds.bodies.set(AWS_URL, awsBody(V1, ['192.0.2.0/24']));
+    const t = (await s.run(config([edge({ sources: [{ type: 'static', cidrs: ['198.18.0.0/24'] }, { type: 'aws', services: ['CLOUDFRONT'] }] })]))).targets[0];
+    expect(t.findings.filter((f) => f.status === 'FAIL').map((f) => f.resource)).toEqual([AWS]);
+  });
+
   it('a notification runs a target with an AWS source among others', async () => {
     const s = setup();
     const body = awsBody(V1, ['192.0.2.0/24']);
