@@ -4,7 +4,8 @@ import { defineConfig } from 'vitest/config';
  * Vitest settings for mutation testing (`npm run mutation`, stryker.config.json): the unit tests of the pure core
  * and the integration tests of the adapters that write to targets (those need moto_server: the global setup starts
  * one). `MUTATION_TESTS=unit` runs the unit tests only (no emulator), enough for a `--mutate lambdas/core/...` run.
- * One fork: Stryker's `concurrency` is the only parallelism on a shared 2-core machine.
+ * One worker per test runner: Stryker's `concurrency` (2, one runner per core) is the only parallelism. Stryker's
+ * vitest runner starts each runner with `pool: 'threads'` and one thread whatever this file says.
  */
 const unitOnly = process.env.MUTATION_TESTS === 'unit';
 

@@ -895,7 +895,17 @@ function makeBeforeBreak(
   }
   for (const [id, set] of after) for (const cidr of set) (listsOf.get(cidr) ?? listsOf.set(cidr, []).get(cidr)!).push(id);
 
-  const plans = groupPlans.map((g) => ({ ...g, add: [...g.add], remove: [...g.remove] }));
+  const copyFamilies = (g: GroupPlan) => ({ ipv4: { ...g.families.ipv4 }, ipv6: { ...g.families.ipv6 } });
+  const plans = groupPlans.map((g) => ({ ...g, add: [...g.add], remove: [...g.remove], families: copyFamilies(g) }));
+  // A change withheld here is not made: the group's use after the plan counts it as not made (sign -1 for a
+  // withheld addition, +1 for a withheld removal).
+  const withhold = (g: GroupPlan, rules: readonly PlannedRule[], sign: number) => {
+    const d = zero();
+    for (const r of rules) addCost(d, r as DesiredRule, sign);
+    g.families.ipv4.after += d.ipv4;
+    g.families.ipv6.after += d.ipv6;
+    g.rulesAfter = maxOf({ ipv4: g.families.ipv4.after, ipv6: g.families.ipv6.after });
+  };
   const removedIds = new Set(plans.flatMap((g) => g.remove.map((r) => r.ruleId)).filter((id): id is string => id !== undefined));
   const ports = new Set(target.ports);
   // Coverage that survives the plan: references kept or added first; CIDR rules kept or added first (per group).
@@ -923,13 +933,15 @@ function makeBeforeBreak(
     const waiting = g.remove.filter((r) => !covered(g.groupId, r));
     if (waiting.length === 0) continue;
     if (g.removeFirst) {
-      blocked.push({ plan: g, original: { ...g, add: [...g.add], remove: [...g.remove] }, waiting });
+      blocked.push({ plan: g, original: { ...g, add: [...g.add], remove: [...g.remove], families: copyFamilies(g) }, waiting });
       deferred += waiting.length + g.add.length;
+      withhold(g, g.add, -1);
       g.add = [];
       g.removeFirst = false;
     } else {
       deferred += waiting.length;
     }
+    withhold(g, waiting, 1);
     g.remove = g.remove.filter((r) => !waiting.includes(r));
   }
 
@@ -965,6 +977,8 @@ function makeBeforeBreak(
       }
       b.plan.add = b.original.add;
       b.plan.remove = b.original.remove;
+      b.plan.families = b.original.families;
+      b.plan.rulesAfter = b.original.rulesAfter;
       b.plan.removeFirst = true;
       deferred -= b.waiting.length + b.original.add.length;
       notes.push(
