@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { loadConfigFile } from '../lambdas/config.ts';
@@ -32,7 +32,11 @@ export interface ColdInitRun {
 
 export interface PackageRow {
   handler: string;
+  /** Every file of the function's code: index.mjs and its chunks. */
   bytes: number;
+  /** index.mjs and the chunks it imports statically: what a cold start reads; the rest is read on first use. */
+  coldStartBytes: number;
+  files: number;
   gzipBytes: number;
   /** Packages imported at run time instead of bundled (lib/function.ts externals that this handler uses). */
   externalImports: string[];
@@ -140,13 +144,25 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
     mkdirSync(outdir, { recursive: true });
     const outfile = join(outdir, 'index.mjs');
     const bundledSdkClients = bundledClients === 'all' ? SDK_CLIENTS : bundledFor(handler);
-    const result = await bundleHandler({ ...handlerBuildOptions({ entry: join(handlersDir, file), bundledSdkClients, config, runtime }), outfile, metafile: true });
-    const output = result.metafile.outputs[Object.keys(result.metafile.outputs)[0]];
+    const result = await bundleHandler({ ...handlerBuildOptions({ entry: join(handlersDir, file), bundledSdkClients, config, runtime }), outdir, metafile: true });
+    // index.mjs and its chunks: those it imports statically load at cold start, the others when first used.
+    const outputs = result.metafile.outputs;
+    const key = (path: string) => resolve(path);
+    const byFile = new Map(Object.entries(outputs).map(([path, output]) => [key(path), output]));
+    const atStart = new Set<string>();
+    const visit = (path: string) => {
+      if (atStart.has(path)) return;
+      atStart.add(path);
+      for (const i of byFile.get(path)?.imports ?? []) if (i.kind === 'import-statement' && !i.external) visit(key(i.path));
+    };
+    visit(key(outfile));
     const byPackage = new Map<string, number>();
-    for (const [path, input] of Object.entries(output.inputs)) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + input.bytesInOutput);
+    for (const output of byFile.values()) for (const [path, input] of Object.entries(output.inputs)) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + input.bytesInOutput);
     const topInputs = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([name, bytes]) => ({ name, bytes }));
-    const externalImports = [...new Set(output.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path))].sort();
-    const bytes = statSync(outfile).size;
+    const externalImports = [...new Set([...byFile.values()].flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path)))].sort();
+    const files = [...byFile.keys()];
+    const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
+    const coldStartBytes = [...atStart].reduce((n, f) => n + statSync(f).size, 0);
 
     const runs: ColdInitRun[] = [];
     for (let i = 0; i < runsWanted; i++) {
@@ -157,7 +173,9 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
     const row: PackageRow = {
       handler,
       bytes,
-      gzipBytes: gzipSync(readFileSync(outfile)).length,
+      coldStartBytes,
+      files: files.length,
+      gzipBytes: files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0),
       externalImports,
       topInputs,
       runs: runs.map((r) => ({ ...r, importMs: r.importMs === undefined ? undefined : round(r.importMs, 2), firstRequestMs: r.firstRequestMs === undefined ? undefined : round(r.firstRequestMs, 2), processMs: round(r.processMs, 2) })),

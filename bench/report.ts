@@ -338,10 +338,11 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('');
   out.push(
     table(
-      ['handler', 'minified bytes', 'gzip bytes', 'loaded at run time (not in the bundle)', 'import ms', 'first invocation until its request ms', 'cold-init ms median (min–max)', 'process ms', 'first request', 'largest inputs'],
+      ['handler', 'minified bytes (files)', 'read at cold start bytes', 'gzip bytes', 'loaded at run time (not in the bundle)', 'import ms', 'first invocation until its request ms', 'cold-init ms median (min–max)', 'process ms', 'first request', 'largest inputs'],
       r.packages.rows.map((p) => [
         p.handler,
-        fmt(p.bytes),
+        `${fmt(p.bytes)} (${p.files ?? 1})`,
+        fmt(p.coldStartBytes ?? p.bytes),
         fmt(p.gzipBytes),
         p.externalImports.join(', ') || '—',
         p.importMedianMs,
@@ -351,7 +352,7 @@ export function renderMarkdown(r: BenchResults): string {
         p.firstRequest || p.errors.join('; '),
         p.topInputs.slice(0, 4).map((i) => `${i.name} ${Math.round(i.bytes / 1024)} KB`).join(', '),
       ]),
-      ['---', '--:', '--:', '---', '--:', '--:', '--:', '--:', '---', '---'],
+      ['---', '--:', '--:', '--:', '---', '--:', '--:', '--:', '--:', '---', '---'],
     ),
   );
   out.push('');

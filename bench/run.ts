@@ -75,8 +75,8 @@ async function onlyColdInit(handlers: string[] | undefined): Promise<number> {
     const packages = await runLambdaPackages(tmp, log, { comparison: false, ...(handlers ? { handlers } : {}) });
     const loadAfter = loadavg().map((l) => Math.round(l * 100) / 100);
     process.stdout.write(`load average (1, 5, 15 min) ${loadBefore.join(' ')} → ${loadAfter.join(' ')}; ${cpus().length} CPUs\n`);
-    process.stdout.write('| handler | minified bytes | import ms | cold-init ms median (min–max) | runs |\n| --- | --: | --: | --: | --: |\n');
-    for (const p of packages.rows) process.stdout.write(`| ${p.handler} | ${p.bytes.toLocaleString('en-US')} | ${p.importMedianMs} | ${p.coldInitMedianMs} (${p.coldInitMinMs}–${p.coldInitMaxMs}) | ${p.runs.length} |\n`);
+    process.stdout.write('| handler | minified bytes (files) | read at cold start bytes | import ms | cold-init ms median (min–max) | runs |\n| --- | --: | --: | --: | --: | --: |\n');
+    for (const p of packages.rows) process.stdout.write(`| ${p.handler} | ${p.bytes.toLocaleString('en-US')} (${p.files}) | ${p.coldStartBytes.toLocaleString('en-US')} | ${p.importMedianMs} | ${p.coldInitMedianMs} (${p.coldInitMinMs}–${p.coldInitMaxMs}) | ${p.runs.length} |\n`);
     const checks = doneWhenChecks({ reconcile: [], planner: { rows: [] }, packages, rotation: { rows: [], waits: [] } } as unknown as Omit<BenchResults, 'doneWhen'>).filter((c) => c.goal.startsWith('lambda '));
     for (const c of checks) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'} ${c.goal}: ${c.measured}${c.why ? ` (${c.why})` : ''}\n`);
     return checks.every((c) => c.pass) ? 0 : 1;

@@ -45,7 +45,9 @@ export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
  * Loading CloudFront, WAFv2 and DynamoDB from the runtime kept the audit bundle under 1 MB but cost it about
  * 80 ms of cold init (bench: 197 ms vs 115 ms with all bundled); the reconciler's DynamoDB about 40 ms.
  * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read).
- * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set.
+ * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set. The audit's Security
+ * Hub, Elastic Load Balancing and EventBridge clients are bundled but loaded on first use (chunks of their own,
+ * lambdas/adapters/on-demand-clients.ts): a CloudTrail-triggered audit without those configurations never reads them.
  */
 export const HANDLER_SDK_CLIENTS = {
   rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-cloudwatch', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
@@ -82,14 +84,19 @@ export function esbuildTarget(runtime: lambda.Runtime): string {
 }
 
 /**
- * The esbuild options of one function's bundle (without `outfile`), for lib/bundle.mjs: the bundling settings,
+ * The esbuild options of one function's bundle (without `outdir`), for lib/bundle.mjs: the bundling settings,
  * the runtime's Node target, and the validated configuration embedded as `process.env.ORIGIN_GUARD_CONFIG_JSON`.
  * The benchmark builds its bundles from the same options.
  */
 export function handlerBuildOptions(b: { entry: string; bundledSdkClients: readonly SdkClientPackage[]; config: Config; runtime: lambda.Runtime }) {
   const s = bundlingSettings(b.bundledSdkClients);
   return {
-    entryPoints: [b.entry],
+    // index.mjs; a module the handler imports with import() (a client used only by some configurations) goes
+    // to a chunk of its own, read only when it is used, and still tree-shaken.
+    entryPoints: { [HANDLER_FILE.replace(/\.mjs$/, '')]: b.entry },
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     bundle: true,
     platform: 'node' as const,
     target: esbuildTarget(b.runtime),
@@ -130,7 +137,7 @@ class EsbuildBundling implements ILocalBundling {
   constructor(readonly options: ReturnType<typeof handlerBuildOptions>) {}
 
   tryBundle(outputDir: string): boolean {
-    const options = { ...this.options, outfile: join(outputDir, HANDLER_FILE) };
+    const options = { ...this.options, outdir: outputDir };
     execFileSync(process.execPath, [BUNDLER, JSON.stringify(options)], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 'inherit'] });
     return true;
   }

@@ -23,8 +23,6 @@ import {
   type RouteTable,
   type SecurityGroupRule,
 } from '@aws-sdk/client-ec2';
-import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { DescribeRuleCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type LoggingConfiguration, type WebACL } from '@aws-sdk/client-wafv2';
 import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
@@ -55,6 +53,7 @@ import { getDistributionView } from './cloudfront.ts';
 import { Ec2SecurityGroupStore, prefixListSizes } from './ec2-security-groups.ts';
 import { httpProbe } from './http-probe.ts';
 import { HttpIpFeeds } from './ip-feeds.ts';
+import { elbv2Sdk, eventBridgeSdk } from './on-demand-clients.ts';
 import { KONNECT_GLOBAL_API_URL, KonnectClient } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { TokenReader } from './tokens.ts';
@@ -679,6 +678,7 @@ class CollectorRun {
           for (const id of config.securityGroupIds) add(id, 'listed');
           let internetFacing: boolean | undefined;
           if (config.loadBalancerArns.length > 0) {
+            const { DescribeLoadBalancersCommand } = await elbv2Sdk(this.options.clients);
             const out = await this.options.clients.elbv2().send(new DescribeLoadBalancersCommand({ LoadBalancerArns: config.loadBalancerArns }));
             for (const lb of out.LoadBalancers ?? []) for (const id of lb.SecurityGroups ?? []) add(id, lb.LoadBalancerArn ?? 'load balancer');
             internetFacing = (out.LoadBalancers ?? []).some((lb) => lb.Scheme === 'internet-facing');
@@ -784,6 +784,7 @@ class CollectorRun {
     const names = this.options.watchedRules ?? [];
     // A CloudTrail event about one resource does not need them, unless it names one of them.
     if (names.length === 0 || (this.scope && !names.some((n) => inScope(this.scope, n)))) return;
+    const { DescribeRuleCommand, ListTargetsByRuleCommand } = await eventBridgeSdk(this.options.clients);
     const client = this.options.clients.eventBridge();
     await Promise.all(
       names.map(async (name) => {
