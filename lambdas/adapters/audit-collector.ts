@@ -397,14 +397,28 @@ class CollectorRun {
     if (targets.length === 0) return;
     const groupIds = [...new Set(targets.flatMap((t) => t.securityGroupIds))];
     const resource = `security-groups:${groupIds.join(',')}`;
+    // The dry runs read the groups themselves: started with the group read, not after it (each read is a round
+    // trip to EC2, and an audit of many account-regions waits on them); their outcome counts only if the groups were read.
+    const planned = targets.map((target) =>
+      Promise.resolve()
+        .then(() => this.previewReconcile(target))
+        .then(
+          (preview) => ({ ok: true as const, preview }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+    );
     const read = await this.attempt(groupIds.length === 1 ? groupIds[0] : resource, 'DescribeSecurityGroupRules', () => this.ingressRules(groupIds));
-    if (!read.ok) return;
+    if (!read.ok) {
+      await Promise.all(planned);
+      return;
+    }
     const previews = await Promise.all(
-      targets.map(async (target) => {
+      targets.map(async (target, i) => {
         const result = await this.attempt(`ipRanges:${target.name}`, 'planning the target (reconcile --dry-run)', async () => {
-          const preview = await this.previewReconcile(target);
-          if (preview.status === 'failed') throw new Error(preview.error ?? 'reconcile dry run failed');
-          return preview;
+          const outcome = await planned[i]!;
+          if (!outcome.ok) throw outcome.error;
+          if (outcome.preview.status === 'failed') throw new Error(outcome.preview.error ?? 'reconcile dry run failed');
+          return outcome.preview;
         });
         return result.ok ? result.value : undefined;
       }),
