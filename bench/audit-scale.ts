@@ -112,7 +112,7 @@ interface ScaleWorld {
 }
 
 /** `count` account-regions on the emulator, each with a web ACL and a target of two groups (not measured). */
-async function setUp(endpoint: string, count: number): Promise<ScaleWorld> {
+export async function setUp(endpoint: string, count: number): Promise<ScaleWorld> {
   const nAccounts = Math.ceil(count / REGIONS.length);
   const accounts: Record<string, { accountId: string; regions: string[]; externalId: string }> = {};
   for (let i = 0; i < nAccounts; i++) {
@@ -142,7 +142,7 @@ async function setUp(endpoint: string, count: number): Promise<ScaleWorld> {
 }
 
 /** One audit over the world, on fresh clients (no credential cached), each AWS call delayed by `latencyMs`. */
-async function measure(world: ScaleWorld, latencyMs: number, log: (line: string) => void): Promise<AuditScaleRow> {
+export async function measure(world: ScaleWorld, latencyMs: number, log: (line: string) => void): Promise<AuditScaleRow> {
   const { count, nAccounts, settings, config } = world;
   const counter: Counter = { calls: 0 };
   const assumeRoles: Counter = { calls: 0 };

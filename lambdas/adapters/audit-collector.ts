@@ -124,7 +124,7 @@ const webAclResource = (ref: WebAclRef) => `wafv2:${ref.scope}/${ref.name}`;
 export class AwsAuditCollector implements AuditObserverPort {
   private readonly settings: AuditSettings;
   private readonly log: LogPort;
-  private readonly tokens: TokenReader;
+  private tokenReader: TokenReader | undefined;
 
   constructor(
     private readonly config: Config,
@@ -137,8 +137,10 @@ export class AwsAuditCollector implements AuditObserverPort {
       ...options.settings,
     };
     this.log = options.log ?? silentLog;
-    this.tokens = new TokenReader(options.clients.secretsManager());
   }
+
+  /** Built on first use (Konnect), with its cache kept across runs: most account-regions read no token. */
+  private readonly tokens = (): TokenReader => (this.tokenReader ??= new TokenReader(this.options.clients.secretsManager()));
 
   async observe(scope?: AuditScope): Promise<ObservedAccount> {
     const observed = emptyObservedAccount(this.settings);
@@ -158,7 +160,7 @@ class CollectorRun {
     private readonly options: AuditCollectorOptions,
     private readonly observed: ObservedAccount,
     private readonly log: LogPort,
-    private readonly tokens: TokenReader,
+    private readonly tokens: () => TokenReader,
     private readonly scope: AuditScope | undefined,
   ) {}
 
@@ -344,6 +346,7 @@ class CollectorRun {
         entry(sender.distributionId).senders.push({ secret: secret.name, headerName: secret.headerName, originIds: sender.originIds });
       }
     }
+    if (byId.size === 0) return;
     const client = this.options.clients.cloudFront();
     const results = await Promise.all(
       [...byId.values()].map(async (d) => {
@@ -441,7 +444,8 @@ class CollectorRun {
       target,
       { dryRun: true },
       {
-        feeds: new HttpIpFeeds({ fetch: this.options.fetch, secretsManager: clients.secretsManager() }),
+        // Secrets Manager only for a source that reads a token (Konnect): most targets need no client for it.
+        feeds: new HttpIpFeeds({ fetch: this.options.fetch, ...(target.sources.some((s) => s.type === 'konnect') ? { secretsManager: clients.secretsManager() } : {}) }),
         groups: new Ec2SecurityGroupStore(clients.ec2(), { log: this.log }),
         alerts: quiet,
         clock: systemClock,
@@ -629,7 +633,7 @@ class CollectorRun {
     if (networkIds.length === 0) return;
     const client = new KonnectClient({
       baseUrl: konnect.apiUrl ?? KONNECT_GLOBAL_API_URL,
-      token: this.tokens.token(konnect.tokenSecretName),
+      token: this.tokens().token(konnect.tokenSecretName),
       fetch: this.options.fetch,
     });
     await Promise.all(
