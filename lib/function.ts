@@ -44,7 +44,8 @@ export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
  * handler bundles every client it uses: cold init is the goal (under 150 ms), bundle size only below 3 MB.
  * Loading CloudFront, WAFv2 and DynamoDB from the runtime kept the audit bundle under 1 MB but cost it about
  * 80 ms of cold init (bench: 197 ms vs 115 ms with all bundled); the reconciler's DynamoDB about 40 ms.
- * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read).
+ * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read, by
+ * createSecret only: loaded on use, lambdas/adapters/on-demand-clients.ts).
  * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set. The audit's Security
  * Hub, Elastic Load Balancing and EventBridge clients are bundled but loaded on first use (chunks of their own,
  * lambdas/adapters/on-demand-clients.ts): a CloudTrail-triggered audit without those configurations never reads them.

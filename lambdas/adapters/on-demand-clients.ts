@@ -1,7 +1,8 @@
 /**
- * SDK clients the audit needs only for some configurations or some runs: Security Hub (`audit.securityHub`),
- * Elastic Load Balancing (origins given by `loadBalancerArns`) and EventBridge (origin-guard's own rules, read by
- * full audits only). Loaded on first use, so that the audit's cold start neither reads nor evaluates them; the
+ * SDK clients a function needs only for some configurations or some runs: for the audit Security Hub
+ * (`audit.securityHub`), Elastic Load Balancing (origins given by `loadBalancerArns`) and EventBridge
+ * (origin-guard's own rules, read by full audits only); for the rotation CloudWatch (the readers' stale alarm,
+ * read by createSecret only). Loaded on first use, so that a cold start neither reads nor evaluates them; the
  * Lambda bundle keeps each in a chunk of its own (lib/function.ts splits at import()), tree-shaken to the
  * commands of on-demand/*.ts. The loaded class is given to `clients` (and so to every account-region's clients).
  */
@@ -22,5 +23,11 @@ export async function elbv2Sdk(clients: AwsClients) {
 export async function eventBridgeSdk(clients: AwsClients) {
   const sdk = await import('./on-demand/eventbridge-sdk.ts');
   clients.provide('EventBridgeClient', sdk.EventBridgeClient);
+  return sdk;
+}
+
+export async function cloudWatchSdk(clients: AwsClients) {
+  const sdk = await import('./on-demand/cloudwatch-sdk.ts');
+  clients.provide('CloudWatchClient', sdk.CloudWatchClient);
   return sdk;
 }
