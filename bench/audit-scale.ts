@@ -52,24 +52,44 @@ export interface AuditScaleRow {
 }
 
 export interface AuditScaleResult {
+  /** moto_server as it answers (a few ms of CPU per call, one process on the machine's cores). */
   rows: AuditScaleRow[];
-  /** wall time at the largest count over wall time at the smallest, next to the count ratio. */
+  /** wall time at the largest count over wall time at the smallest, next to the count ratio (raw emulator). */
   wallRatio: number;
   countRatio: number;
+  /**
+   * The same worlds audited again with AWS_CALL_LATENCY_MS added to every AWS call: the run the wall-time goal
+   * is judged on (on AWS a call waits on a remote service; on the emulator alone the work is CPU-bound).
+   */
+  latency?: { latencyMs: number; rows: AuditScaleRow[]; wallRatio: number; note: string };
 }
 
 type Counter = { calls: number };
 
-/** The SDK client classes with a middleware counting every command sent. */
-function countingConstructors(counter: Counter): ClientConstructors {
+/** Per AWS call of the latency run: a typical AWS control-plane round trip (see AUDIT_LATENCY_NOTE). */
+export const AWS_CALL_LATENCY_MS = 60;
+export const AUDIT_LATENCY_NOTE =
+  `${AWS_CALL_LATENCY_MS} ms added to every AWS call (AssumeRole included) by an SDK middleware on the audit's real clients: a typical AWS control-plane round trip (tens to a few hundred ms), which on AWS a call spends waiting on a remote, independent service. moto_server answers in a few ms of CPU each, all from one process on the same 2 cores, so on the emulator alone the work is CPU-bound and concurrency cannot overlap anything; the latency run shows what the fan-out overlaps on AWS.`;
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** SDK middleware: counts every command sent and, when asked, waits `latencyMs` before sending it. */
+function countingMiddleware(counter: Counter, latencyMs: number, only?: string) {
+  return (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (a: unknown) => {
+    if (only !== undefined && context.commandName !== only) return next(a);
+    counter.calls += 1;
+    if (latencyMs > 0) await delay(latencyMs);
+    return next(a);
+  };
+}
+
+/** The SDK client classes with a middleware counting every command sent (and adding the latency run's wait). */
+function countingConstructors(counter: Counter, latencyMs: number): ClientConstructors {
   const wrap = <C extends new (...args: any[]) => { middlewareStack: { add: (...a: any[]) => void } }>(Client: C): C =>
     class extends Client {
       constructor(...args: any[]) {
         super(...(args as [any]));
-        this.middlewareStack.add((next: (a: unknown) => Promise<unknown>) => async (a: unknown) => {
-          counter.calls += 1;
-          return next(a);
-        }, { step: 'initialize', priority: 'high' });
+        this.middlewareStack.add(countingMiddleware(counter, latencyMs), { step: 'initialize', priority: 'high' });
       }
     };
   return {
@@ -84,7 +104,15 @@ function countingConstructors(counter: Counter): ClientConstructors {
   } as unknown as ClientConstructors;
 }
 
-async function runOne(endpoint: string, count: number, log: (line: string) => void): Promise<AuditScaleRow> {
+interface ScaleWorld {
+  count: number;
+  nAccounts: number;
+  settings: { region: string; endpoint: string; credentials: { accessKeyId: string; secretAccessKey: string }; maxAttempts: number };
+  config: ReturnType<typeof parseConfig>;
+}
+
+/** `count` account-regions on the emulator, each with a web ACL and a target of two groups (not measured). */
+export async function setUp(endpoint: string, count: number): Promise<ScaleWorld> {
   const nAccounts = Math.ceil(count / REGIONS.length);
   const accounts: Record<string, { accountId: string; regions: string[]; externalId: string }> = {};
   for (let i = 0; i < nAccounts; i++) {
@@ -110,17 +138,18 @@ async function runOne(endpoint: string, count: number, log: (line: string) => vo
   const setupErrors = made.results.filter((r) => !r.ok);
   if (setupErrors.length > 0) throw new Error(`audit scale ${count}: setup failed: ${String((setupErrors[0] as { error: unknown }).error)}`);
   const config = parseConfig({ ...base, ipRanges: { targets }, audit: { concurrency: AUDIT_CONCURRENCY, webAcls } });
+  return { count, nAccounts, settings, config };
+}
 
+/** One audit over the world, on fresh clients (no credential cached), each AWS call delayed by `latencyMs`. */
+export async function measure(world: ScaleWorld, latencyMs: number, log: (line: string) => void): Promise<AuditScaleRow> {
+  const { count, nAccounts, settings, config } = world;
   const counter: Counter = { calls: 0 };
-  let assumeRoleCalls = 0;
+  const assumeRoles: Counter = { calls: 0 };
   const countAssumeRole = {
-    applyToStack: (stack: { add: (...a: any[]) => void }) =>
-      stack.add((next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => async (a: unknown) => {
-        if (context.commandName === 'AssumeRoleCommand') assumeRoleCalls += 1;
-        return next(a);
-      }, { step: 'initialize', priority: 'high' }),
+    applyToStack: (stack: { add: (...a: any[]) => void }) => stack.add(countingMiddleware(assumeRoles, latencyMs, 'AssumeRoleCommand'), { step: 'initialize', priority: 'high' }),
   };
-  const hub = new AwsClients(settings, countingConstructors(counter));
+  const hub = new AwsClients(settings, countingConstructors(counter, latencyMs));
   const auditAccounts = new AccountClients({ config, hub, fn: 'audit', stsPlugins: [countAssumeRole] });
   // As deployed (lib/audit-fan-out.ts): a Map over the account-regions, `audit.concurrency` at a time, each one
   // audit invocation of one account-region; here each invocation runs in-process on the same (warm) clients.
@@ -151,7 +180,7 @@ async function runOne(endpoint: string, count: number, log: (line: string) => vo
     concurrency: AUDIT_CONCURRENCY,
     apiCalls: counter.calls,
     apiCallsPerAccountRegion: Math.round((counter.calls / count) * 100) / 100,
-    assumeRoleCalls,
+    assumeRoleCalls: assumeRoles.calls,
     wallMs: Math.round(wallMs),
     msPerAccountRegion: Math.round((wallMs / count) * 10) / 10,
     lambdaInvocations: slices.length,
@@ -160,33 +189,60 @@ async function runOne(endpoint: string, count: number, log: (line: string) => vo
     peakConcurrency: result.peakConcurrency,
     verified,
   };
-  log(`audit scale ${count} account-regions: ${row.apiCalls} API calls (${row.apiCallsPerAccountRegion} per account-region), ${row.assumeRoleCalls} AssumeRole, ${row.wallMs} ms, verified ${verified}`);
+  log(`audit scale ${count} account-regions${latencyMs ? ` (+${latencyMs} ms per AWS call)` : ''}: ${row.apiCalls} API calls (${row.apiCallsPerAccountRegion} per account-region), ${row.assumeRoleCalls} AssumeRole, ${row.wallMs} ms, verified ${verified}`);
   return row;
 }
 
-export async function runAuditScale(options: { endpoint: string; log: (line: string) => void; sizes?: number[] }): Promise<AuditScaleResult> {
+const ratio = (rows: AuditScaleRow[]) => Math.round((rows[rows.length - 1]!.wallMs / Math.max(rows[0]!.wallMs, 1)) * 10) / 10;
+
+/**
+ * For each size: one world on the emulator, audited once as moto_server answers and once with
+ * `latencyMs` (default AWS_CALL_LATENCY_MS; 0 skips that run) added to every AWS call, on fresh clients each time.
+ */
+export async function runAuditScale(options: { endpoint: string; log: (line: string) => void; sizes?: number[]; latencyMs?: number }): Promise<AuditScaleResult> {
+  const latencyMs = options.latencyMs ?? AWS_CALL_LATENCY_MS;
   const rows: AuditScaleRow[] = [];
-  for (const count of options.sizes ?? ACCOUNT_REGION_COUNTS) rows.push(await runOne(options.endpoint, count, options.log));
-  const first = rows[0]!;
-  const last = rows[rows.length - 1]!;
-  return { rows, wallRatio: Math.round((last.wallMs / Math.max(first.wallMs, 1)) * 10) / 10, countRatio: last.accountRegions / first.accountRegions };
+  const latencyRows: AuditScaleRow[] = [];
+  for (const count of options.sizes ?? ACCOUNT_REGION_COUNTS) {
+    const world = await setUp(options.endpoint, count);
+    rows.push(await measure(world, 0, options.log));
+    if (latencyMs > 0) latencyRows.push(await measure(world, latencyMs, options.log));
+  }
+  return {
+    rows,
+    wallRatio: ratio(rows),
+    countRatio: rows[rows.length - 1]!.accountRegions / rows[0]!.accountRegions,
+    ...(latencyMs > 0 ? { latency: { latencyMs, rows: latencyRows, wallRatio: ratio(latencyRows), note: AUDIT_LATENCY_NOTE } } : {}),
+  };
 }
 
-export function renderAuditScale(r: AuditScaleResult): string {
-  const lines = [
+function scaleTable(rows: AuditScaleRow[]): string[] {
+  return [
     '| account-regions | accounts | API calls | per account-region | AssumeRole | wall ms | ms per account-region | Lambda invocations | findings (failed) | peak concurrency | verified |',
     '| --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |',
-    ...r.rows.map(
+    ...rows.map(
       (x) =>
         `| ${x.accountRegions} | ${x.accounts} | ${x.apiCalls} | ${x.apiCallsPerAccountRegion} | ${x.assumeRoleCalls} | ${x.wallMs} | ${x.msPerAccountRegion} | ${x.lambdaInvocations} | ${x.findings} (${x.failed}) | ${x.peakConcurrency} | ${x.verified ? 'yes' : 'NO'} |`,
     ),
-    '',
-    `Wall time grows ${r.wallRatio}× for ${r.countRatio}× the account-regions (concurrency ${AUDIT_CONCURRENCY}).`,
   ];
+}
+
+export function renderAuditScale(r: AuditScaleResult): string {
+  const lines = [`Raw emulator (moto_server answers each call in a few ms of CPU; the audit and moto share the machine's cores):`, '', ...scaleTable(r.rows), ''];
+  if (r.latency) {
+    lines.push(`With ${r.latency.latencyMs} ms per AWS call (the run the goal is judged on):`, '', ...scaleTable(r.latency.rows), '');
+    lines.push(
+      `Wall time for ${r.countRatio}× the account-regions (concurrency ${AUDIT_CONCURRENCY}): **${r.latency.wallRatio}×** with ${r.latency.latencyMs} ms per AWS call; ${r.wallRatio}× on the raw emulator.`,
+      '',
+      `Note: ${r.latency.note}`,
+    );
+  } else {
+    lines.push(`Wall time grows ${r.wallRatio}× for ${r.countRatio}× the account-regions (concurrency ${AUDIT_CONCURRENCY}; raw emulator only).`);
+  }
   return lines.join('\n');
 }
 
-// Standalone: `npx tsx bench/audit-scale.ts [1,10,50]`.
+// Standalone: `npx tsx bench/audit-scale.ts [1,10,50]` (or `npm run bench -- --only audit-scale [sizes]`).
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { startLocalEmulator } = await import('../cli/local-emulator.ts');
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

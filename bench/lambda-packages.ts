@@ -1,18 +1,19 @@
 /**
- * Section 4: each handler of lambdas/handlers/ bundled with esbuild as lib/function.ts has the CDK bundle it
- * (ESM, minified, no source map, main fields module/main, the runtime's Node target, the same externals,
- * banner and `define` of the embedded configuration), into a temporary directory; its size; and its cold-init
+ * Section 4: each handler of lambdas/handlers/ bundled exactly as lib/function.ts has the CDK bundle it
+ * (lib/bundle.mjs with `handlerBuildOptions`: ESM, minified, no source map, main fields module/main, the
+ * runtime's Node target, the same externals, banner and `define` of the embedded configuration, and the plugin
+ * that lets esbuild drop unused AWS SDK schemas), into a temporary directory; its size; and its cold-init
  * time in a fresh `node` process (bench/cold-init-probe.mjs), median of several runs.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
 import { loadConfigFile } from '../lambdas/config.ts';
-import { bundlingSettings, HANDLER_SDK_CLIENTS, SDK_CLIENTS, type SdkClientPackage } from '../lib/function.ts';
+import { bundleHandler } from '../lib/bundle.mjs';
+import { DEFAULT_HANDLERS_DIR, esbuildTarget, handlerBuildOptions, HANDLER_SDK_CLIENTS, latestNodeRuntime, PROJECT_ROOT, SDK_CLIENTS, type SdkClientPackage } from '../lib/function.ts';
 import { median, round } from './lib/instrument.ts';
 
 export const COLD_INIT_RUNS = 9;
@@ -31,7 +32,11 @@ export interface ColdInitRun {
 
 export interface PackageRow {
   handler: string;
+  /** Every file of the function's code: index.mjs and its chunks. */
   bytes: number;
+  /** index.mjs and the chunks it imports statically: what a cold start reads; the rest is read on first use. */
+  coldStartBytes: number;
+  files: number;
   gzipBytes: number;
   /** Packages imported at run time instead of bundled (lib/function.ts externals that this handler uses). */
   externalImports: string[];
@@ -95,14 +100,12 @@ function runProbe(bundle: string, handler: string, resultFile: string, env: Node
   });
 }
 
-export async function runLambdaPackages(dir: string, log: (line: string) => void = () => {}): Promise<PackagesResult> {
+export async function runLambdaPackages(dir: string, log: (line: string) => void = () => {}, options: { comparison?: boolean; handlers?: string[] } = {}): Promise<PackagesResult> {
   // The CDK side: where the handlers are, the runtime (its Node version is the esbuild target), the externals.
-  const fn: Record<string, unknown> = await import('../lib/function.ts');
-  const projectRoot = fn.PROJECT_ROOT as string;
-  const handlersDir = fn.DEFAULT_HANDLERS_DIR as string;
-  const expression = fn.EMBEDDED_CONFIG_EXPRESSION as string;
-  const runtimeName = (fn.latestNodeRuntime as () => { name: string })().name;
-  const target = `node${/nodejs(\d+)/.exec(runtimeName)?.[1] ?? '20'}`;
+  const projectRoot = PROJECT_ROOT;
+  const handlersDir = DEFAULT_HANDLERS_DIR;
+  const runtime = latestNodeRuntime();
+  const target = esbuildTarget(runtime);
   // As bin/app.ts does: the validated configuration, embedded at bundle time.
   const config = loadConfigFile(join(projectRoot, 'origin-guard.config.example.json'));
   const configJson = JSON.stringify(config);
@@ -129,38 +132,37 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
     POWERTOOLS_LOG_LEVEL: 'INFO',
   };
 
-  const handlers = readdirSync(handlersDir).filter((f) => /\.(ts|mts|js|mjs)$/.test(f)).sort();
+  const handlers = readdirSync(handlersDir)
+    .filter((f) => /\.(ts|mts|js|mjs)$/.test(f))
+    .filter((f) => !options.handlers || options.handlers.includes(basename(f).replace(/\.[^.]+$/, '')))
+    .sort();
   const bundledFor = (handler: string): readonly SdkClientPackage[] => (HANDLER_SDK_CLIENTS as Record<string, readonly SdkClientPackage[]>)[handler] ?? [];
   const measurePackage = async (file: string, bundledClients: 'as-deployed' | 'all', variant: string, runsWanted: number): Promise<PackageRow> => {
     const handler = basename(file).replace(/\.[^.]+$/, '');
-    // Exactly the settings lib/function.ts gives the CDK (externals, alias, banner), or every client bundled.
-    const settings = bundlingSettings(bundledClients === 'all' ? SDK_CLIENTS : bundledFor(handler));
+    // Exactly the build lib/function.ts gives the CDK (lib/bundle.mjs with its options), or every client bundled.
     const outdir = join(dir, variant, handler);
     mkdirSync(outdir, { recursive: true });
     const outfile = join(outdir, 'index.mjs');
-    const result = await build({
-      entryPoints: [join(handlersDir, file)],
-      bundle: true,
-      platform: 'node',
-      target,
-      format: settings.format,
-      outfile,
-      minify: settings.minify,
-      sourcemap: settings.sourcemap,
-      mainFields: settings.mainFields,
-      external: settings.external,
-      alias: settings.alias,
-      banner: { js: settings.banner },
-      define: { [expression]: JSON.stringify(configJson) },
-      metafile: true,
-      logLevel: 'warning',
-    });
-    const output = result.metafile.outputs[Object.keys(result.metafile.outputs)[0]];
+    const bundledSdkClients = bundledClients === 'all' ? SDK_CLIENTS : bundledFor(handler);
+    const result = await bundleHandler({ ...handlerBuildOptions({ entry: join(handlersDir, file), bundledSdkClients, config, runtime }), outdir, metafile: true });
+    // index.mjs and its chunks: those it imports statically load at cold start, the others when first used.
+    const outputs = result.metafile.outputs;
+    const key = (path: string) => resolve(path);
+    const byFile = new Map(Object.entries(outputs).map(([path, output]) => [key(path), output]));
+    const atStart = new Set<string>();
+    const visit = (path: string) => {
+      if (atStart.has(path)) return;
+      atStart.add(path);
+      for (const i of byFile.get(path)?.imports ?? []) if (i.kind === 'import-statement' && !i.external) visit(key(i.path));
+    };
+    visit(key(outfile));
     const byPackage = new Map<string, number>();
-    for (const [path, input] of Object.entries(output.inputs)) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + input.bytesInOutput);
+    for (const output of byFile.values()) for (const [path, input] of Object.entries(output.inputs)) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + input.bytesInOutput);
     const topInputs = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([name, bytes]) => ({ name, bytes }));
-    const externalImports = [...new Set(output.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path))].sort();
-    const bytes = statSync(outfile).size;
+    const externalImports = [...new Set([...byFile.values()].flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path)))].sort();
+    const files = [...byFile.keys()];
+    const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
+    const coldStartBytes = [...atStart].reduce((n, f) => n + statSync(f).size, 0);
 
     const runs: ColdInitRun[] = [];
     for (let i = 0; i < runsWanted; i++) {
@@ -171,7 +173,9 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
     const row: PackageRow = {
       handler,
       bytes,
-      gzipBytes: gzipSync(readFileSync(outfile)).length,
+      coldStartBytes,
+      files: files.length,
+      gzipBytes: files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0),
       externalImports,
       topInputs,
       runs: runs.map((r) => ({ ...r, importMs: r.importMs === undefined ? undefined : round(r.importMs, 2), firstRequestMs: r.firstRequestMs === undefined ? undefined : round(r.firstRequestMs, 2), processMs: round(r.processMs, 2) })),
@@ -192,7 +196,7 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
   for (const file of handlers) rows.push(await measurePackage(file, 'as-deployed', 'as-deployed', COLD_INIT_RUNS));
   // For comparison only (not a goal): the same bundles with every SDK client bundled, i.e. no runtime-provided client.
   const allBundled: PackageRow[] = [];
-  for (const file of handlers) allBundled.push(await measurePackage(file, 'all', 'all-bundled', VARIANT_RUNS));
+  if (options.comparison !== false) for (const file of handlers) allBundled.push(await measurePackage(file, 'all', 'all-bundled', VARIANT_RUNS));
   const bundled = Object.fromEntries(handlers.map((file) => { const h = basename(file).replace(/\.[^.]+$/, ''); return [h, bundledFor(h)]; }));
   return { target, bundled, rows, allBundled };
 }

@@ -155,23 +155,27 @@ export function doneWhenChecks(r: Omit<BenchResults, 'doneWhen'>): Check[] {
   ];
   if (r.auditScale && r.auditScale.rows.length > 1) {
     const rows = r.auditScale.rows;
-    const perAr = rows.map((x) => x.apiCallsPerAccountRegion);
+    const latency = r.auditScale.latency;
+    const allRows = [...rows, ...(latency?.rows ?? [])];
+    const perAr = allRows.map((x) => x.apiCallsPerAccountRegion);
     const flat = Math.max(...perAr) <= Math.min(...perAr) * 1.2;
     checks.push({
       goal: 'audit over many account-regions: API calls per account-region flat as the count grows (within 20%)',
-      measured: rows.map((x) => `${x.apiCallsPerAccountRegion} at ${x.accountRegions}`).join(', '),
+      measured: rows.map((x) => `${x.apiCallsPerAccountRegion} at ${x.accountRegions}`).join(', ') + (latency ? ` (the same with ${latency.latencyMs} ms per call)` : ''),
       pass: flat,
       why: flat ? undefined : `from ${Math.min(...perAr)} to ${Math.max(...perAr)} per account-region`,
     });
     const { wallRatio, countRatio } = r.auditScale;
-    // With the fan-out, wall time must grow far slower than the count: at most a quarter of it.
+    // With the fan-out, wall time must grow far slower than the count: at most a quarter of it. Judged where
+    // calls wait on the network as on AWS (the latency run); on the raw emulator the work is CPU-bound.
+    const judged = latency?.wallRatio ?? wallRatio;
     checks.push({
-      goal: `audit over many account-regions: wall time grows far slower than the count (ratio under ${countRatio / 4} for ${countRatio}×)`,
-      measured: `${wallRatio}× wall time for ${countRatio}× the account-regions`,
-      pass: wallRatio < countRatio / 4,
-      why: wallRatio < countRatio / 4 ? undefined : `${wallRatio}×`,
+      goal: `audit over many account-regions: wall time grows far slower than the count (ratio under ${countRatio / 4} for ${countRatio}×${latency ? `, with ${latency.latencyMs} ms per AWS call` : ''})`,
+      measured: `${judged}× wall time for ${countRatio}× the account-regions` + (latency ? ` (raw emulator: ${wallRatio}×, CPU-bound)` : ''),
+      pass: judged < countRatio / 4,
+      why: judged < countRatio / 4 ? undefined : `${judged}×`,
     });
-    problems.push(...rows.filter((x) => !x.verified).map((x) => `audit scale ${x.accountRegions}: not every account-region audited`));
+    problems.push(...allRows.filter((x) => !x.verified).map((x) => `audit scale ${x.accountRegions}: not every account-region audited`));
   }
   checks.push({
     goal: 'bench integrity: every replayed version and every rotation ended in the expected state',
@@ -338,10 +342,11 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('');
   out.push(
     table(
-      ['handler', 'minified bytes', 'gzip bytes', 'loaded at run time (not in the bundle)', 'import ms', 'first invocation until its request ms', 'cold-init ms median (min–max)', 'process ms', 'first request', 'largest inputs'],
+      ['handler', 'minified bytes (files)', 'read at cold start bytes', 'gzip bytes', 'loaded at run time (not in the bundle)', 'import ms', 'first invocation until its request ms', 'cold-init ms median (min–max)', 'process ms', 'first request', 'largest inputs'],
       r.packages.rows.map((p) => [
         p.handler,
-        fmt(p.bytes),
+        `${fmt(p.bytes)} (${p.files ?? 1})`,
+        fmt(p.coldStartBytes ?? p.bytes),
         fmt(p.gzipBytes),
         p.externalImports.join(', ') || '—',
         p.importMedianMs,
@@ -351,7 +356,7 @@ export function renderMarkdown(r: BenchResults): string {
         p.firstRequest || p.errors.join('; '),
         p.topInputs.slice(0, 4).map((i) => `${i.name} ${Math.round(i.bytes / 1024)} KB`).join(', '),
       ]),
-      ['---', '--:', '--:', '---', '--:', '--:', '--:', '--:', '---', '---'],
+      ['---', '--:', '--:', '--:', '---', '--:', '--:', '--:', '--:', '---', '---'],
     ),
   );
   out.push('');
@@ -383,7 +388,8 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('');
     out.push(
       'Each account-region: a REGIONAL web ACL and a reconcile target of two security groups; accounts of two regions. One audit run through the spoke roles ' +
-        '(AssumeRole into each account on the emulator), one audit invocation per account-region as the Step Functions Map runs them (here in-process, warm), `audit.concurrency` at a time. API calls: AWS calls of the audit (AssumeRole counted apart).',
+        '(AssumeRole into each account on the emulator), one audit invocation per account-region as the Step Functions Map runs them (here in-process, warm), `audit.concurrency` at a time. API calls: AWS calls of the audit (AssumeRole counted apart). ' +
+        'Each world is audited twice on fresh clients: as moto_server answers, and with a fixed latency added to every AWS call (the goal is judged on that run; see the note under the tables).',
     );
     out.push('');
     out.push(renderAuditScale(r.auditScale));

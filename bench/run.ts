@@ -17,7 +17,7 @@ import { runPlannerScale } from './planner-scale.ts';
 import { runAdoptionReplay, runReconcileReplays } from './reconcile-replay.ts';
 import { adoptionChecks, doneWhenChecks, renderMarkdown, type BenchResults } from './report.ts';
 import { runRotationBench } from './rotation.ts';
-import { runAuditScale } from './audit-scale.ts';
+import { renderAuditScale, runAuditScale } from './audit-scale.ts';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -63,11 +63,60 @@ async function onlyReconcile(): Promise<number> {
   }
 }
 
+/**
+ * `npm run bench -- --only cold-init [handler,…]`: section 4 alone (the bundles as deployed, cold init measured
+ * 9 times each, no all-bundled comparison); prints each handler's figures with the load average before and
+ * after, and the cold-init goals. Writes no results file.
+ */
+async function onlyColdInit(handlers: string[] | undefined): Promise<number> {
+  const tmp = mkdtempSync(join(tmpdir(), 'origin-guard-bench-'));
+  try {
+    const loadBefore = loadavg().map((l) => Math.round(l * 100) / 100);
+    const packages = await runLambdaPackages(tmp, log, { comparison: false, ...(handlers ? { handlers } : {}) });
+    const loadAfter = loadavg().map((l) => Math.round(l * 100) / 100);
+    process.stdout.write(`load average (1, 5, 15 min) ${loadBefore.join(' ')} → ${loadAfter.join(' ')}; ${cpus().length} CPUs\n`);
+    process.stdout.write('| handler | minified bytes (files) | read at cold start bytes | import ms | cold-init ms median (min–max) | runs |\n| --- | --: | --: | --: | --: | --: |\n');
+    for (const p of packages.rows) process.stdout.write(`| ${p.handler} | ${p.bytes.toLocaleString('en-US')} (${p.files}) | ${p.coldStartBytes.toLocaleString('en-US')} | ${p.importMedianMs} | ${p.coldInitMedianMs} (${p.coldInitMinMs}–${p.coldInitMaxMs}) | ${p.runs.length} |\n`);
+    const checks = doneWhenChecks({ reconcile: [], planner: { rows: [] }, packages, rotation: { rows: [], waits: [] } } as unknown as Omit<BenchResults, 'doneWhen'>).filter((c) => c.goal.startsWith('lambda '));
+    for (const c of checks) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'} ${c.goal}: ${c.measured}${c.why ? ` (${c.why})` : ''}\n`);
+    return checks.every((c) => c.pass) ? 0 : 1;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `npm run bench -- --only audit-scale [1,10,50,200]`: section 4b alone, against its own moto_server; prints its
+ * table and goals. Writes no results file.
+ */
+async function onlyAuditScale(sizes: number[] | undefined): Promise<number> {
+  const emulator = await startLocalEmulator();
+  try {
+    const auditScale = await runAuditScale({ endpoint: emulator.endpoint, log, ...(sizes ? { sizes } : {}) });
+    process.stdout.write(`${renderAuditScale(auditScale)}\n`);
+    const checks = doneWhenChecks({ reconcile: [], planner: { rows: [] }, packages: { rows: [] }, rotation: { rows: [], waits: [] }, auditScale } as unknown as Omit<BenchResults, 'doneWhen'>).filter((c) => c.goal.startsWith('audit '));
+    for (const c of checks) process.stdout.write(`${c.pass ? 'PASS' : 'FAIL'} ${c.goal}: ${c.measured}${c.why ? ` (${c.why})` : ''}\n`);
+    return checks.every((c) => c.pass) ? 0 : 1;
+  } finally {
+    await emulator.stop();
+  }
+}
+
+const SECTIONS = ['reconcile', 'cold-init', 'audit-scale'] as const;
+
 async function main(): Promise<number> {
   const only = process.argv.indexOf('--only');
   if (only >= 0) {
-    if (process.argv[only + 1] !== 'reconcile') throw new Error(`--only ${process.argv[only + 1] ?? ''}: only "reconcile" can run alone`);
-    return onlyReconcile();
+    const section = process.argv[only + 1];
+    const arg = process.argv[only + 2]?.startsWith('--') ? undefined : process.argv[only + 2];
+    if (section === 'reconcile') return onlyReconcile();
+    if (section === 'cold-init') return onlyColdInit(arg ? arg.split(',') : undefined);
+    if (section === 'audit-scale') {
+      const sizes = arg ? arg.split(',').map(Number) : undefined;
+      if (sizes?.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--only audit-scale ${arg}: sizes must be positive integers separated by commas, e.g. 1,10,50`);
+      return onlyAuditScale(sizes);
+    }
+    throw new Error(`--only ${section ?? ''}: one of ${SECTIONS.join(', ')} can run alone`);
   }
   const started = Date.now();
   const loadStart = load();

@@ -105,15 +105,18 @@ export interface AuditSlice {
  * The config cut per account-region for the audit: each slice names only the items that live there, so one
  * collector with that account-region's clients observes them. The hub slice (first) keeps what has no account.
  */
-export function auditSlices(config: Config): AuditSlice[] {
+export function auditSlices(config: Config, only?: { account?: string; region: string }): AuditSlice[] {
   const keyOf = (account: string | undefined, region: string) => `${account ?? ''}/${region}`;
+  // One invocation of the fan-out audits one account-region: cut only that slice, not all of them each time.
+  const wanted = only ? keyOf(only.account || undefined, only.region) : undefined;
   const inHub = (item: object) => {
     const { account, region } = item as { account?: string; region?: string };
     return account === undefined && (region === undefined || region === config.region);
   };
   const slices = new Map<string, AuditSlice>();
-  const sliceOf = (account: string | undefined, region: string): AuditSlice => {
+  const sliceOf = (account: string | undefined, region: string): AuditSlice | undefined => {
     const key = keyOf(account, region);
+    if (wanted !== undefined && key !== wanted) return undefined;
     let slice = slices.get(key);
     if (!slice) {
       const hubHome = account === undefined && region === config.region;
@@ -145,14 +148,14 @@ export function auditSlices(config: Config): AuditSlice[] {
   sliceOf(undefined, config.region);
   for (const ar of accountRegions(config)) sliceOf(ar.account, ar.region);
   const home = (account: string | undefined) => homeRegionOf(config, account);
-  for (const t of config.ipRanges?.targets ?? []) (sliceOf(t.account, t.region ?? home(t.account)).config.ipRanges!.targets as unknown[]).push(t);
+  for (const t of config.ipRanges?.targets ?? []) (sliceOf(t.account, t.region ?? home(t.account))?.config.ipRanges!.targets as unknown[] | undefined)?.push(t);
   const audit = config.audit;
   if (audit) {
-    const auditOf = (account: string | undefined, region: string) => sliceOf(account, region).config.audit!;
-    for (const w of audit.webAcls ?? []) auditOf(w.account, w.scope === 'CLOUDFRONT' ? home(w.account) : (w.region ?? home(w.account))).webAcls!.push(w);
-    for (const d of audit.distributions ?? []) auditOf(d.account, home(d.account)).distributions!.push(d);
-    for (const p of audit.peerings ?? []) auditOf(p.account, p.region ?? home(p.account)).peerings!.push(p);
-    for (const t of audit.transitGateways ?? []) auditOf(t.account, t.region ?? home(t.account)).transitGateways!.push(t);
+    const auditOf = (account: string | undefined, region: string) => sliceOf(account, region)?.config.audit!;
+    for (const w of audit.webAcls ?? []) auditOf(w.account, w.scope === 'CLOUDFRONT' ? home(w.account) : (w.region ?? home(w.account)))?.webAcls!.push(w);
+    for (const d of audit.distributions ?? []) auditOf(d.account, home(d.account))?.distributions!.push(d);
+    for (const p of audit.peerings ?? []) auditOf(p.account, p.region ?? home(p.account))?.peerings!.push(p);
+    for (const t of audit.transitGateways ?? []) auditOf(t.account, t.region ?? home(t.account))?.transitGateways!.push(t);
   }
   // A target list must not be empty in the schema; an empty one here only means "nothing to observe".
   return [...slices.values()];

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy, type ILocalBundling } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -34,14 +36,19 @@ export const SDK_CLIENTS = [
 export type SdkClientPackage = (typeof SDK_CLIENTS)[number];
 
 /**
- * Which SDK clients each handler bundles (see `bundledSdkClients`). A bundled client is tree-shaken and loads
- * fast (the runtime's EC2 client alone takes about 200 ms to load), and runs the version the tests ran, which
+ * Which SDK clients each handler bundles (see `bundledSdkClients`). A bundled client is tree-shaken (with the
+ * plugin of lib/bundle.mjs, down to the schemas of the commands the handler sends: EC2's 550 KB of schemas
+ * become about 12 KB for the reconciler) and loads fast (the runtime's EC2 client alone takes about 200 ms to
+ * load), and runs the version the tests ran, which
  * matters for CloudFront UpdateDistribution and WAFv2 UpdateWebACL: they replace the whole resource. Every
  * handler bundles every client it uses: cold init is the goal (under 150 ms), bundle size only below 3 MB.
  * Loading CloudFront, WAFv2 and DynamoDB from the runtime kept the audit bundle under 1 MB but cost it about
  * 80 ms of cold init (bench: 197 ms vs 115 ms with all bundled); the reconciler's DynamoDB about 40 ms.
- * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read).
- * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set.
+ * Rotation and retire bundle DynamoDB (secret leases); rotation also CloudWatch (one stale-alarm read, by
+ * createSecret only: loaded on use, lambdas/adapters/on-demand-clients.ts).
+ * S3 stays in the runtime: only the audit loads it, and only when `report.bucket` is set. The audit's Security
+ * Hub, Elastic Load Balancing and EventBridge clients are bundled but loaded on first use (chunks of their own,
+ * lambdas/adapters/on-demand-clients.ts): a CloudTrail-triggered audit without those configurations never reads them.
  */
 export const HANDLER_SDK_CLIENTS = {
   rotate: ['@aws-sdk/client-cloudfront', '@aws-sdk/client-cloudwatch', '@aws-sdk/client-dynamodb', '@aws-sdk/client-wafv2', '@aws-sdk/client-secrets-manager', '@aws-sdk/client-sns'],
@@ -66,6 +73,46 @@ export function bundlingSettings(bundledSdkClients: readonly SdkClientPackage[])
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The bundler every function is built with (lib/bundle.mjs), run by `node` in a child process at synth. */
+const BUNDLER = join(PROJECT_ROOT, 'lib', 'bundle.mjs');
+
+/** The bundle's file name in the function's asset; the handler is its export `handler`. */
+export const HANDLER_FILE = 'index.mjs';
+
+/** `node24` for `nodejs24.x`: the bundles are built for the runtime's Node version. */
+export function esbuildTarget(runtime: lambda.Runtime): string {
+  return `node${/^nodejs(\d+)/.exec(runtime.name)?.[1] ?? '20'}`;
+}
+
+/**
+ * The esbuild options of one function's bundle (without `outdir`), for lib/bundle.mjs: the bundling settings,
+ * the runtime's Node target, and the validated configuration embedded as `process.env.ORIGIN_GUARD_CONFIG_JSON`.
+ * The benchmark builds its bundles from the same options.
+ */
+export function handlerBuildOptions(b: { entry: string; bundledSdkClients: readonly SdkClientPackage[]; config: Config; runtime: lambda.Runtime }) {
+  const s = bundlingSettings(b.bundledSdkClients);
+  return {
+    // index.mjs; a module the handler imports with import() (a client used only by some configurations) goes
+    // to a chunk of its own, read only when it is used, and still tree-shaken.
+    entryPoints: { [HANDLER_FILE.replace(/\.mjs$/, '')]: b.entry },
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    bundle: true,
+    platform: 'node' as const,
+    target: esbuildTarget(b.runtime),
+    format: s.format,
+    minify: s.minify,
+    sourcemap: s.sourcemap,
+    mainFields: s.mainFields,
+    external: s.external,
+    alias: s.alias,
+    banner: { js: s.banner },
+    define: { [EMBEDDED_CONFIG_EXPRESSION]: JSON.stringify(JSON.stringify(b.config)) },
+    logLevel: 'warning' as const,
+  };
+}
+
 /** Where the Lambda handlers live (`rotate.ts`, `retire.ts`, `reconcile.ts`, `audit.ts`). */
 export const DEFAULT_HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
 
@@ -81,6 +128,20 @@ export function latestNodeRuntime(): lambda.Runtime {
   // A pinned runtime, never the variable NODEJS_LATEST: bundles are built for one Node version, and CDK warns otherwise.
   const candidates = lambda.Runtime.ALL.filter((r) => r.family === lambda.RuntimeFamily.NODEJS && version(r) > 0 && !r.isVariable);
   return candidates.reduce((best, r) => (version(r) > version(best) ? r : best));
+}
+
+/**
+ * Local bundling with lib/bundle.mjs in a child `node` (CDK calls tryBundle synchronously). `options` is an own
+ * field on purpose: CDK caches bundled assets by their bundling options, and two functions must not share one.
+ */
+class EsbuildBundling implements ILocalBundling {
+  constructor(readonly options: ReturnType<typeof handlerBuildOptions>) {}
+
+  tryBundle(outputDir: string): boolean {
+    const options = { ...this.options, outdir: outputDir };
+    execFileSync(process.execPath, [BUNDLER, JSON.stringify(options)], { cwd: PROJECT_ROOT, stdio: ['ignore', 2, 'inherit'] });
+    return true;
+  }
 }
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
@@ -163,6 +224,7 @@ export class OriginGuardFunction extends Construct {
     const retryAttempts = props.retryAttempts ?? 2;
     const problems: string[] = [];
     if (!/\.(ts|mts|js|mjs)$/.test(props.entry)) problems.push(`entry "${props.entry}" must be a .ts or .js file`);
+    else if (!existsSync(props.entry)) problems.push(`entry "${props.entry}" does not exist`);
     if (timeout.toSeconds() < 1 || timeout.toSeconds() > 900) problems.push('timeout must be between 1 second and 15 minutes');
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10240) problems.push('memorySize must be an integer between 128 and 10240');
     if (!Number.isInteger(retryAttempts) || retryAttempts < 0 || retryAttempts > 2) problems.push('retryAttempts must be 0, 1 or 2');
@@ -193,12 +255,21 @@ export class OriginGuardFunction extends Construct {
       retentionPeriod: Duration.days(14),
     });
 
-    const bundling = bundlingSettings(props.bundledSdkClients ?? []);
+    const runtime = latestNodeRuntime();
+    // The bundle of lib/bundle.mjs (esbuild's API with a plugin NodejsFunction's esbuild command line cannot
+    // take); NodejsFunction still gives the function its Node.js defaults.
+    const build = handlerBuildOptions({ entry: props.entry, bundledSdkClients: props.bundledSdkClients ?? [], config: props.config, runtime });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: props.entry,
-      handler: 'handler',
+      code: lambda.Code.fromAsset(PROJECT_ROOT, {
+        assetHashType: AssetHashType.OUTPUT,
+        bundling: {
+          image: runtime.bundlingImage,
+          local: new EsbuildBundling(build),
+        },
+      }),
+      handler: `${HANDLER_FILE.replace(/\.mjs$/, '')}.handler`,
       description: props.description,
-      runtime: latestNodeRuntime(),
+      runtime,
       architecture: lambda.Architecture.ARM_64,
       memorySize,
       timeout,
@@ -209,23 +280,11 @@ export class OriginGuardFunction extends Construct {
       retryAttempts,
       tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       awsSdkConnectionReuse: false,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       environment: {
         ALERT_TOPIC_ARN: props.alertTopic.topicArn,
         ALERT_STATE_TABLE: props.alertStateTable.tableName,
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
-      },
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        minify: bundling.minify,
-        sourceMap: bundling.sourcemap,
-        mainFields: bundling.mainFields,
-        externalModules: bundling.external,
-        esbuildArgs: Object.fromEntries(Object.entries(bundling.alias).map(([from, to]) => [`--alias:${from}`, to])),
-        banner: bundling.banner,
-        define: { [EMBEDDED_CONFIG_EXPRESSION]: JSON.stringify(JSON.stringify(props.config)) },
       },
     });
 

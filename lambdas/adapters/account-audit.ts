@@ -76,9 +76,9 @@ export interface AccountRegionRef {
 }
 
 export async function runAccountAudit(config: Config, deps: AccountAuditDeps, scope?: AuditScope, only?: AccountRegionRef): Promise<AccountAuditResult> {
-  const all = auditSlices(config);
-  const slices = only ? all.filter((s) => (s.account ?? '') === (only.account ?? '') && s.region === only.region) : all;
+  const slices = auditSlices(config, only);
   if (only && slices.length === 0) {
+    const all = auditSlices(config);
     throw new Error(`no configured account-region ${only.account || 'hub'}/${only.region}: the fan-out names ${all.map((s) => `${s.account ?? 'hub'}/${s.region}`).join(', ')}`);
   }
   const concurrency = deps.concurrency ?? config.audit?.concurrency ?? 8;

@@ -23,8 +23,6 @@ import {
   type RouteTable,
   type SecurityGroupRule,
 } from '@aws-sdk/client-ec2';
-import { DescribeLoadBalancersCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { DescribeRuleCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type LoggingConfiguration, type WebACL } from '@aws-sdk/client-wafv2';
 import type { Config, IpRangeTargetConfig } from '../config.ts';
 import {
@@ -55,6 +53,7 @@ import { getDistributionView } from './cloudfront.ts';
 import { Ec2SecurityGroupStore, prefixListSizes } from './ec2-security-groups.ts';
 import { httpProbe } from './http-probe.ts';
 import { HttpIpFeeds } from './ip-feeds.ts';
+import { elbv2Sdk, eventBridgeSdk } from './on-demand-clients.ts';
 import { KONNECT_GLOBAL_API_URL, KonnectClient } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { TokenReader } from './tokens.ts';
@@ -125,7 +124,7 @@ const webAclResource = (ref: WebAclRef) => `wafv2:${ref.scope}/${ref.name}`;
 export class AwsAuditCollector implements AuditObserverPort {
   private readonly settings: AuditSettings;
   private readonly log: LogPort;
-  private readonly tokens: TokenReader;
+  private tokenReader: TokenReader | undefined;
 
   constructor(
     private readonly config: Config,
@@ -138,8 +137,10 @@ export class AwsAuditCollector implements AuditObserverPort {
       ...options.settings,
     };
     this.log = options.log ?? silentLog;
-    this.tokens = new TokenReader(options.clients.secretsManager());
   }
+
+  /** Built on first use (Konnect), with its cache kept across runs: most account-regions read no token. */
+  private readonly tokens = (): TokenReader => (this.tokenReader ??= new TokenReader(this.options.clients.secretsManager()));
 
   async observe(scope?: AuditScope): Promise<ObservedAccount> {
     const observed = emptyObservedAccount(this.settings);
@@ -159,7 +160,7 @@ class CollectorRun {
     private readonly options: AuditCollectorOptions,
     private readonly observed: ObservedAccount,
     private readonly log: LogPort,
-    private readonly tokens: TokenReader,
+    private readonly tokens: () => TokenReader,
     private readonly scope: AuditScope | undefined,
   ) {}
 
@@ -345,6 +346,7 @@ class CollectorRun {
         entry(sender.distributionId).senders.push({ secret: secret.name, headerName: secret.headerName, originIds: sender.originIds });
       }
     }
+    if (byId.size === 0) return;
     const client = this.options.clients.cloudFront();
     const results = await Promise.all(
       [...byId.values()].map(async (d) => {
@@ -398,14 +400,28 @@ class CollectorRun {
     if (targets.length === 0) return;
     const groupIds = [...new Set(targets.flatMap((t) => t.securityGroupIds))];
     const resource = `security-groups:${groupIds.join(',')}`;
+    // The dry runs read the groups themselves: started with the group read, not after it (each read is a round
+    // trip to EC2, and an audit of many account-regions waits on them); their outcome counts only if the groups were read.
+    const planned = targets.map((target) =>
+      Promise.resolve()
+        .then(() => this.previewReconcile(target))
+        .then(
+          (preview) => ({ ok: true as const, preview }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+    );
     const read = await this.attempt(groupIds.length === 1 ? groupIds[0] : resource, 'DescribeSecurityGroupRules', () => this.ingressRules(groupIds));
-    if (!read.ok) return;
+    if (!read.ok) {
+      await Promise.all(planned);
+      return;
+    }
     const previews = await Promise.all(
-      targets.map(async (target) => {
+      targets.map(async (target, i) => {
         const result = await this.attempt(`ipRanges:${target.name}`, 'planning the target (reconcile --dry-run)', async () => {
-          const preview = await this.previewReconcile(target);
-          if (preview.status === 'failed') throw new Error(preview.error ?? 'reconcile dry run failed');
-          return preview;
+          const outcome = await planned[i]!;
+          if (!outcome.ok) throw outcome.error;
+          if (outcome.preview.status === 'failed') throw new Error(outcome.preview.error ?? 'reconcile dry run failed');
+          return outcome.preview;
         });
         return result.ok ? result.value : undefined;
       }),
@@ -428,7 +444,8 @@ class CollectorRun {
       target,
       { dryRun: true },
       {
-        feeds: new HttpIpFeeds({ fetch: this.options.fetch, secretsManager: clients.secretsManager() }),
+        // Secrets Manager only for a source that reads a token (Konnect): most targets need no client for it.
+        feeds: new HttpIpFeeds({ fetch: this.options.fetch, ...(target.sources.some((s) => s.type === 'konnect') ? { secretsManager: clients.secretsManager() } : {}) }),
         groups: new Ec2SecurityGroupStore(clients.ec2(), { log: this.log }),
         alerts: quiet,
         clock: systemClock,
@@ -616,7 +633,7 @@ class CollectorRun {
     if (networkIds.length === 0) return;
     const client = new KonnectClient({
       baseUrl: konnect.apiUrl ?? KONNECT_GLOBAL_API_URL,
-      token: this.tokens.token(konnect.tokenSecretName),
+      token: this.tokens().token(konnect.tokenSecretName),
       fetch: this.options.fetch,
     });
     await Promise.all(
@@ -679,6 +696,7 @@ class CollectorRun {
           for (const id of config.securityGroupIds) add(id, 'listed');
           let internetFacing: boolean | undefined;
           if (config.loadBalancerArns.length > 0) {
+            const { DescribeLoadBalancersCommand } = await elbv2Sdk(this.options.clients);
             const out = await this.options.clients.elbv2().send(new DescribeLoadBalancersCommand({ LoadBalancerArns: config.loadBalancerArns }));
             for (const lb of out.LoadBalancers ?? []) for (const id of lb.SecurityGroups ?? []) add(id, lb.LoadBalancerArn ?? 'load balancer');
             internetFacing = (out.LoadBalancers ?? []).some((lb) => lb.Scheme === 'internet-facing');
@@ -784,6 +802,7 @@ class CollectorRun {
     const names = this.options.watchedRules ?? [];
     // A CloudTrail event about one resource does not need them, unless it names one of them.
     if (names.length === 0 || (this.scope && !names.some((n) => inScope(this.scope, n)))) return;
+    const { DescribeRuleCommand, ListTargetsByRuleCommand } = await eventBridgeSdk(this.options.clients);
     const client = this.options.clients.eventBridge();
     await Promise.all(
       names.map(async (name) => {

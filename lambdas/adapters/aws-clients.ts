@@ -69,6 +69,15 @@ export class AwsClients {
     return client as InstanceType<NonNullable<ClientConstructors[K]>>;
   }
 
+  /**
+   * Makes a client class available after construction: a client loaded on first use (on-demand-clients.ts).
+   * A class given already (the CLI's, a test's instrumented one) is kept. The account clients of a process
+   * share these constructors, so one load serves every account-region.
+   */
+  provide<K extends keyof ClientConstructors>(name: K, Client: NonNullable<ClientConstructors[K]>): void {
+    this.constructors[name] ??= Client;
+  }
+
   secretsManager(): SecretsManagerClient {
     return this.get('SecretsManagerClient');
   }

@@ -14,15 +14,15 @@ export function verifierStaleAlarmName(secretName: string): string {
   return `origin-guard-verifier-stale-${secretName}`;
 }
 
-export function staleReadersCheck(client: () => CloudWatchClient, alarmName: string, maxStaleSeconds: number): () => Promise<string[]> {
+export function staleReadersCheck(client: () => CloudWatchClient | Promise<CloudWatchClient>, alarmName: string, maxStaleSeconds: number): () => Promise<string[]> {
   return async () => {
     let state: string | undefined;
     let since: Date | undefined;
     try {
-      // Loaded on use: only a rotation start reads the alarm, and retire (whose imports reach this file) never
-      // does, so it should not load the CloudWatch client on its cold start.
-      const { DescribeAlarmsCommand } = await import('@aws-sdk/client-cloudwatch');
-      const { MetricAlarms } = await client().send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
+      // Loaded on use (on-demand-clients.ts): only a rotation start reads the alarm; the other steps and retire
+      // (whose imports reach this file) never do, so their cold starts do not load the CloudWatch client.
+      const { DescribeAlarmsCommand } = await import('./on-demand/cloudwatch-sdk.ts');
+      const { MetricAlarms } = await (await client()).send(new DescribeAlarmsCommand({ AlarmNames: [alarmName] }));
       state = MetricAlarms?.[0]?.StateValue;
       since = MetricAlarms?.[0]?.StateUpdatedTimestamp;
     } catch (error) {

@@ -17,6 +17,7 @@ import { KonnectClient, konnectBaseUrl } from './konnect.ts';
 import { SecretsManagerStore } from './secrets-manager.ts';
 import { SecretsManagerReadersValidator } from './secretsmanager-readers.ts';
 import { staleReadersCheck, verifierStaleAlarmName } from './reader-health-cloudwatch.ts';
+import { cloudWatchSdk } from './on-demand-clients.ts';
 import { readersMaxStaleSeconds } from '../config.ts';
 import { TokenReader } from './tokens.ts';
 import { WafV2Validator } from './wafv2.ts';
@@ -105,7 +106,10 @@ export function buildRotationTargets(secret: SecretConfig, env: TargetEnvironmen
           store,
           cacheTtlSeconds: validator.cacheTtlSeconds,
           staleCheck: staleReadersCheck(
-            () => env.clients.cloudWatch(),
+            async () => {
+              await cloudWatchSdk(env.clients);
+              return env.clients.cloudWatch();
+            },
             validator.staleAlarmName ?? verifierStaleAlarmName(secret.name),
             readersMaxStaleSeconds(validator),
           ),

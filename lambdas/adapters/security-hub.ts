@@ -4,7 +4,7 @@
  * compliance PASSED, workflow RESOLVED and record state ARCHIVED, so nothing stays active after the fix.
  * Ids are the finding ids (stable), so a re-run updates instead of duplicating.
  */
-import { BatchImportFindingsCommand, GetFindingsCommand, type AwsSecurityFinding, type SecurityHubClient } from '@aws-sdk/client-securityhub';
+import type { AwsSecurityFinding, SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { TargetError, describeError } from '../core/errors.ts';
 import type { Finding, LogPort, Severity } from '../core/ports.ts';
 import { silentLog } from '../core/ports.ts';
@@ -101,6 +101,7 @@ export class SecurityHubExporter {
 
   /** origin-guard's ACTIVE findings in Security Hub: id → CreatedAt. */
   async activeFindings(): Promise<Map<string, string>> {
+    const { GetFindingsCommand } = await import('./on-demand/security-hub-sdk.ts');
     const active = new Map<string, string>();
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_PAGES; page += 1) {
@@ -138,6 +139,8 @@ export class SecurityHubExporter {
       toSend.push(toAsff(finding, context, active.get(finding.id) || undefined));
     }
     const failed: SecurityHubExportResult['failed'] = [];
+    // Loaded on use (on-demand-clients.ts): only audits that export to Security Hub read it.
+    const { BatchImportFindingsCommand } = await import('./on-demand/security-hub-sdk.ts');
     for (let i = 0; i < toSend.length; i += MAX_FINDINGS_PER_IMPORT) {
       const batch = toSend.slice(i, i + MAX_FINDINGS_PER_IMPORT);
       try {

@@ -7,9 +7,6 @@ import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import '../zod-english.ts';
@@ -24,6 +21,7 @@ import { buildPosture } from '../core/posture.ts';
 import { renderPostureHtml } from '../core/posture-html.ts';
 import { DynamoDbLeases } from '../adapters/lease-dynamodb.ts';
 import { SecurityHubExporter } from '../adapters/security-hub.ts';
+import { securityHubSdk } from '../adapters/on-demand-clients.ts';
 import { describeError, LeaseHeldError } from '../core/errors.ts';
 import { leaseOwner } from '../core/lease.ts';
 import { FULL_AUDIT_EVENT_NAMES, identifiersOfApiCall, planAuditRuns, type AuditScope, type QueuedAuditEvent } from '../core/audit-scope.ts';
@@ -190,6 +188,7 @@ async function exportToSecurityHub(runtime: LambdaRuntime, findings: AuditSummar
     runtime.logger.warn('audit.securityHub is set but the account is unknown (no invokedFunctionArn): findings not imported');
     return undefined;
   }
+  await securityHubSdk(runtime.clients);
   const exporter = new SecurityHubExporter(runtime.clients.securityHub(), { accountId, region: runtime.config.region }, runtime.logger);
   const result = await exporter.export(findings, new Date());
   return { imported: result.imported, archived: result.archived, failed: result.failed.length };
@@ -203,14 +202,12 @@ export interface LambdaContext {
   awsRequestId?: string;
 }
 
+/** Loaded at cold start; Security Hub, Elastic Load Balancing and EventBridge on use (on-demand-clients.ts). */
 const AUDIT_CLIENTS = {
   CloudFrontClient,
   DynamoDBClient,
   EC2Client,
-  ElasticLoadBalancingV2Client,
-  EventBridgeClient,
   SecretsManagerClient,
-  SecurityHubClient,
   SNSClient,
   WAFV2Client,
 };

@@ -3,7 +3,6 @@
  * Thin: parse the event, find the secret's config, build its targets, run the core step.
  */
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -32,8 +31,8 @@ export const RotationEventSchema = z.object({
  * remaining time: a wait that cannot finish in time stops cleanly and the next invocation resumes it.
  */
 export const handler = async (event: unknown, context?: LambdaContextLike): Promise<void> => {
-  // DynamoDB and CloudWatch come from the Lambda runtime (a few lease calls per step, one alarm read per rotation).
-  const runtime = lambdaRuntime(METRIC_SERVICE.rotation, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient, CloudWatchClient });
+  // CloudWatch is loaded on use (one alarm read per rotation, by createSecret): on-demand-clients.ts.
+  const runtime = lambdaRuntime(METRIC_SERVICE.rotation, { SecretsManagerClient, CloudFrontClient, WAFV2Client, SNSClient, DynamoDBClient });
   const parsed = RotationEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new Error(`Not a Secrets Manager rotation event: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
