@@ -187,7 +187,8 @@ export const demoCommand: Command = async (argv, ctx) => {
 
       const drifts = await sentNotifications(emulator.endpoint, seeded.topicArn);
       say('\n  The SNS alert an operator receives:');
-      const first = drifts.find((n) => /sg|0\.0\.0\.0|world/i.test(`${n.subject} ${n.message}`)) ?? drifts[0];
+      // By check id: a random resource id (a distribution id ending in "SG") must not pick another alert.
+      const first = drifts.find((n) => /DRIFT sg\.open-ingress\b/.test(n.subject ?? '')) ?? drifts[0];
       if (first) {
         say(`  ┌ Subject: ${first.subject ?? '(none)'}`);
         for (const line of first.message.split('\n').slice(0, 18)) say(`  │ ${line}`);
