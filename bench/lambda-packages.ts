@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import type { Metafile } from 'esbuild';
 import { loadConfigFile } from '../lambdas/config.ts';
 import { bundleHandler } from '../lib/bundle.mjs';
 import { DEFAULT_HANDLERS_DIR, esbuildTarget, handlerBuildOptions, HANDLER_SDK_CLIENTS, latestNodeRuntime, PROJECT_ROOT, SDK_CLIENTS, type SdkClientPackage } from '../lib/function.ts';
@@ -38,8 +39,10 @@ export interface PackageRow {
   coldStartBytes: number;
   files: number;
   gzipBytes: number;
-  /** Packages imported at run time instead of bundled (lib/function.ts externals that this handler uses). */
+  /** Packages imported at run time instead of bundled (lib/function.ts externals), by what a cold start reads. */
   externalImports: string[];
+  /** The same, imported only by chunks read on first use (possibly never). */
+  externalOnUse?: string[];
   /** Largest inputs in the bundle, by package, bytes in the output. */
   topInputs: Array<{ name: string; bytes: number }>;
   runs: ColdInitRun[];
@@ -159,7 +162,11 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
     const byPackage = new Map<string, number>();
     for (const output of byFile.values()) for (const [path, input] of Object.entries(output.inputs)) byPackage.set(packageOf(path), (byPackage.get(packageOf(path)) ?? 0) + input.bytesInOutput);
     const topInputs = [...byPackage.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([name, bytes]) => ({ name, bytes }));
-    const externalImports = [...new Set([...byFile.values()].flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path)))].sort();
+    // Runtime-provided packages: imported by what a cold start reads, or only by chunks read on first use.
+    const externalsOf = (outputs: Array<Metafile['outputs'][string]>, staticOnly: boolean) =>
+      new Set(outputs.flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:') && (!staticOnly || i.kind === 'import-statement')).map((i) => i.path)));
+    const externalImports = [...externalsOf([...atStart].map((f) => byFile.get(f)!), true)].sort();
+    const externalOnUse = [...externalsOf([...byFile.values()], false)].filter((p) => !externalImports.includes(p)).sort();
     const files = [...byFile.keys()];
     const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
     const coldStartBytes = [...atStart].reduce((n, f) => n + statSync(f).size, 0);
@@ -177,6 +184,7 @@ export async function runLambdaPackages(dir: string, log: (line: string) => void
       files: files.length,
       gzipBytes: files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0),
       externalImports,
+      externalOnUse,
       topInputs,
       runs: runs.map((r) => ({ ...r, importMs: r.importMs === undefined ? undefined : round(r.importMs, 2), firstRequestMs: r.firstRequestMs === undefined ? undefined : round(r.firstRequestMs, 2), processMs: round(r.processMs, 2) })),
       importMedianMs: round(median(ok.map((r) => r.importMs!)), 1),

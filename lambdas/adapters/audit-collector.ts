@@ -22,6 +22,8 @@ import {
   DescribeVpcPeeringConnectionsCommand,
   type RouteTable,
   type SecurityGroupRule,
+  type DescribeSecurityGroupRulesCommandOutput,
+  type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { GetLoggingConfigurationCommand, GetWebACLForResourceCommand, type LoggingConfiguration, type WebACL } from '@aws-sdk/client-wafv2';
 import type { Config, IpRangeTargetConfig } from '../config.ts';
@@ -153,6 +155,7 @@ export class AwsAuditCollector implements AuditObserverPort {
 /** One observation: memoised reads shared between the checks' needs. */
 class CollectorRun {
   private readonly webAcls = new Map<string, Promise<Read<WebACL | undefined>>>();
+  private readonly ruleReads = new Map<string, Promise<DescribeSecurityGroupRulesCommandOutput>>();
   private readonly read = new Set<string>();
 
   constructor(
@@ -181,6 +184,34 @@ class CollectorRun {
     // After the groups are read: expand the customer prefix lists they reference, find CloudFront's list.
     await this.collectPrefixLists();
     this.observed.readResources.push(...this.read);
+  }
+
+  /**
+   * The run's EC2 client with DescribeSecurityGroupRules read once per request (the same groups, in any order,
+   * and page): a target's reconcile dry run asks for the rules the group read already read.
+   */
+  private ec2ReadingRulesOnce(): EC2Client {
+    const ec2 = this.options.clients.ec2();
+    const reads = this.ruleReads;
+    const send = (command: unknown, ...rest: unknown[]) => {
+      if (!(command instanceof DescribeSecurityGroupRulesCommand) || rest.length > 0) return (ec2.send as (...a: unknown[]) => unknown)(command, ...rest);
+      const { Filters, SecurityGroupRuleIds, NextToken, MaxResults, DryRun } = command.input;
+      const key = JSON.stringify([
+        (Filters ?? []).map((f) => [f.Name, [...(f.Values ?? [])].sort()]).sort(),
+        [...(SecurityGroupRuleIds ?? [])].sort(),
+        NextToken ?? '',
+        MaxResults ?? 0,
+        DryRun ?? false,
+      ]);
+      let read = reads.get(key);
+      if (!read) {
+        read = ec2.send(command);
+        reads.set(key, read);
+        read.catch(() => reads.delete(key));
+      }
+      return read;
+    };
+    return new Proxy(ec2, { get: (target, prop, receiver) => (prop === 'send' ? send : Reflect.get(target, prop, receiver)) });
   }
 
   /** Runs one read; a failure is recorded against `resource` instead of thrown. */
@@ -446,7 +477,7 @@ class CollectorRun {
       {
         // Secrets Manager only for a source that reads a token (Konnect): most targets need no client for it.
         feeds: new HttpIpFeeds({ fetch: this.options.fetch, ...(target.sources.some((s) => s.type === 'konnect') ? { secretsManager: clients.secretsManager() } : {}) }),
-        groups: new Ec2SecurityGroupStore(clients.ec2(), { log: this.log }),
+        groups: new Ec2SecurityGroupStore(this.ec2ReadingRulesOnce(), { log: this.log }),
         alerts: quiet,
         clock: systemClock,
         log: this.log,
@@ -456,7 +487,7 @@ class CollectorRun {
 
   /** Ingress rules per existing group (a missing group has no entry). One filter with many values: moto keeps one filter per name. */
   private async ingressRules(groupIds: string[]): Promise<Map<string, ObservedIngressRule[]>> {
-    const ec2 = this.options.clients.ec2();
+    const ec2 = this.ec2ReadingRulesOnce();
     const groups = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-id', Values: groupIds }] }));
     const byGroup = new Map<string, ObservedIngressRule[]>((groups.SecurityGroups ?? []).map((g) => [g.GroupId ?? '', []]));
     if (byGroup.size === 0) return byGroup;

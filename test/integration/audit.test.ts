@@ -68,7 +68,7 @@ import { ALL_CHECKS } from '../../lambdas/core/checks/index.ts';
 import { silentLog, TAG, type Clock } from '../../lambdas/core/ports.ts';
 import { ATTACK_PATH_CHECK_IDS } from '../support/attack-path-checks.ts';
 import { emulatorClientConfig, motoEndpoint, uniqueName } from '../support/aws.ts';
-import { injectFault, serviceError } from '../support/faults.ts';
+import { injectFault, recordCalls, serviceError } from '../support/faults.ts';
 import { konnectNetwork, konnectTransitGateway, startFakeKonnect, type FakeKonnect } from '../support/fake-konnect.ts';
 
 const clients = allAwsClients(emulatorClientConfig());
@@ -714,6 +714,18 @@ describe('audit against the emulator', () => {
     expect(after.failed).toEqual([`tgw.attachment:${attachmentId}`]);
     expect(after.messages.map((m) => m.subject)).toEqual([expect.stringMatching(/^\[HIGH\] DRIFT tgw\.attachment: /)]);
     expect(again.messages).toEqual([]);
+  });
+
+  it("reads a target's rules once: its reconcile dry run shares the group read", async () => {
+    const recorder = recordCalls(clients.ec2());
+    try {
+      const observed = await new AwsAuditCollector(config, { clients }).observe({ identifiers: [account.groupId] });
+
+      expect(observed.securityGroupTargets.map((t) => [t.target.name, t.desired?.status !== undefined])).toEqual([['alb', true]]);
+      expect(recorder.calls.filter((c) => c.command === 'DescribeSecurityGroupRulesCommand')).toHaveLength(1);
+    } finally {
+      recorder.remove();
+    }
   });
 
   it('reads only the resources an event names', async () => {
