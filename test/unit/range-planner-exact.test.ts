@@ -562,4 +562,28 @@ describe('after the mutation run: survivors killed', () => {
     });
     expect(p).toMatchObject({ ownedCount: 0, staleCount: 0, removalFraction: 0 });
   });
+
+  it('prefix lists: the capacity note is exact, and a plan that only removes a list entry is a change', () => {
+    const t = prefixTarget(['sg-01'], { prefixListIds: ['pl-0a', 'pl-0c'], maxRulesPerGroup: 60 });
+    const lists = [
+      { id: 'pl-0a', family: 'ipv4' as const, maxEntries: 2 },
+      { id: 'pl-0c', family: 'ipv6' as const, maxEntries: 2 },
+    ];
+    const p = planTarget(t, [{ source: 's', label: 'aws', cidrs: ['2001:db8::/32', '2001:db9::/32', '2001:dba::/32', '2001:dbb::/32'] }], [], { prefixLists: lists });
+    expect(p.notes).toEqual([
+      '4 rules do not fit: the 2 prefix lists hold 4 after their unowned entries (quota 2 each) (2 IPv6 missing). Add 1 more prefix list to the target; nothing was changed.',
+    ]);
+    const entries = ['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24', '10.0.4.0/24'];
+    const observed: ObservedRule[] = [
+      ...entries.map((cidr) => ({ groupId: 'pl-0a', protocol: 'prefix-list-entry', fromPort: 0, toPort: 0, cidr, description: 'origin-guard:edge:static' })),
+      { groupId: 'sg-01', ruleId: 'sgr-ref', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: 'pl-0a', description: 'origin-guard:edge:prefix-list' },
+    ];
+    const target = prefixTarget(['sg-01'], { ipVersions: ['ipv4'], maxRulesPerGroup: 60 });
+    const q = planTarget(target, [{ source: 'static', label: 'static', cidrs: entries.slice(0, 4) }], observed, { prefixLists: [{ id: 'pl-0a', family: 'ipv4', maxEntries: 10 }] });
+    expect(q.status).toBe('changes');
+    expect(summary(q).map((g) => [g.group, g.add, g.remove])).toEqual([
+      ['pl-0a', [], ['10.0.4.0/24']],
+      ['sg-01', [], []],
+    ]);
+  });
 });
