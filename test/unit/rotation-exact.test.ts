@@ -996,4 +996,12 @@ describe('after the mutation run: survivors killed', () => {
       /Rollback was incomplete \(keep the pending value accepted until senders propagate: InjectedFailure: secretsmanager:origin-guard\/cdn-to-gateway: injected failure of setTags \(call \d+\)\)/,
     );
   });
+
+  it('an emergency rotate --local that stops at its deadline leaves no emergency flag behind', async () => {
+    const w = world({ wafSeconds: 300 });
+    w.deps.clock = clockWithBudget(w.clock, 100_000);
+    await expect(rotateInProcess(w.settings, w.deps, { emergency: true, token: 'tE' })).rejects.toBeInstanceOf(RotationStoppedError);
+    expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
+    expect(w.store.stageValue(STAGE.PENDING)).toBe(NEW);
+  });
 });
