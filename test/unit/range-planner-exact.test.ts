@@ -531,3 +531,59 @@ describe('planTarget in prefix-list mode: lists and references', () => {
     expect(planTarget({ ...t, sources: [{ type: 'static', cidrs: ['10.0.0.0/24'] }] }, src, hand).notes).toEqual([]);
   });
 });
+
+describe('after the mutation run: survivors killed', () => {
+  const want = (cidr: string) => ({ cidr, protocol: 'tcp', fromPort: 443, toPort: 443, description: 'origin-guard:edge:aws' });
+
+  it('the fingerprint of a set ignores its order and does not run keys together', () => {
+    expect(fingerprintRules(['tcp|443|443|10.0.1.0/24', 'tcp|443|443|10.0.0.0/24'])).toBe(fingerprintRules(['tcp|443|443|10.0.0.0/24', 'tcp|443|443|10.0.1.0/24']));
+    expect(fingerprintRules(['ab', 'c'])).not.toBe(fingerprintRules(['a', 'bc']));
+    expect(fingerprintRules([])).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('an IPv4 rule fits a group whose IPv6 family is full, and the other way round', () => {
+    const full6 = Array.from({ length: 2 }, (_, i) => ({ groupId: 'sg-01', ruleId: `sgr-6${i}`, protocol: 'tcp', fromPort: 22, toPort: 22, cidr: `2001:db8:${i}::/48`, description: 'by hand' }));
+    const p = planRuleChanges({ target: 'edge', groupIds: ['sg-01'], maxRulesPerGroup: 2, maxRemovalFraction: 0.3, desired: [want('10.0.0.0/24')], observed: full6 });
+    expect(p.status).toBe('changes');
+    expect(p.groups[0].add.map((r) => r.cidr)).toEqual(['10.0.0.0/24']);
+    const full4 = full6.map((r, i) => ({ ...r, cidr: `10.9.${i}.0/24` }));
+    const q = planRuleChanges({ target: 'edge', groupIds: ['sg-01'], maxRulesPerGroup: 2, maxRemovalFraction: 0.3, desired: [want('2001:db8:ff::/48')], observed: full4 });
+    expect(q.groups[0].add.map((r) => r.cidr)).toEqual(['2001:db8:ff::/48']);
+  });
+
+  it('an owned rule without a CIDR is not an owned range', () => {
+    const p = planRuleChanges({
+      target: 'edge',
+      groupIds: ['sg-01'],
+      maxRulesPerGroup: 60,
+      maxRemovalFraction: 1,
+      desired: [want('10.0.0.0/24')],
+      observed: [{ groupId: 'sg-01', ruleId: 'sgr-g', protocol: 'tcp', fromPort: 443, toPort: 443, description: 'origin-guard:edge:aws' }],
+    });
+    expect(p).toMatchObject({ ownedCount: 0, staleCount: 0, removalFraction: 0 });
+  });
+
+  it('prefix lists: the capacity note is exact, and a plan that only removes a list entry is a change', () => {
+    const t = prefixTarget(['sg-01'], { prefixListIds: ['pl-0a', 'pl-0c'], maxRulesPerGroup: 60 });
+    const lists = [
+      { id: 'pl-0a', family: 'ipv4' as const, maxEntries: 2 },
+      { id: 'pl-0c', family: 'ipv6' as const, maxEntries: 2 },
+    ];
+    const p = planTarget(t, [{ source: 's', label: 'aws', cidrs: ['2001:db8::/32', '2001:db9::/32', '2001:dba::/32', '2001:dbb::/32'] }], [], { prefixLists: lists });
+    expect(p.notes).toEqual([
+      '4 rules do not fit: the 2 prefix lists hold 4 after their unowned entries (quota 2 each) (2 IPv6 missing). Add 1 more prefix list to the target; nothing was changed.',
+    ]);
+    const entries = ['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24', '10.0.3.0/24', '10.0.4.0/24'];
+    const observed: ObservedRule[] = [
+      ...entries.map((cidr) => ({ groupId: 'pl-0a', protocol: 'prefix-list-entry', fromPort: 0, toPort: 0, cidr, description: 'origin-guard:edge:static' })),
+      { groupId: 'sg-01', ruleId: 'sgr-ref', protocol: 'tcp', fromPort: 443, toPort: 443, cidr: 'pl-0a', description: 'origin-guard:edge:prefix-list' },
+    ];
+    const target = prefixTarget(['sg-01'], { ipVersions: ['ipv4'], maxRulesPerGroup: 60 });
+    const q = planTarget(target, [{ source: 'static', label: 'static', cidrs: entries.slice(0, 4) }], observed, { prefixLists: [{ id: 'pl-0a', family: 'ipv4', maxEntries: 10 }] });
+    expect(q.status).toBe('changes');
+    expect(summary(q).map((g) => [g.group, g.add, g.remove])).toEqual([
+      ['pl-0a', [], ['10.0.4.0/24']],
+      ['sg-01', [], []],
+    ]);
+  });
+});

@@ -963,3 +963,45 @@ describe('more exact behaviour (mutation survivors)', () => {
     expect(w.sleeps.reduce((a, b) => a + b, 0)).toBe(60_000 + 30 * 60_000);
   });
 });
+
+describe('after the mutation run: survivors killed', () => {
+  it('preflight problems refuse the rotation with leases too', async () => {
+    const w = world({ leases: true });
+    Object.assign(w.deps.senders[0], { preflight: async () => ['cloudfront:E1 caches for 2 h'] });
+    Object.assign(w.deps.validators[1], { preflight: async () => ['kong-route:api has no route'] });
+    await expect(w.run('createSecret')).rejects.toThrow('cdn-to-gateway: refusing to rotate, nothing was changed: cloudfront:E1 caches for 2 h; kong-route:api has no route');
+  });
+
+  it('a finishSecret rollback on a secret that already has AWSPREVIOUS moves it to the attempted version', async () => {
+    const w = world({ overlapMinutes: 0 });
+    await upTo(w, 'finishSecret', 't1');
+    w.senders.forEach((s) => s.finishDeploying());
+    expect((await retire(w.settings, w.deps)).status).toBe('retired');
+    w.deps.generateValue = () => 'next-value-CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC';
+    await upTo(w, 'testSecret', 't2');
+    w.senders[1].faults.fail(new Failure('send', w.senders[1].sendCalls + 1));
+    const error = await w.run('finishSecret', 't2').catch((e) => e);
+    expect(error.message).toMatch(/Rolled back: senders \(validators keep accepting the attempted value until retire\) are back to the last good state/);
+    expect(w.store.versions.get('t2')!.stages).toEqual(new Set([STAGE.PREVIOUS]));
+    expect(w.store.versions.get('v0')!.stages).toEqual(new Set());
+  });
+
+  it('a finishSecret rollback that cannot keep the attempted value accepted says so', async () => {
+    const w = world();
+    await upTo(w, 'testSecret');
+    w.senders[1].faults.fail(new Failure('send', 1));
+    w.store.faults.fail(new Failure('setTags', w.store.calls.filter((c) => c === 'setTags').length + 1));
+    const error = await w.run('finishSecret').catch((e) => e);
+    expect(error.message).toMatch(
+      /Rollback was incomplete \(keep the pending value accepted until senders propagate: InjectedFailure: secretsmanager:origin-guard\/cdn-to-gateway: injected failure of setTags \(call \d+\)\)/,
+    );
+  });
+
+  it('an emergency rotate --local that stops at its deadline leaves no emergency flag behind', async () => {
+    const w = world({ wafSeconds: 300 });
+    w.deps.clock = clockWithBudget(w.clock, 100_000);
+    await expect(rotateInProcess(w.settings, w.deps, { emergency: true, token: 'tE' })).rejects.toBeInstanceOf(RotationStoppedError);
+    expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
+    expect(w.store.stageValue(STAGE.PENDING)).toBe(NEW);
+  });
+});
