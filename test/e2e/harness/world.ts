@@ -504,7 +504,7 @@ export class World {
     const urls = this.fleet.urls;
     let n = 0;
     // 60 requests/s of background traffic: the sweeps (sweep.ts) cover every window deterministically, so the
-    // random stream is there to look like traffic, not to find windows; at 200/s six worlds on 2 cores queued
+    // random stream is there to look like traffic, not to find windows; at 200/s, worlds on a loaded 2-core machine queued
     // requests for seconds and the sweeps arrived after the windows they were sent for.
     const stream = new RequestStream({ ratePerSecond: 60, maxRequests: 12_000, maxDurationMs: 120_000, maxInFlight: 1_000, ...limits }, () => ({
       url: `${urls[n++ % urls.length]}/api/items/${n}`,
