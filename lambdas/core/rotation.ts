@@ -176,7 +176,8 @@ function guarded(deps: RotationDeps, lease: Lease): Held {
       moveStage: async (stage, to, from) => (await check(), store.moveStage(stage, to, from)),
       setTags: async (tags) => (await check(), store.setTags(tags)),
       removeTags: async (keys) => (await check(), store.removeTags(keys)),
-      ...(store.startRotation ? { startRotation: async () => (await check(), store.startRotation!()) } : {}),
+      // No startRotation: the steps never start a rotation (`origin-guard rotate` asks Secrets Manager to, outside
+      // any lease, and the steps it triggers take the lease themselves).
     },
     senders: deps.senders.map((sender) => ({
       id: sender.id,

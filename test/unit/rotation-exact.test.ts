@@ -765,6 +765,22 @@ describe('more exact behaviour (mutation survivors)', () => {
     ]);
   });
 
+  it('a lease taken over between two writes stops the next write, with no wait in between', async () => {
+    const w = world({ leases: true });
+    await w.run('createSecret');
+    // The first validator's write is the last one the rotation may make: another writer takes the lease right after.
+    const accept = w.validators[0].accept.bind(w.validators[0]);
+    w.validators[0].accept = async (values: string[]) => {
+      await accept(values);
+      w.table.items.get('secret:cdn-to-gateway')!.owner = 'cli:other';
+    };
+    const error = await w.run('setSecret').catch((e) => e);
+    expect(error.name).toBe('LeaseLostError');
+    expect(w.validators[0].configured).toEqual([OLD, NEW]);
+    expect(w.validators[1].acceptCalls).toEqual([]);
+    expect(w.validators[1].configured).toEqual([OLD]);
+  });
+
   it('with a lease, a sender sending another value still refuses the rotation', async () => {
     const w = world({ leases: true });
     w.senders[0].configured = 'hand-configured-value-DDDDDDDDDDDDDDDDDDDDDDDDDDD';
