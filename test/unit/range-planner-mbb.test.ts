@@ -283,6 +283,30 @@ describe('prefix-list mode: make-before-break', () => {
     expect(p.groups[1].families.ipv6).toEqual({ before: 0, after: 4, unowned: 0, quota: 8 });
   });
 
+  it('the same with IPv6 ranges: hosts have room in the IPv6 family, and the copies count there', () => {
+    const v6 = ['2001:db8:1::/48', '2001:db8:2::/48', '2001:db8:3::/48', '2001:db8:4::/48'];
+    const office6 = (groupId: string, third: number) => Array.from({ length: 4 }, (_, k) => rule(groupId, `2001:db9:${third}:${k + 1}::/64`, 'office', 22));
+    const observed = [
+      ...office6('sg-01', 1),
+      ...[v6[0], v6[1]].map((c) => owned('sg-01', c)),
+      ...office6('sg-02', 2),
+      ...[v6[2], v6[3], '2001:db8:ff::/48'].map((c) => owned('sg-02', c)),
+      ...office6('sg-03', 3),
+      ...[v6[0], v6[1], v6[2]].map((c) => owned('sg-03', c)),
+    ];
+    const target = prefixTarget(['sg-01', 'sg-02', 'sg-03'], { prefixListIds: ['pl-0c'], ipVersions: ['ipv6'], sources: [{ type: 'static', cidrs: v6 }] });
+    const p = planOf(target, v6, observed, [{ id: 'pl-0c', family: 'ipv6', maxEntries: 4 }]);
+    expect(p.notes[0]).toBe(
+      'sg-01 has no room for its prefix-list references beside its 2 CIDR rules: they are copied to sg-02, sg-03 first, then removed from sg-01, which then references the lists; the copies go once the references admit their ranges.',
+    );
+    expect(summary(p).slice(1)).toEqual([
+      { group: 'sg-01', add: ['pl-0c'], remove: [v6[0], v6[1]], removeFirst: true, before: 6, after: 8 },
+      { group: 'sg-02', add: [v6[0]], remove: ['2001:db8:ff::/48'], removeFirst: false, before: 7, after: 7 },
+      { group: 'sg-03', add: [v6[1]], remove: [], removeFirst: false, before: 7, after: 8 },
+    ]);
+    expect(p.groups[3].families).toEqual({ ipv4: { before: 0, after: 0, unowned: 0, quota: 8 }, ipv6: { before: 7, after: 8, unowned: 4, quota: 8 } });
+  });
+
   it('a feed jump: a range still admitted by a hand-made rule in another group is removed now, the others wait, a stale rule goes', () => {
     const old = Array.from({ length: 10 }, (_, i) => `10.0.${i}.0/24`);
     const more = Array.from({ length: 5 }, (_, i) => `10.1.${i}.0/24`);
