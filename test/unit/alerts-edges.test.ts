@@ -4,7 +4,7 @@
  * failure start, and runs of spaces in a subject.
  */
 import { describe, expect, it } from 'vitest';
-import { alertSubject, applyAlerts, decideAlert, MAX_OBSERVATION_DELAY_MS, type AlertState, type AlertStatePort } from '../../lambdas/core/alerts.ts';
+import { alertSubject, applyAlerts, decideAlert, failureFinding, formatAlert, MAX_OBSERVATION_DELAY_MS, type AlertState, type AlertStatePort } from '../../lambdas/core/alerts.ts';
 import { silentLog, type AlertEvent, type Finding } from '../../lambdas/core/ports.ts';
 
 const NOW = new Date('2025-06-01T03:00:00Z');
@@ -114,5 +114,30 @@ describe('subject spaces', () => {
   it('collapses any run of spaces to one', () => {
     const subject = alertSubject({ kind: 'NEW', finding: finding('FAIL', { message: 'a   b    c\t \td' }) });
     expect(subject).toBe('[CRITICAL] DRIFT sg.broad-ingress: a b c d');
+  });
+});
+
+describe('failure start in the text, and failure findings', () => {
+  it('shows the failure start in a REMINDER only when it is a string, and never in a NEW alert', () => {
+    const numeric = formatAlert({ kind: 'REMINDER', finding: finding('FAIL', { details: { failingSince: 12345 } }) }, NOW).body;
+    expect(numeric).not.toContain('Failing since');
+    const fresh = formatAlert({ kind: 'NEW', finding: finding('FAIL', { details: { failingSince: '2025-05-31T00:00:00.000Z' } }) }, NOW).body;
+    expect(fresh).not.toContain('Failing since');
+    expect(fresh).toContain('\nDetected at:    2025-06-01T03:00:00.000Z\n');
+  });
+
+  it('a failure finding has a details key only when details were given', () => {
+    const base = { checkId: 'reconcile.failed', resource: 'alb-sg', message: 'm', remediation: 'r' };
+    expect(failureFinding(base)).toStrictEqual({ id: 'reconcile.failed:alb-sg', checkId: 'reconcile.failed', severity: 'HIGH', status: 'FAIL', resource: 'alb-sg', message: 'm', remediation: 'r' });
+    expect(failureFinding({ ...base, severity: 'LOW', details: { step: 'apply' } })).toStrictEqual({
+      id: 'reconcile.failed:alb-sg',
+      checkId: 'reconcile.failed',
+      severity: 'LOW',
+      status: 'FAIL',
+      resource: 'alb-sg',
+      message: 'm',
+      remediation: 'r',
+      details: { step: 'apply' },
+    });
   });
 });
