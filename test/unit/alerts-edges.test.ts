@@ -81,6 +81,14 @@ describe('observations out of order, at the edges', () => {
   });
 });
 
+describe('reminders', () => {
+  it('an INCONCLUSIVE observation of a failing finding sends no reminder, even when one is due; a FAIL does', () => {
+    const previous = stored({ lastAlertedAt: '2025-05-31T00:00:00.000Z' });
+    expect(decideAlert(previous, finding('INCONCLUSIVE'), NOW, 24)).toEqual({});
+    expect(decideAlert(previous, finding('FAIL'), NOW, 24).kind).toBe('REMINDER');
+  });
+});
+
 describe('applying alerts, what the alert carries', () => {
   it('a NEW alert never carries a failure start left in a passing row; a RESOLVED one carries the stored start', async () => {
     const leftover = stored({ findingId: 'a', status: 'PASS', failingSince: '2025-01-01T00:00:00.000Z' });
