@@ -9,6 +9,7 @@
  *   npm run mutation -- --force         # both parts from scratch
  *   npm run mutation -- --part core     # one part (core | adapters); other arguments go to Stryker
  *   npm run mutation -- --report-only   # the table from the last reports, no run
+ *   npm run mutation -- --report-only --survivors   # and every mutant of the goal files not killed, to classify
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,10 +32,11 @@ export const GOAL_FILES = [
   'lambdas/core/alerts.ts',
 ];
 
-function parseArgs(argv: string[]): { only?: Part; reportOnly: boolean; strykerArgs: string[] } {
+function parseArgs(argv: string[]): { only?: Part; reportOnly: boolean; survivors: boolean; strykerArgs: string[] } {
   const strykerArgs: string[] = [];
   let only: Part | undefined;
   let reportOnly = false;
+  let survivors = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--part') {
@@ -42,9 +44,10 @@ function parseArgs(argv: string[]): { only?: Part; reportOnly: boolean; strykerA
       if (value !== 'core' && value !== 'adapters') throw new Error(`--part must be "core" or "adapters", not "${value}"`);
       only = value;
     } else if (arg === '--report-only') reportOnly = true;
+    else if (arg === '--survivors') survivors = true;
     else strykerArgs.push(arg);
   }
-  return { only, reportOnly, strykerArgs };
+  return { only, reportOnly, survivors, strykerArgs };
 }
 
 function runPart(part: Part, strykerArgs: string[]): { status: number; seconds: number } {
@@ -82,7 +85,7 @@ function table(rows: Map<string, Metrics>): string {
 }
 
 function main(): number {
-  const { only, reportOnly, strykerArgs } = parseArgs(process.argv.slice(2));
+  const { only, reportOnly, survivors, strykerArgs } = parseArgs(process.argv.slice(2));
   const chosen: Part[] = only ? [only] : ['core', 'adapters'];
   let failed = false;
   const times: string[] = [];
@@ -94,6 +97,7 @@ function main(): number {
     }
   }
   const rows = new Map<string, Metrics>();
+  const notKilled: string[] = [];
   for (const part of Object.keys(parts) as Part[]) {
     const path = parts[part].report;
     if (!existsSync(path)) {
@@ -102,7 +106,15 @@ function main(): number {
     }
     const report = JSON.parse(readFileSync(path, 'utf8')) as MutationTestResult;
     for (const [file, metrics] of fileMetrics(report)) rows.set(file, metrics);
+    for (const file of GOAL_FILES) {
+      for (const m of report.files[file]?.mutants ?? []) {
+        if (m.status !== 'Survived' && m.status !== 'NoCoverage') continue;
+        const at = `${file}:${m.location.start.line}:${m.location.start.column}`;
+        notKilled.push(`${at} ${m.status} ${m.mutatorName}${m.static ? ' (static)' : ''}: ${JSON.stringify(m.replacement ?? '')}`);
+      }
+    }
   }
+  if (survivors) console.log(`\n${notKilled.length} mutants of the goal files not killed:\n${notKilled.join('\n')}`);
   console.log(`\n${table(rows)}\n`);
   if (times.length > 0) console.log(`wall time: ${times.join(', ')}`);
   for (const file of GOAL_FILES) {

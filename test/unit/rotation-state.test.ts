@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { STAGE, TAG, type SecretDescription } from '../../lambdas/core/ports.ts';
-import { acceptedVersionIds, rotationView } from '../../lambdas/core/rotation-state.ts';
+import { acceptedVersionIds, progressTags, rotationView } from '../../lambdas/core/rotation-state.ts';
 
 const OPENED = '2026-01-01T00:00:00.000Z';
 
@@ -78,5 +78,22 @@ describe('acceptedVersionIds', () => {
     expect(acceptedVersionIds({ currentVersionId: 'a', pendingVersionId: 'a', previousVersionId: 'a', rotating: true, emergency: false })).toEqual(['a']);
     expect(acceptedVersionIds({ currentVersionId: 'a', pendingVersionId: 'c', previousVersionId: 'c', rotating: true, emergency: false })).toEqual(['a', 'c']);
     expect(acceptedVersionIds({ rotating: false, emergency: false })).toEqual([]);
+  });
+});
+
+describe('progressTags', () => {
+  const now = new Date('2026-01-01T00:00:00.000Z');
+
+  it('reads each progress tag on its own, the remaining wait rounded up and never negative', () => {
+    expect(progressTags({ [TAG.PROGRESS_STEP]: 'testSecret' }, now)).toEqual({ step: 'testSecret' });
+    expect(progressTags({ [TAG.PROGRESS_WAITING_FOR]: 'wafv2:acl' }, now)).toEqual({ waitingFor: 'wafv2:acl' });
+    expect(progressTags({ [TAG.LAST_ERROR]: 'setSecret refused' }, now)).toEqual({ lastError: 'setSecret refused' });
+    expect(progressTags({ [TAG.PROGRESS_UNTIL]: '2026-01-01T00:00:01.200Z' }, now)).toEqual({ until: '2026-01-01T00:00:01.200Z', etaSeconds: 2 });
+    expect(progressTags({ [TAG.PROGRESS_UNTIL]: '2025-12-31T23:59:00.000Z' }, now)).toEqual({ until: '2025-12-31T23:59:00.000Z', etaSeconds: 0 });
+  });
+
+  it('is undefined without progress tags, and ignores an unreadable time', () => {
+    expect(progressTags({}, now)).toBeUndefined();
+    expect(progressTags({ [TAG.PROGRESS_UNTIL]: 'soon' }, now)).toBeUndefined();
   });
 });
