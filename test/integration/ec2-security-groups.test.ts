@@ -541,6 +541,19 @@ describe('read', () => {
     expect(observed.state).toStrictEqual({ syncToken: undefined, held: undefined });
   });
 
+  it('in rules mode, leaves the prefix lists named in the config alone', async () => {
+    const g = await newGroup();
+    const list = await newList('IPv4', 3, [{ Cidr: '192.0.2.0/24' }]);
+    const rec = recordCalls(ec2);
+    try {
+      const observed = await store().read(target([g], { mode: 'rules', prefixListIds: [list] }));
+      expect(observed).toStrictEqual({ rules: [], state: { syncToken: undefined, held: undefined } });
+      expect(names(rec.calls)).toStrictEqual(['DescribeSecurityGroups', 'DescribeSecurityGroupRules']);
+    } finally {
+      rec.remove();
+    }
+  });
+
   it('in prefix-list mode without lists, reads like rules mode', async () => {
     const g = await newGroup();
     const observed = await store().read({ ...target([g], { mode: 'prefix-list' }), prefixListIds: [] });
@@ -1019,6 +1032,62 @@ describe('apply in prefix-list mode', () => {
       // 120 s at 10 s a wait: the check after the 13th wait is past the deadline.
       expect(slow.sleeps).toHaveLength(13);
     } finally {
+      remove();
+    }
+  });
+
+  it('stops waiting after 240 checks even when the clock does not move', async () => {
+    const list = await newList('IPv4', 5);
+    const clock: Clock & { sleeps: number[] } = { sleeps: [], now: () => new Date(0), sleep: async (ms) => void clock.sleeps.push(ms) };
+    const remove = rewrite('DescribeManagedPrefixListsCommand', (out) => void (out.PrefixLists[0].State = 'create-in-progress'), undefined, { replayAfterFirst: true });
+    try {
+      const error = await caught(store({ clock }).apply(target([await newGroup()]), plan([group(list, { add: [{ protocol: PREFIX_LIST_ENTRY, fromPort: 0, toPort: 0, cidr: '192.0.2.0/24', description: 'd' }] })])));
+      expect(error.message).toBe(`ec2:${list}: still modifying after 2 minutes; the next run finishes the change`);
+      expect(clock.sleeps).toHaveLength(240);
+    } finally {
+      remove();
+    }
+  });
+
+  it('changes several lists in one apply, counting every call, and waits for all of them before the references', async () => {
+    const [l1, l2] = [await newList('IPv4', 5), await newList('IPv6', 5)];
+    const g = await newGroup();
+    const entry = (cidr: string) => ({ protocol: PREFIX_LIST_ENTRY, fromPort: 0, toPort: 0, cidr, description: 'd' });
+    const rec = recordCalls(ec2);
+    try {
+      const report = await store().apply(target([g]), plan([group(l1, { add: [entry('192.0.2.0/24')] }), group(l2, { add: [entry('2001:db8::/32')] }), group(g, { add: [rule(l1), rule(l2)] })]));
+      expect(report).toStrictEqual({ authorizeCalls: 1, revokeCalls: 0, prefixListCalls: 2 });
+      expect(rec.calls.map((c) => `${c.command} ${c.input.PrefixListId ?? c.input.PrefixListIds ?? c.input.GroupId}`)).toStrictEqual([
+        `ModifyManagedPrefixListCommand ${l1}`,
+        `ModifyManagedPrefixListCommand ${l2}`,
+        `DescribeManagedPrefixListsCommand ${l1}`,
+        `DescribeManagedPrefixListsCommand ${l2}`,
+        `AuthorizeSecurityGroupIngressCommand ${g}`,
+      ]);
+      // Never read: the change is not conditional on a version.
+      expect(rec.calls.filter((c) => c.command === 'ModifyManagedPrefixListCommand').map((c) => 'CurrentVersion' in c.input && c.input.CurrentVersion)).toStrictEqual([undefined, undefined]);
+    } finally {
+      rec.remove();
+    }
+    expect(await entriesOf(l2)).toStrictEqual(['2001:db8::/32 d']);
+  });
+
+  it('counts on the version it sent plus one when EC2 does not answer the new version', async () => {
+    const list = await newList('IPv4', 300);
+    const t = target([await newGroup()], { mode: 'prefix-list', prefixListIds: [list] });
+    const s = store();
+    await s.read(t);
+    const entries = Array.from({ length: 101 }, (_, i) => ({ protocol: PREFIX_LIST_ENTRY, fromPort: 0, toPort: 0, cidr: `10.3.${i}.0/24`, description: 'd' }));
+    const remove = rewrite('ModifyManagedPrefixListCommand', (out) => void delete out.PrefixList.Version);
+    const rec = recordCalls(ec2);
+    try {
+      await s.apply(t, plan([group(list, { add: entries })]));
+      const versions = rec.calls.filter((c) => c.command === 'ModifyManagedPrefixListCommand').map((c) => c.input.CurrentVersion);
+      expect(versions).toHaveLength(2);
+      expect(typeof versions[0]).toBe('number');
+      expect(versions[1]).toBe(versions[0] + 1);
+    } finally {
+      rec.remove();
       remove();
     }
   });
