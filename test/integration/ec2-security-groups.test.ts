@@ -400,6 +400,13 @@ describe('read', () => {
     expect(observed.rules).toStrictEqual([{ groupId: g, ruleId: expect.stringMatching(/^sgr-/), protocol: '-1', fromPort: -1, toPort: -1, cidr: '192.0.2.0/24', description: undefined }]);
   });
 
+  it('reads a rule that references a security group with no CIDR and no weight', async () => {
+    const [g, peer] = [await newGroup(), await newGroup()];
+    await authorize(g, [{ IpProtocol: 'tcp', FromPort: 443, ToPort: 443, UserIdGroupPairs: [{ GroupId: peer }] }]);
+    const observed = await store().read(target([g]));
+    expect(observed.rules).toStrictEqual([{ groupId: g, ruleId: expect.stringMatching(/^sgr-/), protocol: 'tcp', fromPort: 443, toPort: 443, cidr: undefined, description: undefined }]);
+  });
+
   it('counts a reference to a list EC2 does not describe as one rule, and says so', async () => {
     const g = await newGroup();
     const list = await newList('IPv4', 9);
