@@ -447,6 +447,25 @@ describe('read', () => {
     }
   });
 
+  it('names every missing group, and reads the state of the first group whatever order EC2 answers in', async () => {
+    const [g1, g2, g3] = [await newGroup(), await newGroup(), await newGroup()];
+    let remove = rewrite('DescribeSecurityGroupsCommand', (out) => void (out.SecurityGroups = out.SecurityGroups.filter((s: any) => s.GroupId === g1)));
+    try {
+      expect((await caught(store().read(target([g1, g2, g3])))).message).toBe(`ec2:${g2},${g3}: security group not found`);
+    } finally {
+      remove();
+    }
+    const t = target([g1, g2]);
+    await ec2.send(new CreateTagsCommand({ Resources: [g1], Tags: [{ Key: stateTagKeys(t.name).syncToken, Value: 'first' }] }));
+    await ec2.send(new CreateTagsCommand({ Resources: [g2], Tags: [{ Key: stateTagKeys(t.name).syncToken, Value: 'second' }] }));
+    remove = rewrite('DescribeSecurityGroupsCommand', (out) => void out.SecurityGroups.reverse());
+    try {
+      expect((await store().read(t)).state.syncToken).toBe('first');
+    } finally {
+      remove();
+    }
+  });
+
   it('wraps other errors with the target name and its cause, and does not retry them', async () => {
     const g = await newGroup();
     const fault = injectFault(ec2, { command: 'DescribeSecurityGroupRulesCommand', error: () => serviceError('UnauthorizedOperation', 'not allowed', 403) });
@@ -1097,6 +1116,14 @@ describe('apply in prefix-list mode', () => {
       rec.remove();
       remove();
     }
+  });
+
+  it('changes a list when its additions and removals are as many', async () => {
+    const list = await newList('IPv4', 5, [{ Cidr: '203.0.113.0/24', Description: 'old' }]);
+    const entry = (cidr: string) => ({ protocol: PREFIX_LIST_ENTRY, fromPort: 0, toPort: 0, cidr, description: 'd' });
+    const report = await store().apply(target([await newGroup()]), plan([group(list, { add: [entry('192.0.2.0/24')], remove: [entry('203.0.113.0/24')] })]));
+    expect(report).toStrictEqual({ authorizeCalls: 0, revokeCalls: 0, prefixListCalls: 1 });
+    expect(await entriesOf(list)).toStrictEqual(['192.0.2.0/24 d']);
   });
 
   it('names the list when EC2 refuses the modification', async () => {
