@@ -283,7 +283,7 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
         );
         return calls;
       } catch (error) {
-        if (errorName(error) !== 'InvalidPermission.Duplicate') throw this.wrap(group.groupId, 'authorize', error);
+        if (errorName(error) !== 'InvalidPermission.Duplicate') throw this.wrap(group.groupId, 'authorize ingress rules', error);
         const present = new Set((await this.ingressRules([group.groupId])).map((r) => key(r)));
         pending = pending.filter((r) => !present.has(key(r)));
       }
@@ -349,7 +349,7 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
         return calls;
       } catch (error) {
         const name = errorName(error);
-        if (name !== 'InvalidPermission.NotFound' && name !== 'InvalidSecurityGroupRuleId.NotFound') throw this.wrap(group.groupId, 'revoke', error);
+        if (name !== 'InvalidPermission.NotFound' && name !== 'InvalidSecurityGroupRuleId.NotFound') throw this.wrap(group.groupId, 'revoke ingress rules', error);
         const present = await this.ingressRules([group.groupId]);
         const ids = new Set(present.map((r) => r.ruleId));
         const keys = new Set(present.map((r) => key(r)));
@@ -368,7 +368,7 @@ export class Ec2SecurityGroupStore implements SecurityGroupStorePort {
         : name === 'UnauthorizedOperation'
           ? ' (the reconciler role may not change this group)'
           : '';
-    return new TargetError(`ec2:${groupId}`, `cannot ${action} ingress rules: ${describeError(error)}${hint}`, { cause: error, retryable: isThrottling(error) });
+    return new TargetError(`ec2:${groupId}`, `cannot ${action}: ${describeError(error)}${hint}`, { cause: error, retryable: isThrottling(error) });
   }
 
   // ---------- prefix-list mode ----------
