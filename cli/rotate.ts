@@ -6,7 +6,7 @@ import { describeError, LeaseHeldError } from '../lambdas/core/errors.ts';
 import { leaseKey, type LeasePort } from '../lambdas/core/lease.ts';
 import { clockWithBudget, silentLog, STAGE, TAG, systemClock, type AlertPort, type LogPort } from '../lambdas/core/ports.ts';
 import { progressTags, rotationView } from '../lambdas/core/rotation-state.ts';
-import { adopt, retire, rotateInProcess, waitAndRetire, withSecretLease, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
+import { adopt, retire, rotateInProcess, waitAndRetire, whenLeaseFree, withSecretLease, type RetireResult, type RotationDeps } from '../lambdas/core/rotation.ts';
 import { rotationDeps } from '../lambdas/adapters/rotation-targets.ts';
 import { accountClientsOf, type AccountClients } from '../lambdas/adapters/account-clients.ts';
 import type { AwsClients } from '../lambdas/adapters/aws-clients.ts';
@@ -144,7 +144,10 @@ async function rotateOne(
     const token = await followDeployedRotation(deps, secret, ctx, options.limitMs);
     if (!options.emergency) return { name: secret.name, status: 'rotated', token, overlap: 'open' };
     // The flag names the rotation it belongs to, set once that rotation is AWSCURRENT (only retire reads it).
-    await withSecretLease(secret, deps, 'rotate --emergency', (held) => held.store.setTags({ [TAG.EMERGENCY]: token }));
+    // The deployed function has moved AWSCURRENT but may hold the lease a moment longer (finishSecret's last writes).
+    await whenLeaseFree(deps, { timeoutMs: options.limitMs }, () =>
+      withSecretLease(secret, deps, 'rotate --emergency', (held) => held.store.setTags({ [TAG.EMERGENCY]: token })),
+    );
     const result = await waitAndRetire(secret, deps, { timeoutMs: options.limitMs });
     return { name: secret.name, status: 'rotated', token, overlap: result.status === 'retired' ? 'retired' : 'open', retire: result };
   } catch (error) {

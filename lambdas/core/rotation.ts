@@ -731,6 +731,26 @@ export async function waitAndRetire(
   return result;
 }
 
+/**
+ * Runs `work` (which takes the secret's lease) once no other writer holds the lease, checking every `pollMs` up to
+ * `timeoutMs`; then the last LeaseHeldError is thrown. For an operator's command that follows a deployed rotation:
+ * the rotation function moves AWSCURRENT a moment before its finishSecret releases the lease.
+ */
+export async function whenLeaseFree<T>(deps: RotationDeps, options: { timeoutMs: number; pollMs?: number }, work: () => Promise<T>): Promise<T> {
+  const started = deps.clock.now().getTime();
+  const pollMs = Math.max(1, options.pollMs ?? 1_000);
+  const maxTries = Math.ceil(options.timeoutMs / pollMs) + 2;
+  for (let i = 1; ; i++) {
+    try {
+      return await work();
+    } catch (error) {
+      const waited = deps.clock.now().getTime() - started;
+      if (!(error instanceof LeaseHeldError) || i >= maxTries || waited >= options.timeoutMs) throw error;
+      await deps.clock.sleep(Math.min(pollMs, options.timeoutMs - waited));
+    }
+  }
+}
+
 // ---------- adopt ----------
 
 export type AdoptResult = { status: 'adopted' | 'already-current'; fingerprint: string; versionId?: string };

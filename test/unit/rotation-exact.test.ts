@@ -14,6 +14,8 @@ import {
   rotateInProcess,
   runRotationStep,
   waitAndRetire,
+  whenLeaseFree,
+  withSecretLease,
   type RotationDeps,
   type RotationProgress,
   type RotationSettings,
@@ -1019,5 +1021,46 @@ describe('after the mutation run: survivors killed', () => {
     await expect(rotateInProcess(w.settings, w.deps, { emergency: true, token: 'tE' })).rejects.toBeInstanceOf(RotationStoppedError);
     expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
     expect(w.store.stageValue(STAGE.PENDING)).toBe(NEW);
+  });
+});
+
+describe('whenLeaseFree (rotate --emergency after the deployed rotation moved AWSCURRENT)', () => {
+  it('runs the work once the other writer releases the lease, checking every second', async () => {
+    const w = world({ leases: true });
+    const other = await new MemoryLeases(w.table, 'lambda:rotation').acquire('secret:cdn-to-gateway', 'rotation finishSecret (token t1)', 60_000);
+    let tries = 0;
+    const mark = () => withSecretLease(w.settings, w.deps, 'rotate --emergency', async (held) => (tries++, held.store.setTags({ [TAG.EMERGENCY]: 't1' })));
+    const sleep = w.clock.sleep;
+    w.clock.sleep = async (ms: number) => {
+      await sleep(ms);
+      if (w.clock.now().getTime() - T0 >= 3_000) await other.release();
+    };
+    await whenLeaseFree(w.deps, { timeoutMs: 60_000 }, mark);
+    expect(tries).toBe(1);
+    expect(w.store.tags[TAG.EMERGENCY]).toBe('t1');
+    expect(w.sleeps).toEqual([1_000, 1_000, 1_000]);
+  });
+
+  it('gives up at its timeout with the holder named, having changed nothing', async () => {
+    const w = world({ leases: true });
+    await new MemoryLeases(w.table, 'lambda:rotation').acquire('secret:cdn-to-gateway', 'rotation finishSecret (token t1)', 600_000);
+    const mark = () => withSecretLease(w.settings, w.deps, 'rotate --emergency', (held) => held.store.setTags({ [TAG.EMERGENCY]: 't1' }));
+    const error = await whenLeaseFree(w.deps, { timeoutMs: 2_500 }, mark).catch((e) => e);
+    expect(error.name).toBe('LeaseHeldError');
+    expect(error.message).toContain('rotation finishSecret (token t1)');
+    expect(w.sleeps).toEqual([1_000, 1_000, 500]);
+    expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
+  });
+
+  it('does not retry other errors', async () => {
+    const w = world();
+    let tries = 0;
+    const error = await whenLeaseFree(w.deps, { timeoutMs: 60_000 }, async () => {
+      tries++;
+      throw new Error('AccessDenied');
+    }).catch((e) => e);
+    expect(error.message).toBe('AccessDenied');
+    expect(tries).toBe(1);
+    expect(w.sleeps).toEqual([]);
   });
 });
