@@ -1052,6 +1052,18 @@ describe('whenLeaseFree (rotate --emergency after the deployed rotation moved AW
     expect(w.store.tags[TAG.EMERGENCY]).toBeUndefined();
   });
 
+  it('is bounded in count too: with a clock that never moves, it tries timeout / poll + 2 times and gives up', async () => {
+    const w = world({ leases: true });
+    await new MemoryLeases(w.table, 'lambda:rotation').acquire('secret:cdn-to-gateway', 'rotation finishSecret (token t1)', 600_000);
+    w.clock.sleep = async (ms: number) => void w.sleeps.push(ms);
+    let tries = 0;
+    const mark = () => (tries++, withSecretLease(w.settings, w.deps, 'rotate --emergency', (held) => held.store.setTags({ [TAG.EMERGENCY]: 't1' })));
+    const error = await whenLeaseFree(w.deps, { timeoutMs: 2_500 }, mark).catch((e) => e);
+    expect(error.name).toBe('LeaseHeldError');
+    expect(tries).toBe(5);
+    expect(w.sleeps).toEqual([1_000, 1_000, 1_000, 1_000]);
+  });
+
   it('does not retry other errors', async () => {
     const w = world();
     let tries = 0;
